@@ -1,0 +1,1 @@
+"""vasim: a simulator of Linux process address spaces."""

@@ -1,0 +1,1 @@
+"""The kernel model: what Linux does to a process address space."""
