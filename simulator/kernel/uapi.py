@@ -98,6 +98,7 @@ class Errno(enum.IntEnum):
     """
 
     EPERM = 1
+    EBADF = 9
     EINTR = 4
     EAGAIN = 11
     ENOMEM = 12
@@ -110,6 +111,7 @@ class Errno(enum.IntEnum):
     ETXTBSY = 26
     EFBIG = 27
     EOVERFLOW = 75
+    EOPNOTSUPP = 95
 
     def __str__(self) -> str:
         return f"-1 {self.name}"

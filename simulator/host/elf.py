@@ -1,0 +1,36 @@
+"""Program headers of a real ELF file, read with pyelftools, as the kernel's
+:class:`~simulator.kernel.binfmt_elf.ElfImage`."""
+
+from __future__ import annotations
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from simulator.errors import InputError
+from simulator.host.files import host_file
+from simulator.kernel.binfmt_elf import PF_X, ElfImage, Segment
+
+
+def read_elf(path: str) -> ElfImage:
+    """Read PT_LOAD, PT_INTERP and PT_GNU_STACK. Bad or unreadable files raise InputError."""
+    try:
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            segments, interp, exec_stack = [], None, False
+            for seg in elf.iter_segments():
+                kind = seg["p_type"]
+                if kind == "PT_LOAD":
+                    segments.append(Segment(seg["p_vaddr"], seg["p_memsz"], seg["p_filesz"],
+                                            seg["p_offset"], seg["p_flags"], seg["p_align"]))
+                elif kind == "PT_INTERP":
+                    interp = seg.get_interp_name()
+                elif kind == "PT_GNU_STACK":
+                    exec_stack = bool(seg["p_flags"] & PF_X)
+            dynamic = elf["e_type"] == "ET_DYN"
+    except OSError as err:
+        raise InputError(path, None, f"cannot read: {err.strerror or err}") from None
+    except ELFError as err:
+        raise InputError(path, None, f"not an ELF file: {err}") from None
+    if not segments:
+        raise InputError(path, None, "no PT_LOAD segments")
+    return ElfImage(host_file(path), dynamic, tuple(segments), interp, exec_stack)

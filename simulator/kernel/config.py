@@ -1,0 +1,108 @@
+"""Kernel knobs and per-process settings: sysctls, boot options, personality, rlimits.
+
+Defaults are this project's reference machine: Linux 6.18 x86_64 (Debian config), where
+``/proc/sys/vm/mmap_min_addr`` reads 4096 but ``CONFIG_LSM_MMAP_MIN_ADDR=65536`` makes the
+effective floor 65536 (security/min_addr.c ``update_mmap_min_addr``).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from simulator.units import PAGE_SIZE, RLIM_INFINITY, MiB
+
+
+class Personality(enum.IntFlag):
+    """Personality flags that shape the address space (include/uapi/linux/personality.h)."""
+
+    ADDR_NO_RANDOMIZE = 0x0040000
+    MMAP_PAGE_ZERO = 0x0100000
+    ADDR_COMPAT_LAYOUT = 0x0200000
+    READ_IMPLIES_EXEC = 0x0400000
+    ADDR_LIMIT_32BIT = 0x0800000
+    ADDR_LIMIT_3GB = 0x8000000
+
+    @classmethod
+    def parse(cls, text: str) -> "Personality":
+        """Parse ``"ADDR_NO_RANDOMIZE,ADDR_LIMIT_3GB"``; raises ValueError naming a bad flag."""
+        value = cls(0)
+        for part in filter(None, (p.strip() for p in text.replace("|", ",").split(","))):
+            name = part.upper()
+            if name not in cls.__members__:
+                known = ", ".join(cls.__members__)
+                raise ValueError(f"unknown personality flag {part!r} (known: {known})")
+            value |= cls[name]
+        return value
+
+    def names(self) -> list[str]:
+        return [flag.name for flag in Personality if flag in self]
+
+
+class GuardMode(enum.Enum):
+    """How a MAP_GROWSDOWN stack is kept apart from its neighbour.
+
+    ``GAP`` is Linux 4.12+ ("mm: larger stack guard gap, between vmas", the Stack Clash fix,
+    1be7107fbe18): ``stack_guard_gap`` bytes kept free below every VM_GROWSDOWN VMA, both when
+    placing mappings and when growing the stack. ``PAGE`` is 2.6.36 to 4.11: one guard page at
+    the low end of the stack VMA itself (mm/memory.c ``check_stack_guard_page``), nothing at
+    placement time.
+    """
+
+    GAP = "gap"
+    PAGE = "page"
+
+
+@attrs.frozen
+class KernelConfig:
+    """Sysctls, boot options and config choices (one kernel, many processes)."""
+
+    #: boot option ``stack_guard_gap=`` in pages (mm/mmap.c), default 256 = 1 MiB.
+    stack_guard_gap_pages: int = 256
+    guard_mode: GuardMode = GuardMode.GAP
+    #: ``vm.mmap_min_addr`` (dac_mmap_min_addr): below it, MAP_FIXED needs CAP_SYS_RAWIO.
+    mmap_min_addr: int = 4096
+    #: CONFIG_LSM_MMAP_MIN_ADDR; the kernel's effective floor is the larger of the two.
+    lsm_mmap_min_addr: int = 65536
+    #: ``vm.legacy_va_layout``.
+    legacy_va_layout: int = 0
+    #: ``kernel.randomize_va_space``: 0 off, 1 all but brk, 2 all.
+    randomize_va_space: int = 2
+    #: ``vm.max_map_count`` (include/linux/mm.h DEFAULT_MAX_MAP_COUNT = 65530).
+    max_map_count: int = 65530
+    #: CONFIG_TRANSPARENT_HUGEPAGE with 6.18's placement rule for large anonymous mappings.
+    thp: bool = True
+    #: ``vm.mmap_rnd_bits`` / ``vm.mmap_rnd_compat_bits``; None means the profile's default.
+    mmap_rnd_bits: int | None = None
+    mmap_rnd_compat_bits: int | None = None
+    #: ``vm.overcommit_memory`` (2 makes MAP_NORESERVE count, mm/mmap.c do_mmap).
+    overcommit_memory: int = 0
+    #: The caller has CAP_SYS_RAWIO (root), so MAP_FIXED below mmap_min_addr is allowed.
+    cap_sys_rawio: bool = True
+
+    @property
+    def stack_guard_gap(self) -> int:
+        """Bytes kept free below a growsdown VMA at placement (0 before 4.12)."""
+        return self.stack_guard_gap_pages * PAGE_SIZE if self.guard_mode is GuardMode.GAP else 0
+
+    @property
+    def effective_mmap_min_addr(self) -> int:
+        """security/min_addr.c: ``max(dac_mmap_min_addr, CONFIG_LSM_MMAP_MIN_ADDR)``, page-aligned."""
+        value = max(self.mmap_min_addr, self.lsm_mmap_min_addr)
+        return (value + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+@attrs.frozen
+class ProcessConfig:
+    """What a process brings to exec: personality, RLIMIT_STACK, and an ASLR seed."""
+
+    personality: Personality = Personality.ADDR_NO_RANDOMIZE
+    rlimit_stack: int = 8 * MiB
+    #: RLIMIT_AS (RLIM_INFINITY = no limit).
+    rlimit_as: int = RLIM_INFINITY
+    #: Seed for the random sources used when ASLR is on; the same seed gives the same layout.
+    seed: int = 0
+    #: Bytes the kernel copies onto the new stack at exec: filename, env and argv strings plus
+    #: one pointer (fs/exec.c). It sizes the initial [stack] VMA.
+    exec_strings: int = 1024

@@ -1,0 +1,111 @@
+"""The address space at exec (fs/exec.c, fs/binfmt_elf.c ``load_elf_binary``).
+
+In the kernel's order: pick the layout (``arch_pick_mmap_layout``), set up the stack
+(``setup_arg_pages``), map the executable, then its interpreter, then the vDSO
+(``arch_setup_additional_pages``), and finally set the program break.
+"""
+
+from __future__ import annotations
+
+from simulator.kernel.arch import Profile
+from simulator.kernel.aslr import (
+    arch_align_stack, arch_mmap_rnd, arch_randomize_brk, randomize_stack_top,
+)
+from simulator.kernel.binfmt_elf import ElfImage, load_elf_binary, load_elf_interp
+from simulator.kernel.config import KernelConfig, ProcessConfig
+from simulator.kernel.layout import arch_pick_mmap_layout
+from simulator.kernel.mm import AddressSpace
+from simulator.kernel.uapi import Errno
+from simulator.kernel.unmapped_area import get_unmapped_area
+from simulator.kernel.vma import VM_EXEC, VM_STACK_FLAGS, Vma, new_anon_vma_id
+from simulator.units import KiB, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, page_align
+
+#: fs/exec.c setup_arg_pages: room the kernel reserves below the strings ("stack_expand").
+STACK_EXPAND = 128 * KiB
+
+
+class ExecError(Exception):
+    """The modelled exec failed (e.g. a fixed executable collides with the stack)."""
+
+
+def empty_address_space(profile: Profile, kconfig: KernelConfig = KernelConfig(),
+                        proc: ProcessConfig = ProcessConfig()) -> AddressSpace:
+    """An address space with its layout chosen but nothing mapped: for loading maps text."""
+    mm = AddressSpace(profile, kconfig, proc)
+    arch_pick_mmap_layout(mm, proc.rlimit_stack)
+    return mm
+
+
+def setup_arg_pages(mm: AddressSpace, exec_strings: int, exec_stack: bool) -> Vma:
+    """The main thread's stack VMA: its top (randomised when ASLR is on) and its size.
+
+    ``copy_strings`` grew a one-page VMA to hold the strings (filename, environment, argv,
+    plus a pointer); ``setup_arg_pages`` moves it under the top and extends it by up to 128 KiB,
+    but not beyond RLIMIT_STACK.
+    """
+    top = page_align(arch_align_stack(mm, randomize_stack_top(mm, mm.limits.stack_top)))
+    strings = page_align(exec_strings + mm.profile.task_bits // 8) or PAGE_SIZE
+    expand = min(mm.rlimit_stack & PAGE_MASK, strings + STACK_EXPAND)
+    size = max(strings, expand)
+    flags = VM_STACK_FLAGS | (VM_EXEC if exec_stack else 0)
+    stack = Vma(top - size, top, flags, (top - size) >> PAGE_SHIFT, anon_vma=new_anon_vma_id())
+    mm._insert(stack)
+    mm.start_stack = top - exec_strings - mm.profile.task_bits // 8
+    return stack
+
+
+def map_vdso(mm: AddressSpace) -> int | Errno:
+    """arch/x86/entry/vdso/vma.c ``map_vdso``: one ordinary placement for the block, then the
+    special mappings ([vvar], [vvar_vclock], [vdso]) at ascending addresses."""
+    parts = mm.profile.vdso
+    if not parts:
+        return 0
+    size = sum(p.pages for p in parts) * PAGE_SIZE
+    addr = get_unmapped_area(mm, None, 0, size, 0, 0, 0)
+    if isinstance(addr, Errno):
+        return addr
+    cursor = addr
+    for part in parts:
+        end = cursor + part.pages * PAGE_SIZE
+        mm._insert(Vma(cursor, end, part.flags, 0, special=part.name))
+        cursor = end
+    return addr
+
+
+def exec_layout(profile: Profile, exe: ElfImage, interp: ElfImage | None = None, *,
+                kconfig: KernelConfig = KernelConfig(),
+                proc: ProcessConfig = ProcessConfig()) -> AddressSpace:
+    """Build the address space a successful execve of ``exe`` leaves behind.
+
+    ``interp`` is the ELF interpreter (ld.so) for a dynamically linked ``exe``. Raises
+    :class:`ExecError` if a mapping fails, which for real programs means the kernel's exec
+    would have failed too.
+    """
+    mm = AddressSpace(profile, kconfig, proc)
+    arch_pick_mmap_layout(mm, proc.rlimit_stack)
+    setup_arg_pages(mm, proc.exec_strings, exe.exec_stack)
+    load_base = mm.limits.pie_base + arch_mmap_rnd(mm)
+    loaded = load_elf_binary(mm, exe, load_base)
+    if isinstance(loaded, Errno):
+        raise ExecError(f"mapping {exe.file.path} failed: {loaded.name}")
+    _load_bias, elf_brk = loaded
+    if interp is not None:
+        result = load_elf_interp(mm, interp)
+        if isinstance(result, Errno):
+            raise ExecError(f"mapping {interp.file.path} failed: {result.name}")
+    result = map_vdso(mm)
+    if isinstance(result, Errno):
+        raise ExecError(f"mapping the vDSO failed: {result.name}")
+    brk = page_align(elf_brk)
+    brk_moved = exe.dynamic and exe.interp is None
+    if brk_moved:
+        # A static PIE (or ld.so run directly) gets its heap at ELF_ET_DYN_BASE, away from
+        # the mmap area, even with ASLR off ("binfmt_elf: Move brk for static PIE even if
+        # ASLR disabled", 6.15).
+        brk = page_align(mm.limits.pie_base)
+    if mm.randomize and kconfig.randomize_va_space > 1:
+        brk = arch_randomize_brk(mm, brk if brk_moved else brk + PAGE_SIZE)
+    mm.start_brk = mm.current_brk = brk
+    mm.calls = 0
+    mm.events.clear()
+    return mm

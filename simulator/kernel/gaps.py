@@ -1,0 +1,267 @@
+"""An index of free gaps, for placement in O(log n): the job of the maple tree's gap tracking.
+
+The kernel keeps VMAs in a maple tree whose internal nodes record the largest gap below them
+(lib/maple_tree.c ``mas_empty_area`` / ``mas_empty_area_rev``), so a search for a gap of a given
+size skips whole subtrees. gVisor does the same with an augmented B-tree (pkg/sentry/mm).
+
+Here the gaps are kept in address order in chunks of at most ``2 * LOAD`` entries, like
+sortedcontainers' SortedList. A segment tree over the chunks holds each chunk's largest gap,
+so finding the highest (or lowest) gap of at least ``size`` bytes descends O(log n) nodes and
+then scans one chunk. Updates touch one chunk and one tree path.
+
+The index knows only coverage: :meth:`occupy` when a free range becomes mapped and
+:meth:`release` when a mapped range becomes free. Splitting, merging and re-protecting VMAs
+change nothing here.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+
+LOAD = 48
+
+
+class GapIndex:
+    """Free ranges ``[start, end)`` of ``[0, limit)``, searchable by size within address bounds."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._starts: list[list[int]] = [[0]]
+        self._ends: list[list[int]] = [[limit]]
+        self._firsts: list[int] = [0]
+        self._tree: list[int] = []
+        self._leaves = 1
+        self._rebuild_tree()
+
+    # -- structure ---------------------------------------------------------------------------
+
+    def _chunk_max(self, c: int) -> int:
+        starts, ends = self._starts[c], self._ends[c]
+        return max(map(int.__sub__, ends, starts)) if starts else -1
+
+    def _rebuild_tree(self) -> None:
+        n = len(self._starts)
+        leaves = 1
+        while leaves < n:
+            leaves *= 2
+        self._leaves = leaves
+        tree = [-1] * (2 * leaves)
+        for c in range(n):
+            tree[leaves + c] = self._chunk_max(c)
+        for i in range(leaves - 1, 0, -1):
+            tree[i] = max(tree[2 * i], tree[2 * i + 1])
+        self._tree = tree
+        self._firsts = [s[0] if s else self.limit for s in self._starts]
+
+    def _update_chunk(self, c: int) -> None:
+        starts = self._starts[c]
+        if not starts and len(self._starts) > 1:
+            del self._starts[c], self._ends[c]
+            self._rebuild_tree()
+            return
+        if len(starts) > 2 * LOAD:
+            ends = self._ends[c]
+            self._starts[c:c + 1] = [starts[:LOAD], starts[LOAD:]]
+            self._ends[c:c + 1] = [ends[:LOAD], ends[LOAD:]]
+            self._rebuild_tree()
+            return
+        self._firsts[c] = starts[0] if starts else self.limit
+        tree = self._tree
+        i = self._leaves + c
+        tree[i] = self._chunk_max(c)
+        i //= 2
+        while i:
+            tree[i] = max(tree[2 * i], tree[2 * i + 1])
+            i //= 2
+
+    def _locate(self, addr: int) -> tuple[int, int]:
+        """(chunk, index) of the last gap whose start is <= addr, or (0, -1) if none."""
+        c = bisect_right(self._firsts, addr) - 1
+        if c < 0:
+            return 0, -1
+        return c, bisect_right(self._starts[c], addr) - 1
+
+    def _rightmost_chunk(self, before: int, size: int) -> int:
+        """The highest chunk index < ``before`` holding a gap of at least ``size``, or -1."""
+        if before <= 0:
+            return -1
+        tree, leaves = self._tree, self._leaves
+        p = leaves + before - 1
+        while tree[p] < size:
+            while not p & 1:  # a left child: nothing more to its left at this level
+                p >>= 1
+            if p == 1:
+                return -1
+            p -= 1
+        while p < leaves:
+            p = 2 * p + 1 if tree[2 * p + 1] >= size else 2 * p
+        return p - leaves
+
+    def _leftmost_chunk(self, after: int, size: int) -> int:
+        """The lowest chunk index > ``after`` holding a gap of at least ``size``, or -1."""
+        if after + 1 >= len(self._starts):
+            return -1
+        tree, leaves = self._tree, self._leaves
+        p = leaves + after + 1
+        while tree[p] < size:
+            while p & 1 and p != 1:  # a right child: nothing more to its right at this level
+                p >>= 1
+            if p == 1:
+                return -1
+            p += 1
+        while p < leaves:
+            p = 2 * p if tree[2 * p] >= size else 2 * p + 1
+        return p - leaves
+
+    # -- updates -----------------------------------------------------------------------------
+
+    def occupy(self, start: int, end: int) -> None:
+        """Mark ``[start, end)`` mapped. It must lie inside one gap."""
+        c, i = self._locate(start)
+        starts, ends = self._starts[c], self._ends[c]
+        if i < 0 or end > ends[i]:
+            raise AssertionError(f"occupy [{start:#x}, {end:#x}) is not inside a gap")
+        gs, ge = starts[i], ends[i]
+        if gs == start and ge == end:
+            del starts[i], ends[i]
+        elif gs == start:
+            starts[i] = end
+        elif ge == end:
+            ends[i] = start
+        else:
+            ends[i] = start
+            starts.insert(i + 1, end)
+            ends.insert(i + 1, ge)
+        self._update_chunk(c)
+
+    def release(self, start: int, end: int) -> None:
+        """Mark the mapped range ``[start, end)`` free, joining it with free neighbours."""
+        c, i = self._locate(start)
+        starts, ends = self._starts[c], self._ends[c]
+        joins_prev = i >= 0 and ends[i] == start
+        if i >= 0 and ends[i] > start:
+            raise AssertionError(f"release [{start:#x}, {end:#x}) overlaps a gap")
+        # The gap after: next index in this chunk, or first of the next chunk.
+        nc, ni = (c, i + 1) if i + 1 < len(starts) else (c + 1, 0)
+        nxt_exists = nc < len(self._starts) and ni < len(self._starts[nc])
+        joins_next = nxt_exists and self._starts[nc][ni] == end
+        if nxt_exists and self._starts[nc][ni] < end:
+            raise AssertionError(f"release [{start:#x}, {end:#x}) overlaps a gap")
+        if joins_prev and joins_next:
+            new_end = self._ends[nc][ni]
+            del self._starts[nc][ni], self._ends[nc][ni]
+            ends[i] = new_end
+            if nc != c:
+                self._update_chunk(nc)
+            self._update_chunk(c)
+        elif joins_prev:
+            ends[i] = end
+            self._update_chunk(c)
+        elif joins_next:
+            self._starts[nc][ni] = start
+            self._update_chunk(nc)
+        else:
+            starts.insert(i + 1, start)
+            ends.insert(i + 1, end)
+            self._update_chunk(c)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def highest(self, low: int, high: int, size: int) -> tuple[int, int] | None:
+        """The highest gap whose part inside ``[low, high)`` holds ``size`` bytes, clipped.
+
+        This is ``mas_empty_area_rev(mas, low, high - 1, size)``: the result is the gap's
+        intersection with ``[low, high)``, as ``(start, end)``. O(log n + LOAD).
+        """
+        if high <= low:
+            return None
+        c, i = self._locate(high - 1)
+        if i < 0:
+            return None
+        starts, ends = self._starts[c], self._ends[c]
+        # The gap at or below high-1 may straddle high (or low): clip it.
+        s, e = max(starts[i], low), min(ends[i], high)
+        if e - s >= size and e > s:
+            return s, e
+        if starts[i] <= low:
+            return None
+        j = i - 1
+        while True:
+            while j >= 0:
+                gs, ge = starts[j], ends[j]
+                if ge <= low:
+                    return None
+                if ge - gs >= size:
+                    s = max(gs, low)
+                    return (s, ge) if ge - s >= size else None
+                j -= 1
+            c = self._rightmost_chunk(c, size)
+            if c < 0:
+                return None
+            starts, ends = self._starts[c], self._ends[c]
+            j = len(starts) - 1
+
+    def lowest(self, low: int, high: int, size: int) -> tuple[int, int] | None:
+        """The lowest gap whose part inside ``[low, high)`` holds ``size`` bytes, clipped.
+
+        This is ``mas_empty_area(mas, low, high - 1, size)``. O(log n + LOAD).
+        """
+        if high <= low:
+            return None
+        c, i = self._locate(low)
+        if i < 0 or self._ends[c][i] <= low:
+            i += 1
+            if i >= len(self._starts[c]):
+                c, i = c + 1, 0
+                if c >= len(self._starts) or not self._starts[c]:
+                    return None
+        starts, ends = self._starts[c], self._ends[c]
+        s, e = max(starts[i], low), min(ends[i], high)
+        if s >= high:
+            return None
+        if e - s >= size:
+            return s, e
+        j = i + 1
+        while True:
+            n = len(starts)
+            while j < n:
+                gs, ge = starts[j], ends[j]
+                if gs >= high:
+                    return None
+                if ge - gs >= size:
+                    e = min(ge, high)
+                    return (gs, e) if e - gs >= size else None
+                j += 1
+            c = self._leftmost_chunk(c, size)
+            if c < 0:
+                return None
+            starts, ends = self._starts[c], self._ends[c]
+            j = 0
+
+    def gap_at(self, addr: int) -> tuple[int, int] | None:
+        """The gap containing ``addr``, or None if ``addr`` is mapped."""
+        c, i = self._locate(addr)
+        if i < 0 or self._ends[c][i] <= addr:
+            return None
+        return self._starts[c][i], self._ends[c][i]
+
+    def __iter__(self):
+        for starts, ends in zip(self._starts, self._ends):
+            yield from zip(starts, ends)
+
+    def __len__(self) -> int:
+        return sum(map(len, self._starts))
+
+    def _check(self) -> None:
+        """Assert the structure: gaps sorted, disjoint, non-adjacent, chunk maxima correct."""
+        prev_end = -1
+        for starts, ends in zip(self._starts, self._ends):
+            assert starts or len(self._starts) == 1, "empty chunk"
+            assert len(starts) == len(ends) and len(starts) <= 2 * LOAD
+            for s, e in zip(starts, ends):
+                assert s < e, (s, e)
+                assert s > prev_end, "gaps overlap or touch"
+                prev_end = e
+        assert self._firsts == [s[0] if s else self.limit for s in self._starts]
+        for c in range(len(self._starts)):
+            assert self._tree[self._leaves + c] == self._chunk_max(c)

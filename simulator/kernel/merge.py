@@ -1,0 +1,142 @@
+"""VMA merging and splitting for new and existing ranges (mm/vma.c).
+
+* :func:`vma_merge_new_range`: a new mapping (mmap, brk, a moved VMA) extends ``prev`` and/or
+  ``next`` instead of becoming a VMA of its own, when they are compatible.
+* :func:`vma_modify`: changing part of an existing VMA (mprotect) first tries
+  ``vma_merge_existing_range`` with the neighbour on the changed side; failing that, it splits
+  off the unchanged parts, each split checked against vm.max_map_count (``split_vma``).
+
+Two VMAs are compatible when :meth:`AddressSpace.is_mergeable` says so.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from simulator.kernel import events as ev
+from simulator.kernel.uapi import Errno
+from simulator.kernel.vma import VM_SPECIAL, Vma
+from simulator.units import PAGE_SHIFT
+
+
+def _anon_compatible(a: Vma, b: Vma) -> bool:
+    return a.anon_vma is None or b.anon_vma is None or a.anon_vma == b.anon_vma
+
+
+def _first_anon(*vmas: Vma) -> int | None:
+    """``dup_anon_vma``: the merged VMA keeps the anon_vma any of its parts had."""
+    for vma in vmas:
+        if vma.anon_vma is not None:
+            return vma.anon_vma
+    return None
+
+
+def vma_merge_new_range(mm, new: Vma) -> Vma:
+    """Insert the free range ``new`` covers, merged with ``prev`` and/or ``next`` if allowed.
+
+    With both neighbours mergeable, ``prev`` and ``next`` must also agree with each other
+    (``can_vma_merge_right``: their anon_vmas); otherwise only ``prev`` is extended.
+    Returns the VMA now covering the range.
+    """
+    prev = mm.find_vma_prev(new.start)
+    nxt = mm.find_vma(new.start)
+    left = prev is not None and mm.is_mergeable(prev, new)
+    right = nxt is not None and mm.is_mergeable(new, nxt)
+    if left and right and not _anon_compatible(prev, nxt):
+        right = False
+    if left:
+        parts = (prev, new, nxt) if right else (prev, new)
+        merged = attrs.evolve(prev, end=parts[-1].end, anon_vma=_first_anon(*parts))
+        mm._remove(prev)
+        if right:
+            mm._remove(nxt)
+        mm._insert(merged)
+        return merged
+    if right:
+        merged = attrs.evolve(nxt, start=new.start, pgoff=new.pgoff,
+                              anon_vma=_first_anon(nxt, new))
+        mm._remove(nxt)
+        mm._insert(merged)
+        return merged
+    mm._insert(new)
+    return new
+
+
+def vma_merge_existing_range(mm, prev: Vma | None, middle: Vma, start: int, end: int,
+                             flags: int) -> Vma | None:
+    """mm/vma.c ``vma_merge_existing_range``: give ``[start, end)`` of ``middle`` the new
+    ``flags`` by merging it into ``prev`` and/or ``next``. None when no merge is possible.
+
+    Only a range touching an edge of ``middle`` can merge, and only with the neighbour on that
+    side; a VM_SPECIAL result never merges.
+    """
+    left_side = start == middle.start
+    right_side = end == middle.end
+    if flags & VM_SPECIAL or not (left_side or right_side):
+        return None
+    rng = attrs.evolve(middle, start=start, end=end, flags=flags,
+                       pgoff=middle.pgoff + ((start - middle.start) >> PAGE_SHIFT))
+    merge_left = (left_side and prev is not None and prev is not middle
+                  and mm.is_mergeable(prev, rng))
+    nxt = mm.next_vma(middle) if right_side else None
+    merge_right = nxt is not None and mm.is_mergeable(rng, nxt)
+    if merge_left and merge_right and not _anon_compatible(prev, nxt):
+        merge_right = False
+    if not (merge_left or merge_right):
+        return None
+    old = [middle]
+    new = []
+    if merge_left and merge_right:
+        old += [prev, nxt]
+        merged = attrs.evolve(prev, end=nxt.end, flags=flags,
+                              anon_vma=_first_anon(prev, nxt, middle))
+        new.append(merged)
+    elif merge_left:
+        old.append(prev)
+        merged = attrs.evolve(prev, end=end, flags=flags, anon_vma=_first_anon(prev, middle))
+        new.append(merged)
+        if end < middle.end:
+            new.append(attrs.evolve(middle, start=end,
+                                    pgoff=middle.pgoff + ((end - middle.start) >> PAGE_SHIFT)))
+    else:
+        old.append(nxt)
+        merged = attrs.evolve(nxt, start=start, flags=flags,
+                              pgoff=nxt.pgoff - ((nxt.start - start) >> PAGE_SHIFT),
+                              anon_vma=_first_anon(nxt, middle))
+        new.append(merged)
+        if start > middle.start:
+            new.append(attrs.evolve(middle, end=start))
+    mm._rewrite(old, new)
+    return merged
+
+
+def split_vma(mm, vma: Vma, addr: int, syscall: str) -> tuple[Vma, Vma] | Errno:
+    """mm/vma.c ``split_vma``: refused with ENOMEM once map_count has reached the limit."""
+    if mm.map_count >= mm.max_map_count:
+        mm._event(ev.MapCountExceeded, syscall=syscall, map_count=mm.map_count,
+                  max_map_count=mm.max_map_count)
+        return Errno.ENOMEM
+    return mm._split(vma, addr)
+
+
+def vma_modify(mm, prev: Vma | None, middle: Vma, start: int, end: int, flags: int,
+               syscall: str) -> Vma | Errno:
+    """mm/vma.c ``vma_modify``: merge if possible, else split off the parts outside
+    ``[start, end)``; then the VMA for exactly that range gets ``flags``."""
+    merged = vma_merge_existing_range(mm, prev, middle, start, end, flags)
+    if merged is not None:
+        return merged
+    vma = middle
+    if vma.start < start:
+        parts = split_vma(mm, vma, start, syscall)
+        if isinstance(parts, Errno):
+            return parts
+        vma = parts[1]
+    if vma.end > end:
+        parts = split_vma(mm, vma, end, syscall)
+        if isinstance(parts, Errno):
+            return parts
+        vma = parts[0]
+    updated = attrs.evolve(vma, flags=flags)
+    mm._replace(vma, updated)
+    return updated

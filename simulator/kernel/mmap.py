@@ -1,0 +1,208 @@
+"""mmap(2): ``do_mmap`` and ``mmap_region`` (mm/mmap.c, mm/vma.c ``__mmap_region``).
+
+The order of checks is the kernel's, because the first failing check decides the errno.
+"""
+
+from __future__ import annotations
+
+from simulator.kernel import events as ev
+from simulator.kernel.anon import anon_vma_prepare
+from simulator.kernel.config import Personality
+from simulator.kernel.merge import vma_merge_new_range
+from simulator.kernel.munmap import gather_munmap_vmas
+from simulator.kernel.uapi import (
+    MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED,
+    MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK,
+    MAP_SYNC, MAP_TYPE, PROT_EXEC, PROT_READ, PROT_WRITE,
+    Errno,
+)
+from simulator.kernel.unmapped_area import get_unmapped_area
+from simulator.kernel.vma import (
+    VM_ACCOUNT, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE,
+    VM_NOHUGEPAGE, VM_NORESERVE, VM_SHARED, VM_SYNC, VM_WRITE, FileRef, Vma,
+)
+from simulator.units import PAGE_MASK, PAGE_SHIFT, page_align
+
+#: include/linux/mman.h LEGACY_MAP_MASK: flags MAP_SHARED_VALIDATE accepts without a check.
+LEGACY_MAP_MASK = (MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | 0x0800 | 0x1000
+                   | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | 0x10000 | MAP_STACK | MAP_HUGETLB
+                   | 0x40 | 0x80 | 0x0100)
+
+
+def calc_vm_prot_bits(prot: int) -> int:
+    """include/linux/mman.h: PROT_READ/WRITE/EXEC are VM_READ/WRITE/EXEC."""
+    return prot & (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+
+def calc_vm_flag_bits(flags: int) -> int:
+    """include/linux/mman.h: MAP_GROWSDOWN, MAP_LOCKED, MAP_SYNC; MAP_STACK → VM_NOHUGEPAGE (6.8+)."""
+    vm = 0
+    if flags & MAP_GROWSDOWN:
+        vm |= VM_GROWSDOWN
+    if flags & MAP_LOCKED:
+        vm |= VM_LOCKED
+    if flags & MAP_SYNC:
+        vm |= VM_SYNC  # even for private and anonymous mappings, which then never merge
+    if flags & MAP_STACK:
+        vm |= VM_NOHUGEPAGE
+    return vm
+
+
+def round_hint_to_min(mm, hint: int) -> int:
+    """mm/mmap.c: hints are rounded down to a page, and a non-zero hint below mmap_min_addr
+    is raised to it."""
+    hint &= PAGE_MASK
+    if hint and hint < mm.mmap_min_addr:
+        return page_align(mm.mmap_min_addr)
+    return hint
+
+
+def accountable_mapping(file: FileRef | None, vm_flags: int) -> bool:
+    """mm/vma.c: private writable mappings are charged (VM_ACCOUNT) unless MAP_NORESERVE."""
+    return vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE
+
+
+def sys_mmap(mm, addr: int, length: int, prot: int, flags: int, file: FileRef | None,
+             offset: int) -> int | Errno:
+    """The mmap/mmap2 entry (arch/x86/kernel/sys_x86_64.c ``sys_mmap``, mm/mmap.c
+    ``ksys_mmap_pgoff``): offset alignment and the file descriptor, then :func:`do_mmap`."""
+    if offset & ~PAGE_MASK:
+        return Errno.EINVAL
+    if not flags & MAP_ANONYMOUS:
+        if file is None:
+            return Errno.EBADF
+        if flags & MAP_HUGETLB:
+            return Errno.EINVAL
+    elif flags & MAP_HUGETLB:
+        # No huge pages are reserved on the reference machine (vm.nr_hugepages = 0).
+        return Errno.ENOMEM
+    else:
+        file = None
+    return do_mmap(mm, file, addr, length, prot, flags, offset >> PAGE_SHIFT)
+
+
+def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: int,
+            pgoff: int, *, vm_flags: int = 0, special: str | None = None) -> int | Errno:
+    """mm/mmap.c ``do_mmap``: validate, choose the address, then :func:`mmap_region`."""
+    if not length:
+        return Errno.EINVAL
+    if prot & PROT_READ and mm.personality & Personality.READ_IMPLIES_EXEC:
+        prot |= PROT_EXEC
+    if flags & MAP_FIXED_NOREPLACE:
+        flags |= MAP_FIXED
+    hint = addr
+    if not flags & MAP_FIXED:
+        addr = round_hint_to_min(mm, addr)
+    length = page_align(length)
+    if not length or length >= 1 << mm.profile.kernel_bits:
+        return Errno.ENOMEM
+    if pgoff + (length >> PAGE_SHIFT) >= 1 << mm.profile.kernel_bits:
+        return Errno.EOVERFLOW
+    if mm.map_count > mm.max_map_count:
+        mm._event(ev.MapCountExceeded, syscall="mmap", map_count=mm.map_count,
+                  max_map_count=mm.max_map_count)
+        return Errno.ENOMEM
+    vm_flags |= (calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags)
+                 | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
+
+    addr = get_unmapped_area(mm, file, addr, length, pgoff, flags, vm_flags)
+    if isinstance(addr, Errno):
+        if addr is Errno.ENOMEM:
+            mm._event(ev.NoMemory, syscall="mmap", length=length,
+                      largest_gap=mm.largest_free_gap())
+        return addr
+    if flags & MAP_FIXED and addr < mm.kconfig.mmap_min_addr and not mm.kconfig.cap_sys_rawio:
+        return Errno.EPERM  # security_mmap_addr → cap_mmap_addr
+
+    if flags & MAP_FIXED_NOREPLACE and mm.vmas_in(addr, addr + length):
+        return Errno.EEXIST
+
+    map_type = flags & MAP_TYPE
+    if file is not None:
+        if map_type == MAP_SHARED_VALIDATE and flags & ~LEGACY_MAP_MASK:
+            return Errno.EOPNOTSUPP
+        if map_type in (MAP_SHARED, MAP_SHARED_VALIDATE):
+            vm_flags |= VM_SHARED | VM_MAYSHARE
+        elif map_type != MAP_PRIVATE:
+            return Errno.EINVAL
+        if vm_flags & VM_GROWSDOWN:
+            return Errno.EINVAL
+    else:
+        # Anonymous memory knows MAP_SHARED and MAP_PRIVATE only; MAP_SHARED_VALIDATE is EINVAL.
+        if map_type == MAP_SHARED:
+            if vm_flags & VM_GROWSDOWN:
+                return Errno.EINVAL
+            pgoff = 0
+            vm_flags |= VM_SHARED | VM_MAYSHARE
+        elif map_type == MAP_PRIVATE:
+            pgoff = addr >> PAGE_SHIFT
+        else:
+            return Errno.EINVAL
+    if flags & MAP_NORESERVE and mm.kconfig.overcommit_memory != 2:
+        vm_flags |= VM_NORESERVE
+
+    result = mmap_region(mm, file, addr, length, vm_flags, pgoff, special=special)
+    if isinstance(result, Errno):
+        return result
+    if not flags & MAP_FIXED and hint and result != round_hint_to_min(mm, hint):
+        mm._event(ev.HintIgnored, hint=hint, length=length, result=result,
+                  reason=hint_refusal(mm, round_hint_to_min(mm, hint), length))
+    if flags & (MAP_POPULATE | MAP_LOCKED) and vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE:
+        # populate_vma_page_range faults private writable pages in for write (FOLL_WRITE).
+        anon_vma_prepare(mm, mm.vma_at(result))
+    note_growth_room(mm, result, result + length)
+    return result
+
+
+def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int, pgoff: int,
+                *, special: str | None = None) -> int | Errno:
+    """mm/vma.c ``__mmap_region``: unmap what MAP_FIXED covers, merge with a neighbour or
+    insert a new VMA."""
+    end = addr + length
+    destroyed = [mm.region(v) for v in mm.vmas_in(addr, end)]
+    if destroyed:
+        gathered = gather_munmap_vmas(mm, addr, end)
+        if isinstance(gathered, Errno):
+            return gathered
+        for vma in gathered:
+            mm._remove(vma)
+        mm._event(ev.FixedReplaced, addr=addr, length=length, destroyed=tuple(destroyed))
+    if accountable_mapping(file, vm_flags):
+        vm_flags |= VM_ACCOUNT
+    if file is None and vm_flags & VM_SHARED:
+        # shmem_zero_setup: shared anonymous memory is a fresh shmem file each time.
+        file = FileRef("/dev/zero (deleted)", dev="00:01", shmem=True)
+    new = Vma(addr, end, vm_flags, pgoff, file, special=special)
+    if special is not None:
+        mm._insert(new)
+    else:
+        vma_merge_new_range(mm, new)
+    return addr
+
+
+def hint_refusal(mm, hint: int, length: int) -> str:
+    """Why a hint was not honoured, in words, for the event log."""
+    if hint + length > mm.task_size:
+        return "the range would end above TASK_SIZE"
+    overlap = mm.vmas_in(hint, hint + length)
+    if overlap:
+        return f"it overlaps {mm.vma_name(overlap[0]) or 'a mapping'} at {overlap[0].start:#x}"
+    nxt = mm.find_vma(hint)
+    if nxt is not None and hint + length > mm.vm_start_gap(nxt):
+        return f"it ends inside the stack guard gap below {nxt.start:#x}"
+    return "the architecture's placement rules refused it"
+
+
+def note_growth_room(mm, start: int, end: int) -> None:
+    """Log a mapping that ends in the room a growsdown VMA above it could grow into."""
+    nxt = mm.find_vma(end)
+    if nxt is None or not nxt.flags & VM_GROWSDOWN or nxt.start < end:
+        return
+    in_gap = end > nxt.start - mm.stack_guard_gap
+    room = min(mm.rlimit_stack, 1 << mm.profile.kernel_bits)
+    if in_gap or end > nxt.end - room:
+        mm._event(ev.PlacedInGrowthRoom, addr=start, length=end - start, stack=mm.region(nxt),
+                  inside_guard_gap=in_gap)
+
+
+__all__ = ["sys_mmap", "do_mmap", "mmap_region"]

@@ -1,0 +1,232 @@
+"""mremap(2) (mm/mremap.c, Linux 6.18: the 6.17 rewrite with multi-VMA moves).
+
+* Shrinking unmaps the tail ``[addr + new_len, addr + old_len)``, whatever lies there.
+* Growing in place needs nothing mapped in ``[vm_end, vm_end + delta)``; the next VMA's stack
+  guard gap is *not* respected, and the grown VMA merges with a compatible next VMA.
+* Otherwise, with MREMAP_MAYMOVE, the range moves to a new address found like an mmap
+  (``get_unmapped_area`` with the VMA's file and page offset). A never-written anonymous VMA
+  takes the page offset of its new address, so it can merge there like a fresh mmap; a
+  written one keeps its old offset and stays a VMA of its own.
+* MREMAP_FIXED unmaps the destination first; with ``old_len == new_len`` it may move several
+  VMAs at once, keeping the holes between them.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from simulator.kernel import events as ev
+from simulator.kernel.merge import vma_merge_new_range
+from simulator.kernel.munmap import sys_munmap, unmap_range
+from simulator.kernel.uapi import MAP_FIXED, MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED, \
+    MREMAP_MAYMOVE, Errno
+from simulator.kernel.unmapped_area import get_unmapped_area
+from simulator.kernel.vma import (
+    VM_DONTEXPAND, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_PFNMAP, VM_SHARED, VM_SPECIAL, Vma,
+)
+from simulator.units import PAGE_MASK, PAGE_SHIFT, page_align
+
+_MOVING = MREMAP_FIXED | MREMAP_DONTUNMAP
+
+
+@attrs.define
+class _Request:
+    """``struct vma_remap_struct``: one mremap request as it is worked out."""
+
+    addr: int
+    old_len: int
+    new_len: int
+    flags: int
+    new_addr: int
+
+    @property
+    def moving(self) -> bool:
+        return bool(self.flags & _MOVING)
+
+
+def sys_mremap(mm, addr: int, old_len: int, new_len: int, flags: int, new_addr: int):
+    """``do_mremap``: the new address, or an Errno."""
+    word = 1 << mm.profile.kernel_bits
+    req = _Request(addr, page_align(old_len) % word, page_align(new_len) % word, flags, new_addr)
+    err = check_mremap_params(mm, req)
+    if err is not None:
+        return err
+    if req.flags & MREMAP_FIXED and req.old_len == req.new_len:
+        return remap_move(mm, req)
+    vma = mm.vma_at(req.addr)
+    err = check_prep_vma(mm, req, vma)
+    if err is not None:
+        return err
+    if req.moving:
+        return mremap_to(mm, req)
+    return mremap_at(mm, req, vma)
+
+
+def check_mremap_params(mm, req: _Request) -> Errno | None:
+    if req.flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP):
+        return Errno.EINVAL
+    if req.addr & ~PAGE_MASK:
+        return Errno.EINVAL
+    if not req.new_len or req.new_len > mm.task_size:
+        return Errno.EINVAL
+    if not req.moving:
+        return None
+    if req.new_addr > mm.task_size - req.new_len or req.new_addr & ~PAGE_MASK:
+        return Errno.EINVAL
+    if not req.flags & MREMAP_MAYMOVE:
+        return Errno.EINVAL
+    if req.flags & MREMAP_DONTUNMAP and req.old_len != req.new_len:
+        return Errno.EINVAL
+    if req.addr + req.old_len > req.new_addr and req.new_addr + req.new_len > req.addr:
+        return Errno.EINVAL
+    # "mm->map_count + 2 >= sysctl_max_map_count - 3": the move may need a split at each end.
+    if mm.map_count + 2 >= mm.max_map_count - 3:
+        _map_count_event(mm)
+        return Errno.ENOMEM
+    return None
+
+
+def check_prep_vma(mm, req: _Request, vma: Vma | None) -> Errno | None:
+    if vma is None:
+        return Errno.EFAULT
+    if not req.moving:
+        req.new_addr = req.addr
+    if req.new_len <= req.old_len and not req.moving:
+        return None  # a plain shrink, or nothing at all: no further checks
+    if req.old_len == 0 and not vma.flags & (VM_SHARED | VM_MAYSHARE):
+        return Errno.EINVAL
+    if req.flags & MREMAP_DONTUNMAP and vma.flags & (VM_DONTEXPAND | VM_PFNMAP):
+        return Errno.EINVAL
+    chk = req.new_len if req.new_len < req.old_len else req.old_len
+    if chk > vma.end - req.addr:
+        return Errno.EFAULT
+    if req.new_len == chk:
+        return None
+    if vma.flags & (VM_DONTEXPAND | VM_PFNMAP):
+        return Errno.EFAULT
+    if mm.total_vm() + (req.new_len - req.old_len) > mm.rlimit_as:
+        return Errno.ENOMEM
+    return None
+
+
+def mremap_at(mm, req: _Request, vma: Vma):
+    """In place: nothing to do, shrink, or grow (moving only if it must and may)."""
+    if req.new_len == req.old_len:
+        return req.addr
+    if req.new_len < req.old_len:
+        err = sys_munmap(mm, req.addr + req.new_len, req.old_len - req.new_len)
+        return err if isinstance(err, Errno) else req.addr
+    delta = req.new_len - req.old_len
+    if vma.end - req.addr == req.old_len and vma_expandable(mm, vma, delta):
+        if vma.flags & VM_SPECIAL:
+            return Errno.ENOMEM
+        extension = attrs.evolve(vma, start=vma.end, end=vma.end + delta,
+                                 pgoff=vma.pgoff + vma.pages)
+        vma_merge_new_range(mm, extension)
+        return req.addr
+    if not req.flags & MREMAP_MAYMOVE:
+        return Errno.ENOMEM
+    pgoff = vma.pgoff + ((req.addr - vma.start) >> PAGE_SHIFT)
+    new_addr = get_unmapped_area(mm, vma.file, 0, req.new_len, pgoff,
+                                 MAP_SHARED if vma.flags & VM_MAYSHARE else 0, 0)
+    if isinstance(new_addr, Errno):
+        return new_addr
+    return move_vma(mm, req, vma, new_addr)
+
+
+def vma_expandable(mm, vma: Vma, delta: int) -> bool:
+    """Nothing mapped in ``[vm_end, vm_end + delta)`` and the end stays under TASK_SIZE."""
+    end = vma.end + delta
+    if mm.vmas_in(vma.end, end):
+        return False
+    return not isinstance(get_unmapped_area(mm, None, vma.start, end - vma.start, 0, MAP_FIXED, 0),
+                          Errno)
+
+
+def mremap_to(mm, req: _Request):
+    """MREMAP_FIXED and/or MREMAP_DONTUNMAP: unmap the destination (FIXED), trim the source
+    (shrink), then place and move."""
+    if req.flags & MREMAP_FIXED:
+        destroyed = [mm.region(v) for v in mm.vmas_in(req.new_addr, req.new_addr + req.new_len)]
+        err = unmap_range(mm, req.new_addr, req.new_addr + req.new_len)
+        if isinstance(err, Errno):
+            return err
+        if destroyed:
+            mm._event(ev.FixedReplaced, addr=req.new_addr, length=req.new_len,
+                      destroyed=tuple(destroyed))
+    if mm.vma_at(req.addr) is None:
+        return Errno.EFAULT
+    if req.new_len < req.old_len:
+        err = sys_munmap(mm, req.addr + req.new_len, req.old_len - req.new_len)
+        if isinstance(err, Errno):
+            return err
+        if mm.vma_at(req.addr) is None:
+            return Errno.EFAULT
+        req.old_len = req.new_len
+    vma = mm.vma_at(req.addr)
+    pgoff = vma.pgoff + ((req.addr - vma.start) >> PAGE_SHIFT)
+    map_flags = (MAP_FIXED if req.flags & MREMAP_FIXED else 0) | \
+        (MAP_SHARED if vma.flags & VM_MAYSHARE else 0)
+    new_addr = get_unmapped_area(mm, vma.file, req.new_addr, req.new_len, pgoff, map_flags, 0)
+    if isinstance(new_addr, Errno):
+        return new_addr
+    return move_vma(mm, req, vma, new_addr)
+
+
+def move_vma(mm, req: _Request, vma: Vma, new_addr: int):
+    """Copy the VMA to ``new_addr`` (``copy_vma``) and unmap the old range (or, with
+    MREMAP_DONTUNMAP, leave it mapped and empty)."""
+    if mm.map_count >= mm.max_map_count - 3:
+        _map_count_event(mm)
+        return Errno.ENOMEM
+    pgoff = vma.pgoff + ((req.addr - vma.start) >> PAGE_SHIFT)
+    if vma.is_anonymous and vma.anon_vma is None:
+        pgoff = new_addr >> PAGE_SHIFT  # never written: re-linearised like a fresh mmap
+    copy = attrs.evolve(vma, start=new_addr, end=new_addr + req.new_len, pgoff=pgoff)
+    vma_merge_new_range(mm, copy)
+    if req.flags & MREMAP_DONTUNMAP:
+        old = mm.vma_at(req.addr)
+        if old is not None:
+            whole = old.start == req.addr and old.end == req.addr + req.old_len
+            updated = attrs.evolve(old, flags=old.flags & ~(VM_LOCKED | VM_LOCKONFAULT),
+                                   anon_vma=None if whole else old.anon_vma)
+            mm._replace(old, updated)
+    else:
+        unmap_range(mm, req.addr, req.addr + req.old_len)
+    return new_addr
+
+
+def remap_move(mm, req: _Request):
+    """MREMAP_FIXED with ``old_len == new_len``: move every VMA piece in the range to the same
+    offset at the destination; holes are kept (and the destination under them left alone)."""
+    start, end = req.addr, req.addr + req.old_len
+    pieces = [(v.start, v.end) for v in mm.vmas_in(start, end)]
+    result: int | Errno = Errno.EFAULT
+    target = req.new_addr
+    last_end = None
+    for index, (vstart, vend) in enumerate(pieces):
+        if last_end is None and start < vstart:
+            return Errno.EFAULT
+        offset = vstart - last_end if last_end is not None else 0
+        last_end = vend
+        vma = mm.vma_at(max(vstart, start))
+        if vma.special is not None and (index or vend < end):
+            return Errno.EFAULT
+        a = max(vstart, start)
+        length = min(end, vend) - a
+        piece = _Request(a, length, length, req.flags, target + offset)
+        err = check_prep_vma(mm, piece, vma)
+        if err is not None:
+            return err
+        moved = mremap_to(mm, piece)
+        if isinstance(moved, Errno):
+            return moved
+        if index == 0:
+            result = moved
+        target = moved + length
+    return result
+
+
+def _map_count_event(mm) -> None:
+    mm._event(ev.MapCountExceeded, syscall="mremap", map_count=mm.map_count,
+              max_map_count=mm.max_map_count)

@@ -1,0 +1,55 @@
+"""munmap(2), and the unmapping that MAP_FIXED and mremap do first (mm/vma.c).
+
+``vms_gather_munmap_vmas`` splits the VMAs at both edges of the range and collects the ones
+inside; only then are they removed. One rule of vm.max_map_count lives here: an unmap that
+must split one VMA twice (a hole in its middle) is refused with ENOMEM when the map is full,
+while a split at just one edge is always allowed ("let map_count go just above its limit
+temporarily, to help free resources as expected").
+"""
+
+from __future__ import annotations
+
+from simulator.kernel import events as ev
+from simulator.kernel.uapi import Errno
+from simulator.kernel.vma import Vma
+from simulator.units import PAGE_MASK, page_align
+
+
+def gather_munmap_vmas(mm, start: int, end: int) -> list[Vma] | Errno:
+    """``vms_gather_munmap_vmas``: split at ``start`` and ``end``; the VMAs now inside the range."""
+    vmas = mm.vmas_in(start, end)
+    if not vmas:
+        return vmas
+    first = vmas[0]
+    if start > first.start:
+        if end < first.end and mm.map_count >= mm.max_map_count:
+            mm._event(ev.MapCountExceeded, syscall="munmap", map_count=mm.map_count,
+                      max_map_count=mm.max_map_count)
+            return Errno.ENOMEM
+        vmas[0] = mm._split(first, start)[1]
+    last = vmas[-1]
+    if last.end > end:
+        vmas[-1] = mm._split(last, end)[0]
+    return vmas
+
+
+def unmap_range(mm, start: int, end: int) -> list[Vma] | Errno:
+    """Remove every mapping in ``[start, end)`` (``do_vmi_align_munmap``); returns what went."""
+    vmas = gather_munmap_vmas(mm, start, end)
+    if isinstance(vmas, Errno):
+        return vmas
+    for vma in vmas:
+        mm._remove(vma)
+    return vmas
+
+
+def sys_munmap(mm, addr: int, length: int) -> int | Errno:
+    """``do_vmi_munmap``: EINVAL for an unaligned start, an empty or out-of-range length;
+    0 even when nothing was mapped there."""
+    if addr & ~PAGE_MASK or addr > mm.task_size or length > mm.task_size - addr:
+        return Errno.EINVAL
+    end = addr + page_align(length)
+    if end == addr:
+        return Errno.EINVAL
+    result = unmap_range(mm, addr, end)
+    return result if isinstance(result, Errno) else 0
