@@ -46,4 +46,4 @@ def host_file(path: str) -> FileRef:
     except OSError:
         return FileRef(real)
     return FileRef(real, dev_string(st.st_dev), st.st_ino,
-                   thp_aligned=filesystem_type(real) in THP_FILESYSTEMS)
+                   thp_aligned=filesystem_type(real) in THP_FILESYSTEMS, size=st.st_size)

@@ -61,6 +61,10 @@ class AddressSpace:
         self.start_brk = 0
         self.current_brk = 0
         self.start_stack = 0
+        #: shmem objects created so far (MAP_SHARED|MAP_ANONYMOUS): their inode numbers.
+        self.shmem_objects = 0
+        #: The gate area /proc prints last ([vsyscall]); None where there is none.
+        self.gate = profile.gate
         self.events: list[ev.Event] = []
         #: Number of system calls made so far; events carry the index of their call.
         self.calls = 0
@@ -227,7 +231,8 @@ class AddressSpace:
 
         mm/vma.c ``is_mergeable_vma`` (flags equal ignoring VM_SOFTDIRTY, same file, same anon
         name), ``is_mergeable_anon_vma`` (either has none, or the same one), pgoff contiguity
-        (``can_vma_merge_after``), and never VM_SPECIAL mappings.
+        (``can_vma_merge_after``), and never VM_SPECIAL mappings. Separate shared anonymous
+        mappings never merge because each has a shmem file of its own.
         """
         return (low.end == high.start
                 and not (low.flags | high.flags) & VM_SPECIAL
@@ -238,8 +243,7 @@ class AddressSpace:
                 and low.nomerge == high.nomerge
                 and low.pgoff + low.pages == high.pgoff
                 and (low.anon_vma is None or high.anon_vma is None
-                     or low.anon_vma == high.anon_vma)
-                and not (low.file is not None and low.file.shmem))
+                     or low.anon_vma == high.anon_vma))
 
     # -- accounting helpers -------------------------------------------------------------------
 
@@ -280,7 +284,7 @@ class AddressSpace:
                 vma.start, vma.end, vma.perms(), vma.file_offset(),
                 f.dev if f is not None else "00:00", f.inode if f is not None else 0,
                 self.vma_name(vma), kernel_bits=bits))
-        gate = self.profile.gate
+        gate = self.gate
         if gate is not None:
             lines.append(format_maps_line(gate.start, gate.end, gate.perms, 0, "00:00", 0,
                                           gate.name, kernel_bits=bits))
@@ -342,9 +346,11 @@ class AddressSpace:
             assert vma.end <= self.task_size or vma.special is not None, f"above TASK_SIZE {vma}"
             if prev is not None:
                 assert prev.end <= vma.start, f"overlap {prev} {vma}"
-                # Two growsdown VMAs can meet by expand_downwards, which never merges.
+                # Two growsdown VMAs can meet by expand_downwards, which never merges; the
+                # heap never merges with what ends at start_brk (vma_prev_limit in brk()).
                 both_stacks = prev.flags & vma.flags & VM_GROWSDOWN
-                assert both_stacks or not self.is_mergeable(prev, vma), \
+                heap_floor = vma.start == self.start_brk
+                assert both_stacks or heap_floor or not self.is_mergeable(prev, vma), \
                     f"unmerged neighbours {prev} {vma}"
             prev = vma
         assert self.map_count == len(self._vmas)

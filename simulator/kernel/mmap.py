@@ -171,7 +171,8 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
         vm_flags |= VM_ACCOUNT
     if file is None and vm_flags & VM_SHARED:
         # shmem_zero_setup: shared anonymous memory is a fresh shmem file each time.
-        file = FileRef("/dev/zero (deleted)", dev="00:01", shmem=True)
+        mm.shmem_objects += 1
+        file = FileRef("/dev/zero (deleted)", dev="00:01", inode=mm.shmem_objects, shmem=True)
     new = Vma(addr, end, vm_flags, pgoff, file, special=special)
     if special is not None:
         mm._insert(new)

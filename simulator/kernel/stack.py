@@ -23,7 +23,7 @@ from simulator.kernel.config import GuardMode
 from simulator.kernel.mm import is_accessible
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE, Vma
-from simulator.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE
+from simulator.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, page_align
 
 
 class Fault(enum.Enum):
@@ -31,6 +31,7 @@ class Fault(enum.Enum):
 
     OK = "ok"
     SIGSEGV = "SIGSEGV"
+    SIGBUS = "SIGBUS"
 
     def __str__(self) -> str:
         return self.value
@@ -112,5 +113,13 @@ def handle_fault(mm, address: int, write: bool = True) -> Fault:
         if vma is None:
             return Fault.SIGSEGV
     if write and not vma.flags & VM_SHARED:
+        # do_anonymous_page / do_cow_fault: the anon_vma comes first, even if the file read
+        # that follows fails.
         anon_vma_prepare(mm, vma)
+    f = vma.file
+    if f is not None and f.size is not None and not f.shmem:
+        offset = (vma.pgoff << PAGE_SHIFT) + (address - vma.start)
+        if offset >= page_align(f.size):
+            mm._event(ev.Segfault, addr=address, write=write, reason="beyond the end of the file")
+            return Fault.SIGBUS
     return Fault.OK

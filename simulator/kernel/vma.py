@@ -85,6 +85,8 @@ class FileRef:
     thp_aligned: bool = False
     #: shmem-backed (MAP_SHARED|MAP_ANONYMOUS): shows as "/dev/zero (deleted)" and never merges.
     shmem: bool = False
+    #: The file's size in bytes, if known: touching a page past the end raises SIGBUS.
+    size: int | None = None
 
 
 @attrs.frozen
