@@ -37,13 +37,19 @@ def filesystem_type(path: str) -> str | None:
     return None
 
 
-def host_file(path: str) -> FileRef:
-    """A :class:`FileRef` for a real file: its resolved path (as /proc shows it), device,
-    inode and THP placement. A file that does not exist gets device 00:00 and inode 0."""
+def host_file(path: str, *, readable: bool = True, writable: bool = True) -> FileRef:
+    """A :class:`FileRef` for a real file, opened with the given access: its resolved path (as
+    /proc shows it), device, inode, size and THP placement. A file that does not exist here
+    gets device 00:00 and inode 0."""
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
     except OSError:
-        return FileRef(real)
+        return FileRef(real, readable=readable, writable=writable)
+    if real == "/dev/zero":
+        # get_unmapped_area_zero: THP placement for private mappings, shmem's for shared.
+        return FileRef(real, dev_string(st.st_rdev and st.st_dev), st.st_ino, thp_aligned=True,
+                       readable=readable, writable=writable, zero_device=True)
     return FileRef(real, dev_string(st.st_dev), st.st_ino,
-                   thp_aligned=filesystem_type(real) in THP_FILESYSTEMS, size=st.st_size)
+                   thp_aligned=filesystem_type(real) in THP_FILESYSTEMS, size=st.st_size,
+                   readable=readable, writable=writable)

@@ -122,9 +122,15 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
         if map_type == MAP_SHARED_VALIDATE and flags & ~LEGACY_MAP_MASK:
             return Errno.EOPNOTSUPP
         if map_type in (MAP_SHARED, MAP_SHARED_VALIDATE):
+            if prot & PROT_WRITE and not file.writable:
+                return Errno.EACCES
             vm_flags |= VM_SHARED | VM_MAYSHARE
+            if not file.writable:
+                vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
         elif map_type != MAP_PRIVATE:
             return Errno.EINVAL
+        if not file.readable:
+            return Errno.EACCES
         if vm_flags & VM_GROWSDOWN:
             return Errno.EINVAL
     else:
@@ -169,7 +175,7 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
         mm._event(ev.FixedReplaced, addr=addr, length=length, destroyed=tuple(destroyed))
     if accountable_mapping(file, vm_flags):
         vm_flags |= VM_ACCOUNT
-    if file is None and vm_flags & VM_SHARED:
+    if vm_flags & VM_SHARED and (file is None or file.zero_device):
         # shmem_zero_setup: shared anonymous memory is a fresh shmem file each time.
         mm.shmem_objects += 1
         file = FileRef("/dev/zero (deleted)", dev="00:01", inode=mm.shmem_objects, shmem=True)

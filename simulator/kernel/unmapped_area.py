@@ -303,7 +303,9 @@ def get_unmapped_area(mm, file: FileRef | None, addr: int, length: int, pgoff: i
     """
     if length > mm.task_size:
         return Errno.ENOMEM
-    if file is not None and file.thp_aligned:
+    if file is not None and file.zero_device and flags & MAP_SHARED:
+        result = mm_get_unmapped_area_vmflags(mm, None, addr, length, pgoff, flags, 0)
+    elif file is not None and file.thp_aligned:
         result = thp_get_unmapped_area_vmflags(mm, file, addr, length, pgoff, flags, 0)
     elif file is None and flags & MAP_SHARED:
         # shmem_get_unmapped_area with shmem THP "never": the mm's own search, pgoff 0.

@@ -87,6 +87,13 @@ class FileRef:
     shmem: bool = False
     #: The file's size in bytes, if known: touching a page past the end raises SIGBUS.
     size: int | None = None
+    #: The open file's FMODE_READ and FMODE_WRITE: a shared writable mapping of a file opened
+    #: read-only is refused (EACCES), a read-only one loses VM_MAYWRITE.
+    readable: bool = True
+    writable: bool = True
+    #: /dev/zero (drivers/char/mem.c ``mmap_zero``): a shared mapping becomes a fresh shmem
+    #: object, a private one anonymous memory that still names /dev/zero.
+    zero_device: bool = False
 
 
 @attrs.frozen

@@ -33,7 +33,8 @@ from simulator.kernel.uapi import MAP_HUGE_SHIFT, MAP_NAMES, MREMAP_NAMES, PROT_
 MEMORY_SYSCALLS = frozenset({"mmap", "mmap2", "munmap", "mprotect", "mremap", "brk"})
 FILE_SYSCALLS = frozenset({"open", "openat", "openat2", "creat", "memfd_create", "close", "dup",
                            "dup2", "dup3", "fcntl", "execve"})
-_INTERESTING = MEMORY_SYSCALLS | FILE_SYSCALLS
+PROCESS_SYSCALLS = frozenset({"clone", "clone3", "fork", "vfork"})
+_INTERESTING = MEMORY_SYSCALLS | FILE_SYSCALLS | PROCESS_SYSCALLS
 
 #: PID_MAX_LIMIT on 64-bit kernels (include/linux/threads.h): a bigger leading integer is a
 #: whole-second ``--timestamps=unix,s`` stamp, not a ``-o -f`` pid.
@@ -72,13 +73,29 @@ class FileEvent:
     fd: int | None
     path: str | None
     new_fd: int | None
+    #: For calls that open a file: whether it was opened for reading and for writing
+    #: (O_RDONLY / O_WRONLY / O_RDWR; creat is write-only, memfd_create read-write).
+    readable: bool = True
+    writable: bool = False
+
+
+@attrs.frozen
+class ProcessEvent:
+    """A new task: a thread sharing the address space (CLONE_VM; vfork until its execve), or
+    a process with a copy of its own. Only successful calls become events."""
+
+    line: int
+    pid: int | None
+    kind: str
+    child: int
+    shares_vm: bool
 
 
 @attrs.frozen
 class Trace:
     """The memory calls and file events of a log, in completion order, and how many lines were not."""
 
-    events: tuple[MemoryCall | FileEvent, ...]
+    events: tuple[MemoryCall | FileEvent | ProcessEvent, ...]
     skipped: int
 
     @property
@@ -201,7 +218,8 @@ def parse_strace(text: str, source: str = "<trace>") -> Trace:
             if is_memory:
                 events.append(_memory_call(name, body, pid, start_line, last))
             else:
-                event = _file_event(name, body, pid, start_line)
+                event = (_process_event(name, body, pid, start_line) if name in PROCESS_SYSCALLS
+                         else _file_event(name, body, pid, start_line))
                 if event is None:
                     skipped += 1 + (start_line != number)
                 else:
@@ -460,7 +478,20 @@ def _parse_return(text: str) -> int | Errno | None:
     return int(number, 16) if number[:2] in ("0x", "0X") else int(number)
 
 
-# --- file events: best effort; an undecodable one is skipped, not an error -------------------
+# --- file and process events: best effort; an undecodable one is skipped, not an error -------
+
+def _process_event(name: str, body: str, pid: int | None, line: int) -> ProcessEvent | None:
+    try:
+        args, ret = _split_call(body)
+    except _Bad:
+        return None
+    child = _INT_RET.match(ret)
+    if child is None or child.group(1).startswith("0x"):
+        return None
+    shares_vm = name == "vfork" or "CLONE_VM" in args
+    return ProcessEvent(line=line, pid=pid, kind=name, child=int(child.group(1)),
+                        shares_vm=shares_vm)
+
 
 def _file_event(name: str, body: str, pid: int | None, line: int) -> FileEvent | None:
     try:
@@ -483,11 +514,14 @@ def _file_event(name: str, body: str, pid: int | None, line: int) -> FileEvent |
         if path is None:
             quoted = _QUOTED.search(_strip_dirfd(args) if name.startswith("openat") else args)
             path = _unescape(quoted.group(1)) if quoted else None
-        return FileEvent(line=line, pid=pid, kind=name, fd=result, path=path, new_fd=None)
+        readable, writable = _access_mode(name, args)
+        return FileEvent(line=line, pid=pid, kind=name, fd=result, path=path, new_fd=None,
+                         readable=readable, writable=writable)
     if name == "memfd_create":
         quoted = _QUOTED.search(args)
         path = ret_path or (f"/memfd:{_unescape(quoted.group(1))} (deleted)" if quoted else None)
-        return FileEvent(line=line, pid=pid, kind=name, fd=result, path=path, new_fd=None)
+        return FileEvent(line=line, pid=pid, kind=name, fd=result, path=path, new_fd=None,
+                         readable=True, writable=True)
     first = args.split(",", 1)[0].strip()
     if _FD.match(first) is None:
         return None
@@ -498,6 +532,17 @@ def _file_event(name: str, body: str, pid: int | None, line: int) -> FileEvent |
         return None
     return FileEvent(line=line, pid=pid, kind=name, fd=old_fd, path=ret_path or old_path,
                      new_fd=result)
+
+
+def _access_mode(name: str, args: str) -> tuple[bool, bool]:
+    """FMODE_READ / FMODE_WRITE from the open flags (include/uapi/asm-generic/fcntl.h)."""
+    if name == "creat":
+        return False, True
+    if "O_RDWR" in args:
+        return True, True
+    if "O_WRONLY" in args:
+        return False, True
+    return True, False
 
 
 def _decorated_path(path: str | None, deleted: str | None) -> str | None:

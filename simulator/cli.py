@@ -1,0 +1,205 @@
+"""The ``vasim`` command. Built on the package's public modules only.
+
+Exit codes: 0 when everything ran and every comparison or expectation held, 1 when one did
+not, 2 for bad input (one line: ``FILE:LINE: what is wrong``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from simulator.errors import InputError
+from simulator.kernel.arch import PROFILES, get_profile
+from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
+from simulator.units import RLIM_INFINITY, format_size, parse_size
+
+
+class UsageError(Exception):
+    """A command-line argument that cannot be used."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message):  # noqa: D102 - argparse's hook
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _personality(text: str) -> Personality:
+    try:
+        return Personality.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _rlimit(text: str) -> int:
+    try:
+        return parse_size(text, allow_unlimited=True)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _arch(text: str) -> str:
+    if text != "auto" and text not in PROFILES:
+        raise argparse.ArgumentTypeError(f"unknown arch {text!r} (known: {', '.join(PROFILES)})")
+    return text
+
+
+def _add_process_options(p: argparse.ArgumentParser, *, auto_arch: bool = False) -> None:
+    p.add_argument("--arch", type=_arch, default="auto" if auto_arch else "x86_64",
+                   help="profile name: " + ", ".join(PROFILES)
+                   + (" (default: guessed from the input)" if auto_arch else " (default: x86_64)"))
+    p.add_argument("--personality", type=_personality, default=Personality(0),
+                   metavar="FLAGS",
+                   help="comma-separated: ADDR_NO_RANDOMIZE, ADDR_COMPAT_LAYOUT, ADDR_LIMIT_3GB, "
+                        "ADDR_LIMIT_32BIT")
+    p.add_argument("--rlimit-stack", type=_rlimit, default=8 << 20, metavar="SIZE",
+                   help="RLIMIT_STACK: 8M, 8192K, a byte count, or unlimited (default 8M)")
+
+
+# -- replay -----------------------------------------------------------------------------------
+
+REPLAY_EPILOG = """\
+examples:
+  strace -f -o trace.txt setarch -R ./prog        # record (ASLR off)
+  vasim replay trace.txt
+  vasim replay trace.txt --arch i686 --personality ADDR_LIMIT_3GB --rlimit-stack unlimited
+  vasim replay trace.txt --initial-maps start.maps --json
+
+The trace must come from a process run with ASLR off (setarch -R); replay always models
+ADDR_NO_RANDOMIZE. --initial-maps is /proc/PID/maps (or gdb 'info proc mappings') of the
+process before the trace's first memory call; without it the layout at exec is built from the
+traced program's ELF file when it exists here, else from a modelled program.
+"""
+
+
+def cmd_replay(args) -> int:
+    from simulator.trace.procmaps import read_maps
+    from simulator.trace.replay import initial_address_space, replay
+    from simulator.trace.strace import read_strace
+
+    trace = read_strace(args.trace)
+    entries = read_maps(args.initial_maps) if args.initial_maps else None
+    arch = args.arch
+    if arch == "auto":
+        arch = _guess_arch(trace, entries)
+    profile = get_profile(arch)
+    proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
+                         rlimit_stack=args.rlimit_stack)
+    mm = initial_address_space(trace, profile, proc, KernelConfig(), entries,
+                               args.initial_maps or args.trace)
+    result = replay(trace, mm)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=None))
+    else:
+        print(f"replayed {result.total} memory calls from {args.trace} as {profile.name} "
+              f"({result.skipped} other lines skipped)")
+        print(f"matched {result.matched} of {result.total}")
+        first = result.first_divergence
+        if first is not None:
+            print(f"first divergence at {args.trace}:{first.line}: {first.text}")
+            print(f"  recorded {first.recorded}, simulated {first.simulated}")
+    return 0 if result.first_divergence is None else 1
+
+
+def _guess_arch(trace, entries) -> str:
+    """i686 for traces with mmap2 (the 32-bit syscall) or maps entirely below 4 GiB."""
+    if any(c.name == "mmap2" for c in trace.memory_calls):
+        return "i686"
+    if entries and all(e.end <= 1 << 32 for e in entries):
+        return "i686"
+    return "x86_64"
+
+
+# -- layout -----------------------------------------------------------------------------------
+
+LAYOUT_EPILOG = """\
+examples:
+  vasim layout --arch i686
+  vasim layout --arch i686 --personality ADDR_LIMIT_3GB --rlimit-stack unlimited
+  vasim layout --arch i386-1g --json
+"""
+
+
+def cmd_layout(args) -> int:
+    from simulator.kernel.exec import exec_layout
+    from simulator.programs import typical_program
+
+    profile = get_profile(args.arch)
+    proc = ProcessConfig(personality=args.personality, rlimit_stack=args.rlimit_stack,
+                         seed=args.seed)
+    exe, interp = typical_program(profile)
+    mm = exec_layout(profile, exe, interp, proc=proc)
+    layout = {
+        "arch": profile.name, "task_size": mm.task_size, "topdown": mm.topdown,
+        "mmap_base": mm.mmap_base, "mmap_legacy_base": mm.mmap_legacy_base,
+        "start_brk": mm.start_brk, "maps": mm.maps_text(),
+        "free_gaps": [{"start": s, "end": min(e, mm.task_size)} for s, e in mm.gaps()
+                      if s < mm.task_size and min(e, mm.task_size) - max(s, mm.mmap_min_addr) > 0],
+    }
+    if args.json:
+        print(json.dumps(layout))
+        return 0
+    print(f"{profile.name}: {profile.summary}")
+    print(f"  TASK_SIZE {mm.task_size:#x} ({format_size(mm.task_size)}), "
+          f"{'top-down' if mm.topdown else 'legacy bottom-up'} layout")
+    print(f"  mmap_base {mm.mmap_base:#x}, legacy base {mm.mmap_legacy_base:#x}, "
+          f"brk starts at {mm.start_brk:#x}")
+    print()
+    sys.stdout.write(mm.maps_text())
+    print()
+    print("free gaps:")
+    for gap in layout["free_gaps"]:
+        start = max(gap["start"], mm.mmap_min_addr)
+        print(f"  {start:#014x}-{gap['end']:#014x}  {format_size(gap['end'] - start)}")
+    return 0
+
+
+# -- main -------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vasim", description="Simulate Linux process address spaces: "
+                     "32-bit versus 64-bit, with the kernel's real placement rules.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("replay", help="replay a real strace -f log against the model",
+                       epilog=REPLAY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Replay the memory calls of an strace -f log and compare "
+                                   "every return value with the model's.")
+    p.add_argument("trace", metavar="TRACE", help="strace -f output")
+    _add_process_options(p, auto_arch=True)
+    p.add_argument("--initial-maps", metavar="FILE",
+                   help="/proc/PID/maps or gdb 'info proc mappings' before the first line")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("layout", help="the address space at exec for a profile",
+                       epilog=LAYOUT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Print the layout at exec of a modelled dynamically linked "
+                                   "program: regions, bases and free gaps.")
+    _add_process_options(p)
+    p.add_argument("--seed", type=int, default=0, help="ASLR seed (when ASLR is on)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=cmd_layout)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except UsageError as err:
+        print(err, file=sys.stderr)
+        return 2
+    except InputError as err:
+        print(err, file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""Replay a real ``strace -f`` log against the model and compare every return value.
+
+Calls with MAP_FIXED (or MAP_FIXED_NOREPLACE, MREMAP_FIXED) are replayed at their recorded
+address; every other call gets the model's own answer. Later calls use the recorded
+arguments, so one divergence can cause others: the first one is the one to read.
+
+Writes are invisible in a trace, yet they decide whether neighbouring VMAs can merge (the
+anon_vma). Replay assumes a program writes to private writable memory as soon as it has it
+(the heap, malloc'd chunks, thread stacks and relocated data all are), and gives such memory
+an anon_vma right after each call, as the first write fault would.
+"""
+
+from __future__ import annotations
+
+import os
+
+import attrs
+
+from simulator.errors import InputError
+from simulator.host.elf import read_elf
+from simulator.host.files import host_file
+from simulator.kernel.anon import anon_vma_prepare
+from simulator.kernel.arch import Profile
+from simulator.kernel.config import KernelConfig, ProcessConfig
+from simulator.kernel.exec import ExecError, exec_layout
+from simulator.kernel.mm import AddressSpace
+from simulator.kernel.uapi import Errno
+from simulator.kernel.vma import VM_SHARED, VM_WRITE, FileRef
+from simulator.programs import typical_program
+from simulator.trace.loadmaps import address_space_from_maps
+from simulator.trace.procmaps import MapsEntry
+from simulator.trace.strace import FileEvent, MemoryCall, ProcessEvent, Trace
+
+#: Syscalls whose successful return strace prints in hex.
+_HEX_RETURNS = frozenset({"mmap", "mmap2", "mremap", "brk"})
+
+
+def strace_return(name: str, value) -> str:
+    """A return value as strace writes it: ``0x7ffff7fc0000``, ``0``, ``-1 ENOMEM``, ``?``."""
+    if value is None:
+        return "?"
+    if isinstance(value, Errno):
+        return f"-1 {value.name}"
+    if name in _HEX_RETURNS and value:
+        return hex(value)
+    return str(value)
+
+
+@attrs.frozen
+class ReplayedCall:
+    line: int
+    syscall: str
+    text: str
+    recorded: str
+    simulated: str
+
+    @property
+    def matched(self) -> bool:
+        return self.recorded == "?" or self.recorded == self.simulated
+
+
+@attrs.frozen
+class ReplayResult:
+    calls: tuple[ReplayedCall, ...]
+    skipped: int
+    maps: str
+
+    @property
+    def total(self) -> int:
+        return len(self.calls)
+
+    @property
+    def matched(self) -> int:
+        return sum(1 for c in self.calls if c.matched)
+
+    @property
+    def first_divergence(self) -> ReplayedCall | None:
+        return next((c for c in self.calls if not c.matched), None)
+
+    def to_json(self) -> dict:
+        return {
+            "calls": [{"line": c.line, "syscall": c.syscall, "recorded": c.recorded,
+                       "simulated": c.simulated} for c in self.calls],
+            "matched": self.matched,
+            "total": self.total,
+            "skipped": self.skipped,
+            "maps": self.maps,
+        }
+
+
+def _exec_path(trace: Trace) -> str | None:
+    for event in trace.events:
+        if isinstance(event, FileEvent) and event.kind == "execve":
+            return event.path
+    return None
+
+
+def initial_address_space(trace: Trace, profile: Profile, proc: ProcessConfig,
+                          kconfig: KernelConfig, initial_maps: tuple[MapsEntry, ...] | None,
+                          maps_source: str) -> AddressSpace:
+    """The state before the trace's first line: the given maps, else the layout at exec of the
+    traced program (read from disk when it exists here), else of a modelled program."""
+    exe_path = _exec_path(trace)
+    if initial_maps is not None:
+        return address_space_from_maps(initial_maps, profile, kconfig=kconfig, proc=proc,
+                                       source=maps_source, exe_path=exe_path)
+    exe, interp = typical_program(profile)
+    if exe_path is not None and os.path.isfile(exe_path):
+        try:
+            exe = read_elf(exe_path)
+            interp = read_elf(exe.interp) if exe.interp else None
+        except InputError:
+            exe, interp = typical_program(profile)
+    try:
+        return exec_layout(profile, exe, interp, kconfig=kconfig, proc=proc)
+    except ExecError as err:
+        raise InputError(maps_source, None, str(err)) from None
+
+
+def assume_written(mm: AddressSpace, start: int, end: int) -> None:
+    """Give private writable VMAs in ``[start, end)`` an anon_vma, as a first write would."""
+    for vma in mm.vmas_in(start, end):
+        if vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE and vma.anon_vma is None:
+            anon_vma_prepare(mm, vma)
+
+
+class Replayer:
+    """Feeds a trace's calls to an address space, tracking open files by descriptor."""
+
+    def __init__(self, mm: AddressSpace):
+        self.mm = mm
+        self.fds: dict[int, FileRef] = {}
+
+    def file_event(self, event: FileEvent) -> None:
+        if event.kind == "close":
+            self.fds.pop(event.fd, None)
+        elif event.kind in ("dup", "dup2", "dup3", "fcntl"):
+            if event.fd in self.fds and event.new_fd is not None:
+                self.fds[event.new_fd] = self.fds[event.fd]
+        elif event.kind == "execve":
+            self.fds.clear()
+        elif event.fd is not None and event.path is not None:
+            self.fds[event.fd] = host_file(event.path, readable=event.readable,
+                                           writable=event.writable)
+
+    def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
+        if fd in self.fds:
+            return self.fds[fd]
+        if fd < 0:
+            return None
+        ref = host_file(fd_path) if fd_path else FileRef(f"<fd {fd}>")
+        self.fds[fd] = ref
+        return ref
+
+    def call(self, c: MemoryCall):
+        """Run one recorded call on the model; returns the model's result."""
+        mm = self.mm
+        a = c.args
+        if c.name in ("mmap", "mmap2"):
+            from simulator.kernel.uapi import MAP_ANONYMOUS
+            file = None if a[3] & MAP_ANONYMOUS else self.file_for(a[4], c.fd_path)
+            result = mm.mmap(a[0], a[1], a[2], a[3], file, a[5])
+            if not isinstance(result, Errno):
+                assume_written(mm, result, result + a[1])
+            return result
+        if c.name == "munmap":
+            return mm.munmap(a[0], a[1])
+        if c.name == "mprotect":
+            result = mm.mprotect(a[0], a[1], a[2])
+            if result == 0:
+                assume_written(mm, a[0], a[0] + a[1])
+            return result
+        if c.name == "mremap":
+            result = mm.mremap(*a)
+            if not isinstance(result, Errno):
+                assume_written(mm, result, result + a[2])
+            return result
+        if c.name == "brk":
+            old = mm.current_brk
+            result = mm.brk(a[0])
+            if result > old:
+                assume_written(mm, old, result)
+            return result
+        raise ValueError(c.name)
+
+
+def replay(trace: Trace, mm: AddressSpace) -> ReplayResult:
+    """Replay the memory calls of ``trace`` that act on ``mm`` (changed in place).
+
+    ``mm`` belongs to the traced program: the first task in the log and every thread it
+    starts (CLONE_VM, or vfork until the child's execve). Calls of other processes (fork
+    children, which get copies) are skipped and counted.
+    """
+    replayer = Replayer(mm)
+    calls = []
+    skipped = trace.skipped
+    members: set[int | None] = {None}
+    first = next((e.pid for e in trace.events), None)
+    members.add(first)
+    started = False
+    for event in trace.events:
+        if event.pid not in members:
+            skipped += 1
+            continue
+        if isinstance(event, ProcessEvent):
+            if event.shares_vm:
+                members.add(event.child)
+            continue
+        if isinstance(event, FileEvent):
+            if event.kind == "execve" and started and event.pid is not None:
+                members.discard(event.pid)  # a thread or vfork child leaves for a new program
+                continue
+            replayer.file_event(event)
+            continue
+        started = True
+        simulated = replayer.call(event)
+        calls.append(ReplayedCall(event.line, event.name, event.text,
+                                  strace_return(event.name, event.ret),
+                                  strace_return(event.name, simulated)))
+    return ReplayResult(tuple(calls), skipped, mm.maps_text())

@@ -1,0 +1,20 @@
+
+Program stopped.
+0xf7fe45c0 in ?? () from /lib/ld-linux.so.2
+process 2380
+Mapped address spaces:
+
+	Start Addr   End Addr       Size     Offset  Perms   objfile
+	 0x8048000  0x8049000     0x1000        0x0  r--p   /tmp/vasim-record/mmapops32-nopie
+	 0x8049000  0x804a000     0x1000     0x1000  r-xp   /tmp/vasim-record/mmapops32-nopie
+	 0x804a000  0x804b000     0x1000     0x2000  r--p   /tmp/vasim-record/mmapops32-nopie
+	 0x804b000  0x804d000     0x2000     0x2000  rw-p   /tmp/vasim-record/mmapops32-nopie
+	 0x804d000  0x8051000     0x4000        0x0  rw-p   
+	0xf7fc1000 0xf7fc5000     0x4000        0x0  r--p   [vvar]
+	0xf7fc5000 0xf7fc7000     0x2000        0x0  r--p   [vvar_vclock]
+	0xf7fc7000 0xf7fc9000     0x2000        0x0  r-xp   [vdso]
+	0xf7fc9000 0xf7fca000     0x1000        0x0  r--p   /usr/lib32/ld-linux.so.2
+	0xf7fca000 0xf7fed000    0x23000     0x1000  r-xp   /usr/lib32/ld-linux.so.2
+	0xf7fed000 0xf7ffb000     0xe000    0x24000  r--p   /usr/lib32/ld-linux.so.2
+	0xf7ffb000 0xf7ffe000     0x3000    0x31000  rw-p   /usr/lib32/ld-linux.so.2
+	0xfffdd000 0xffffe000    0x21000        0x0  rw-p   [stack]

@@ -1,0 +1,21 @@
+
+Program stopped.
+0x000015555553bb70 in _start () from /lib64/ld-linux-x86-64.so.2
+process 2222
+Mapped address spaces:
+
+          Start Addr           End Addr       Size     Offset  Perms  objfile
+      0x155555519000     0x15555551d000     0x4000        0x0  r--p   [vvar]
+      0x15555551d000     0x15555551f000     0x2000        0x0  r--p   [vvar_vclock]
+      0x15555551f000     0x155555521000     0x2000        0x0  r-xp   [vdso]
+      0x155555521000     0x155555522000     0x1000        0x0  r--p   /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+      0x155555522000     0x155555548000    0x26000     0x1000  r-xp   /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+      0x155555548000     0x155555552000     0xa000    0x27000  r--p   /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+      0x155555552000     0x155555556000     0x4000    0x31000  rw-p   /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+      0x555555554000     0x555555555000     0x1000        0x0  r--p   /tmp/vasim-record/mmapops64
+      0x555555555000     0x555555557000     0x2000     0x1000  r-xp   /tmp/vasim-record/mmapops64
+      0x555555557000     0x555555558000     0x1000     0x3000  r--p   /tmp/vasim-record/mmapops64
+      0x555555558000     0x55555555a000     0x2000     0x3000  rw-p   /tmp/vasim-record/mmapops64
+      0x55555555a000     0x55555555e000     0x4000        0x0  rw-p   
+      0x7ffffffde000     0x7ffffffff000    0x21000        0x0  rw-p   [stack]
+  0xffffffffff600000 0xffffffffff601000     0x1000        0x0  --xp   [vsyscall]
