@@ -51,8 +51,39 @@ def ld_so32() -> ElfImage:
         (0x24000, 0xD4D4, 0xD4D4, 0x24000, R), (0x32BA0, 0x1EB0, 0x1DBC, 0x31BA0, RW)])
 
 
+
+
+def true_aarch64() -> ElfImage:
+    """An aarch64 PIE in the shape GNU ld gives it: text and data segments, 64 KiB p_align."""
+    return _image("/usr/bin/true", "/lib/ld-linux-aarch64.so.1", [
+        (0x0, 0x4C8C, 0x4C8C, 0x0, RX), (0x1FC10, 0x580, 0x468, 0xFC10, RW)], align=0x10000)
+
+
+def ld_so_aarch64() -> ElfImage:
+    """ld-linux-aarch64.so.1 in glibc 2.36's shape (64 KiB p_align)."""
+    return _image("/lib/ld-linux-aarch64.so.1", None, [
+        (0x0, 0x2A2C0, 0x2A2C0, 0x0, RX), (0x3B9A0, 0x1C08, 0x19C0, 0x2B9A0, RW)], align=0x10000)
+
+
+def main_arm() -> ElfImage:
+    """A minimal arm EABI PIE (binutils 2.40: 4 KiB p_align)."""
+    return _image("/usr/local/bin/a.out", "/lib/ld-linux-armhf.so.3", [
+        (0x0, 0x5F8, 0x5F8, 0x0, RX), (0x1F0C, 0x124, 0x120, 0xF0C, RW)])
+
+
+def ld_so_arm() -> ElfImage:
+    """ld-linux-armhf.so.3 in glibc 2.36's shape."""
+    return _image("/lib/ld-linux-armhf.so.3", None, [
+        (0x0, 0x1F2C0, 0x1F2C0, 0x0, RX), (0x2FAD8, 0x1470, 0x1358, 0x1FAD8, RW)])
+
+
 def typical_program(profile: Profile) -> tuple[ElfImage, ElfImage]:
     """The executable and interpreter used for ``profile`` when none is given."""
+    from simulator.kernel.arch import Placement
+    if profile.placement is Placement.ARM or profile.name == "aarch64-compat":
+        return main_arm(), ld_so_arm()
+    if profile.name.startswith("aarch64"):
+        return true_aarch64(), ld_so_aarch64()
     if profile.task_bits == 64:
         return true64(), ld_so64()
     return main32(), ld_so32()

@@ -278,8 +278,10 @@ def test_yy_file_events():
     assert at(trace, 46) == FileEvent(line=46, pid=6235, kind="dup3", fd=3,
                                       path="/etc/hostname", new_fd=9)
     # 48: creat("/tmp/vs/x y>z", 0644) = 4</tmp/vs/x y\76z>
+    # creat() is open(O_CREAT|O_WRONLY|O_TRUNC): write-only (man 2 creat).
     assert at(trace, 48) == FileEvent(line=48, pid=6235, kind="creat", fd=4,
-                                      path="/tmp/vs/x y>z", new_fd=None)
+                                      path="/tmp/vs/x y>z", new_fd=None,
+                                      readable=False, writable=True)
     # 47: close(9</etc/hostname>) = 0
     assert at(trace, 47) == FileEvent(line=47, pid=6235, kind="close", fd=9,
                                       path="/etc/hostname", new_fd=None)
@@ -566,3 +568,23 @@ def test_100k_lines_parse_quickly():
     elapsed = time.perf_counter() - began
     assert len(calls(trace)) > 40_000
     assert elapsed < 2.0, f"{elapsed:.2f} s"
+
+
+def test_open_access_modes_and_process_events():
+    """FMODE_READ/WRITE from O_RDONLY/O_WRONLY/O_RDWR (include/uapi/asm-generic/fcntl.h), and
+    which new tasks share the address space: CLONE_VM threads and vfork, not fork."""
+    text = (
+        '100 openat(AT_FDCWD, "/tmp/a", O_RDONLY|O_CLOEXEC) = 3\n'
+        '100 openat(AT_FDCWD, "/tmp/b", O_RDWR|O_CREAT, 0644) = 4\n'
+        '100 open("/tmp/c", O_WRONLY) = 5\n'
+        '100 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD, '
+        'stack=0x7f0000000000, stack_size=0x7fff80}, 88) = 101\n'
+        '100 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, '
+        'child_tidptr=0x7f) = 102\n'
+        '100 vfork() = 103\n'
+    )
+    events = parse_strace(text).events
+    assert [(e.readable, e.writable) for e in events[:3]] == [(True, False), (True, True),
+                                                             (False, True)]
+    assert [(e.kind, e.child, e.shares_vm) for e in events[3:]] == [
+        ("clone3", 101, True), ("clone", 102, False), ("vfork", 103, True)]

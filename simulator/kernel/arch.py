@@ -26,13 +26,15 @@ from simulator.units import GiB, KiB, MiB, PAGE_SIZE, align_up, page_align
 class Placement(enum.Enum):
     """Which ``get_unmapped_area`` family the architecture uses.
 
-    ``X86``: arch/x86/kernel/sys_x86_64.c (``arch_get_unmapped_area[_topdown]``, used by x86_64
-    kernels for 64-bit and ia32 tasks, and the same logic on i386). ``GENERIC``: mm/mmap.c
-    ``generic_get_unmapped_area[_topdown]`` (arm64, arm and most others).
+    ``X86``: arch/x86/kernel/sys_x86_64.c (``arch_get_unmapped_area[_topdown]``), built for
+    x86_64 kernels only and used there for 64-bit and ia32 tasks. ``GENERIC``: mm/mmap.c
+    ``generic_get_unmapped_area[_topdown]``, used by native i386 kernels and arm64. ``ARM``:
+    arch/arm/mm/mmap.c (no mmap_min_addr in the hint test, fallback from mm->mmap_base).
     """
 
     X86 = "x86"
     GENERIC = "generic"
+    ARM = "arm"
 
 
 @attrs.frozen
@@ -62,6 +64,21 @@ class SpecialMapping:
     name: str
     pages: int
     flags: int
+
+
+@attrs.frozen
+class SpecialBlock:
+    """Special mappings installed together at exec, in order (``arch_setup_additional_pages``).
+
+    ``fixed`` places the block at that address (arm64 compat [vectors]); otherwise the block
+    is placed like ``get_unmapped_area(NULL, hint, size, 0, 0)``, with ``hint`` from
+    ``arm_sigpage_hint`` on 32-bit arm (a random page between the stack and TASK_SIZE, drawn
+    even with ASLR off).
+    """
+
+    parts: tuple[SpecialMapping, ...]
+    fixed: int | None = None
+    sigpage_hint: bool = False
 
 
 @attrs.frozen
@@ -110,7 +127,11 @@ class Profile:
     map_32bit: bool
     #: The toolchain's default link address for non-PIE executables.
     nonpie_base: int
-    vdso: tuple[SpecialMapping, ...]
+    #: Special mappings at exec, block by block, in the order the kernel installs them.
+    specials: tuple[SpecialBlock, ...]
+    #: CONFIG_LSM_MMAP_MIN_ADDR of the kernel this profile describes (the floor the kernel
+    #: enforces when it is above vm.mmap_min_addr).
+    lsm_mmap_min_addr: int = 65536
     gate: GateArea | None = None
 
     def task_limits(self, personality: Personality) -> TaskLimits:
@@ -132,11 +153,11 @@ _VDSO_FLAGS = VM_READ | VM_EXEC | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_DON
 #: arch/x86/entry/vdso/vma.c ``map_vdso``: [vvar], [vvar_vclock], [vdso] at ascending addresses.
 #: Page counts are build-specific; these are the reference 6.18 kernel's (4 + 2 + 2 pages),
 #: read from its /proc/self/maps.
-X86_VDSO = (
+X86_VDSO = (SpecialBlock((
     SpecialMapping("[vvar]", 4, _VVAR_FLAGS),
     SpecialMapping("[vvar_vclock]", 2, _VVAR_FLAGS),
     SpecialMapping("[vdso]", 2, _VDSO_FLAGS),
-)
+)),)
 #: arch/x86/entry/vsyscall/vsyscall_64.c: the gate page, ``--xp`` with vsyscall=xonly.
 X86_VSYSCALL = GateArea("[vsyscall]", 0xFFFFFFFFFF600000, 0xFFFFFFFFFF601000, "--xp")
 
@@ -177,7 +198,7 @@ X86_64 = Profile(
     thp_pmd_size=2 * MiB,
     map_32bit=True,
     nonpie_base=0x400000,
-    vdso=X86_VDSO,
+    specials=X86_VDSO,
     gate=X86_VSYSCALL,
 )
 
@@ -212,7 +233,7 @@ I686 = Profile(
     thp_pmd_size=None,  # __thp_get_unmapped_area: no alignment for compat syscalls (6.8+)
     map_32bit=False,
     nonpie_base=0x08048000,
-    vdso=X86_VDSO,
+    specials=X86_VDSO,
 )
 
 
@@ -225,13 +246,14 @@ def _i386_native(name: str, page_offset: int, config: str) -> Profile:
         provenance=(
             "derived from source (no i386 kernel here): arch/x86/Kconfig VMSPLIT choice, "
             "arch/x86/include/asm/page_32_types.h, arch/x86/include/asm/elf.h "
-            "(ELF_ET_DYN_BASE 0x400000 when mmap_is_ia32()), arch/x86/mm/mmap.c"
+            "(ELF_ET_DYN_BASE 0x400000 when mmap_is_ia32()), arch/x86/mm/mmap.c for the bases; "
+            "mm/mmap.c generic_get_unmapped_area* for placement (sys_x86_64.c is 64-bit only)"
         ),
         kernel_bits=32,
         task_bits=32,
         limits=limits,
         limits_3gb=None,
-        placement=Placement.X86,
+        placement=Placement.GENERIC,
         legacy_if_unlimited_stack=False,
         mmap_rnd_bits=8,
         uses_compat_rnd_sysctl=False,
@@ -241,7 +263,7 @@ def _i386_native(name: str, page_offset: int, config: str) -> Profile:
         thp_pmd_size=None,
         map_32bit=False,
         nonpie_base=0x08048000,
-        vdso=X86_VDSO,
+        specials=X86_VDSO,
     )
 
 
@@ -251,9 +273,97 @@ I386_2G = _i386_native("i386-2g", 0x80000000, "CONFIG_VMSPLIT_2G (2G/2G)")
 I386_2G_OPT = _i386_native("i386-2g-opt", 0x78000000, "CONFIG_VMSPLIT_2G_OPT")
 I386_1G = _i386_native("i386-1g", 0x40000000, "CONFIG_VMSPLIT_1G (1G/3G)")
 
+# --------------------------------------------------------------------------------------------
+# arm64 (mm/util.c layout, mm/mmap.c placement): arch/arm64/include/asm/{processor,elf}.h,
+# arch/arm64/Kconfig, arch/arm64/kernel/vdso.c. 4 KiB pages.
+
+#: The 6.15+ vDSO data store: 3 pages of [vvar]; the [vdso] text size is build-specific.
+_ARM_VVAR = SpecialMapping("[vvar]", 3, _VVAR_FLAGS)
+
+
+def _arm64(name: str, va_bits: int, task_bits_max: int, summary: str) -> Profile:
+    window = 1 << min(va_bits, 48)  # DEFAULT_MAP_WINDOW_64 = 1 << VA_BITS_MIN
+    limits = TaskLimits(task_size=1 << task_bits_max, map_window=window, stack_top=window,
+                        mmap_top=window, legacy_base=page_align(window // 4),
+                        pie_base=2 * window // 3)
+    return Profile(
+        name=name, summary=summary,
+        provenance=("derived from source (no arm64 machine here): "
+                    "arch/arm64/include/asm/processor.h (TASK_SIZE_64, DEFAULT_MAP_WINDOW_64, "
+                    "arch_get_mmap_end/base), arch/arm64/include/asm/elf.h, arch/arm64/Kconfig, "
+                    "mm/util.c, mm/mmap.c"),
+        kernel_bits=64, task_bits=64, limits=limits, limits_3gb=None,
+        placement=Placement.GENERIC, legacy_if_unlimited_stack=True,
+        mmap_rnd_bits=18, uses_compat_rnd_sysctl=False, stack_rnd_mask=0x3FFFF,
+        stack_align_random=PAGE_SIZE, brk_rnd_range=1 * GiB, thp_pmd_size=2 * MiB,
+        map_32bit=False, nonpie_base=0x400000,
+        specials=(SpecialBlock((_ARM_VVAR, SpecialMapping("[vdso]", 2, _VDSO_FLAGS))),),
+        lsm_mmap_min_addr=32768,
+    )
+
+
+AARCH64_39 = _arm64("aarch64-39", 39, 39, "64-bit process on arm64, 4 KiB pages, 39-bit VA (3 levels)")
+AARCH64_48 = _arm64("aarch64-48", 48, 48, "64-bit process on arm64, 4 KiB pages, 48-bit VA (4 levels)")
+AARCH64_52 = _arm64("aarch64-52", 52, 52, "64-bit process on arm64, 52-bit VA (LPA2); above 48 bits "
+                    "only when a hint asks")
+
+_AARCH32_TASK = 0x100000000 - PAGE_SIZE
+AARCH64_COMPAT = Profile(
+    name="aarch64-compat",
+    summary="32-bit (AArch32) process on an arm64 kernel: 4 GiB minus a page",
+    provenance=("derived from source (no arm64 machine here): arch/arm64/include/asm/processor.h "
+                "(TASK_SIZE_32, STACK_TOP = AARCH32_VECTORS_BASE), arch/arm64/include/asm/elf.h "
+                "(COMPAT_ELF_ET_DYN_BASE 0x400000), arch/arm64/kernel/vdso.c ([vectors], [sigpage])"),
+    kernel_bits=64, task_bits=32,
+    limits=TaskLimits(task_size=_AARCH32_TASK, map_window=_AARCH32_TASK, stack_top=0xFFFF0000,
+                      mmap_top=0xFFFF0000, legacy_base=page_align(_AARCH32_TASK // 4),
+                      pie_base=0x400000),
+    limits_3gb=None, placement=Placement.GENERIC, legacy_if_unlimited_stack=True,
+    mmap_rnd_bits=11, uses_compat_rnd_sysctl=True, stack_rnd_mask=0x7FF,
+    stack_align_random=PAGE_SIZE, brk_rnd_range=32 * MiB, thp_pmd_size=None, map_32bit=False,
+    nonpie_base=0x10000,
+    specials=(
+        SpecialBlock((SpecialMapping("[vectors]", 1, _VDSO_FLAGS),), fixed=0xFFFF0000),
+        SpecialBlock((_ARM_VVAR, SpecialMapping("[vdso]", 1, _VDSO_FLAGS))),
+        SpecialBlock((SpecialMapping("[sigpage]", 1, _VDSO_FLAGS),)),
+    ),
+    lsm_mmap_min_addr=32768,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# arm (32-bit kernel): arch/arm/include/asm/{memory,processor,elf}.h, arch/arm/Kconfig,
+# arch/arm/mm/mmap.c, arch/arm/kernel/{process,vdso}.c.
+
+def _arm(name: str, page_offset: int, config: str) -> Profile:
+    task = page_offset - 16 * MiB  # the top 16 MiB below PAGE_OFFSET hold modules
+    limits = TaskLimits(task_size=task, map_window=task, stack_top=task, mmap_top=task,
+                        legacy_base=align_up(task // 3, 16 * MiB), pie_base=0x400000)
+    return Profile(
+        name=name,
+        summary=f"32-bit process on a 32-bit arm kernel, {config} (user space ends at {task:#x})",
+        provenance=("derived from source (no arm machine here): arch/arm/include/asm/memory.h "
+                    "(TASK_SIZE = PAGE_OFFSET - 16 MiB, TASK_UNMAPPED_BASE), arch/arm/Kconfig, "
+                    "arch/arm/mm/mmap.c, arch/arm/kernel/process.c ([sigpage], [vectors])"),
+        kernel_bits=32, task_bits=32, limits=limits, limits_3gb=None, placement=Placement.ARM,
+        legacy_if_unlimited_stack=True, mmap_rnd_bits=8, uses_compat_rnd_sysctl=False,
+        stack_rnd_mask=0x7FF, stack_align_random=0, brk_rnd_range=32 * MiB, thp_pmd_size=None,
+        map_32bit=False, nonpie_base=0x10000,
+        specials=(SpecialBlock((SpecialMapping("[sigpage]", 1, _VDSO_FLAGS), _ARM_VVAR,
+                                SpecialMapping("[vdso]", 1, _VDSO_FLAGS)), sigpage_hint=True),),
+        lsm_mmap_min_addr=32768,
+        gate=GateArea("[vectors]", 0xFFFF0000, 0xFFFF1000, "r-xp"),
+    )
+
+
+ARM_3G = _arm("arm-3g", 0xC0000000, "CONFIG_VMSPLIT_3G")
+ARM_2G = _arm("arm-2g", 0x80000000, "CONFIG_VMSPLIT_2G")
+ARM_1G = _arm("arm-1g", 0x40000000, "CONFIG_VMSPLIT_1G")
+
 PROFILES: dict[str, Profile] = {
     p.name: p
-    for p in (X86_64, X86_64_5LEVEL, I686, I386_3G, I386_3G_OPT, I386_2G, I386_2G_OPT, I386_1G)
+    for p in (X86_64, X86_64_5LEVEL, I686, I386_3G, I386_3G_OPT, I386_2G, I386_2G_OPT, I386_1G,
+              AARCH64_39, AARCH64_48, AARCH64_52, AARCH64_COMPAT, ARM_3G, ARM_2G, ARM_1G)
 }
 
 

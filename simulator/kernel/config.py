@@ -64,7 +64,8 @@ class KernelConfig:
     #: ``vm.mmap_min_addr`` (dac_mmap_min_addr): below it, MAP_FIXED needs CAP_SYS_RAWIO.
     mmap_min_addr: int = 4096
     #: CONFIG_LSM_MMAP_MIN_ADDR; the kernel's effective floor is the larger of the two.
-    lsm_mmap_min_addr: int = 65536
+    #: None takes the profile's value (65536 on x86, 32768 on arm and arm64).
+    lsm_mmap_min_addr: int | None = None
     #: ``vm.legacy_va_layout``.
     legacy_va_layout: int = 0
     #: ``kernel.randomize_va_space``: 0 off, 1 all but brk, 2 all.
@@ -86,10 +87,10 @@ class KernelConfig:
         """Bytes kept free below a growsdown VMA at placement (0 before 4.12)."""
         return self.stack_guard_gap_pages * PAGE_SIZE if self.guard_mode is GuardMode.GAP else 0
 
-    @property
-    def effective_mmap_min_addr(self) -> int:
+    def effective_mmap_min_addr(self, profile_lsm_min: int) -> int:
         """security/min_addr.c: ``max(dac_mmap_min_addr, CONFIG_LSM_MMAP_MIN_ADDR)``, page-aligned."""
-        value = max(self.mmap_min_addr, self.lsm_mmap_min_addr)
+        lsm = self.lsm_mmap_min_addr if self.lsm_mmap_min_addr is not None else profile_lsm_min
+        value = max(self.mmap_min_addr, lsm)
         return (value + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 

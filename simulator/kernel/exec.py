@@ -54,22 +54,36 @@ def setup_arg_pages(mm: AddressSpace, exec_strings: int, exec_stack: bool) -> Vm
     return stack
 
 
-def map_vdso(mm: AddressSpace) -> int | Errno:
-    """arch/x86/entry/vdso/vma.c ``map_vdso``: one ordinary placement for the block, then the
-    special mappings ([vvar], [vvar_vclock], [vdso]) at ascending addresses."""
-    parts = mm.profile.vdso
-    if not parts:
+def arm_sigpage_hint(mm: AddressSpace, pages: int) -> int:
+    """arch/arm/kernel/process.c ``sigpage_addr``: a random page between the stack and
+    TASK_SIZE, drawn whether or not ASLR is on (with ASLR off the stack ends at TASK_SIZE,
+    so the hint always falls inside it and is refused)."""
+    first = page_align(mm.start_stack)
+    last = mm.task_size - pages * PAGE_SIZE
+    if first > last:
         return 0
-    size = sum(p.pages for p in parts) * PAGE_SIZE
-    addr = get_unmapped_area(mm, None, 0, size, 0, 0, 0)
-    if isinstance(addr, Errno):
-        return addr
-    cursor = addr
-    for part in parts:
-        end = cursor + part.pages * PAGE_SIZE
-        mm._insert(Vma(cursor, end, part.flags, 0, special=part.name))
-        cursor = end
-    return addr
+    slots = ((last - first) >> PAGE_SHIFT) + 1
+    return first + (mm.rng.randrange(slots) << PAGE_SHIFT)
+
+
+def arch_setup_additional_pages(mm: AddressSpace) -> int | Errno:
+    """The vDSO and friends (arch/x86/entry/vdso/vma.c ``map_vdso``, arch/arm64/kernel/vdso.c,
+    arch/arm/kernel/process.c): each block is one ordinary placement (or a fixed address),
+    then its special mappings at ascending addresses. Special mappings never merge."""
+    for block in mm.profile.specials:
+        pages = sum(p.pages for p in block.parts)
+        if block.fixed is not None:
+            addr = block.fixed
+        else:
+            hint = arm_sigpage_hint(mm, pages) if block.sigpage_hint else 0
+            addr = get_unmapped_area(mm, None, hint, pages * PAGE_SIZE, 0, 0, 0)
+            if isinstance(addr, Errno):
+                return addr
+        for part in block.parts:
+            end = addr + part.pages * PAGE_SIZE
+            mm._insert(Vma(addr, end, part.flags, 0, special=part.name))
+            addr = end
+    return 0
 
 
 def exec_layout(profile: Profile, exe: ElfImage, interp: ElfImage | None = None, *,
@@ -93,7 +107,7 @@ def exec_layout(profile: Profile, exe: ElfImage, interp: ElfImage | None = None,
         result = load_elf_interp(mm, interp)
         if isinstance(result, Errno):
             raise ExecError(f"mapping {interp.file.path} failed: {result.name}")
-    result = map_vdso(mm)
+    result = arch_setup_additional_pages(mm)
     if isinstance(result, Errno):
         raise ExecError(f"mapping the vDSO failed: {result.name}")
     brk = page_align(elf_brk)

@@ -50,7 +50,7 @@ class AddressSpace:
         self.randomize = (not proc.personality & Personality.ADDR_NO_RANDOMIZE
                           and kconfig.randomize_va_space != 0)
         self.rng = random.Random(proc.seed)
-        self.mmap_min_addr = kconfig.effective_mmap_min_addr
+        self.mmap_min_addr = kconfig.effective_mmap_min_addr(profile.lsm_mmap_min_addr)
         self.stack_guard_gap = kconfig.stack_guard_gap
         self.max_map_count = kconfig.max_map_count
         # Filled in by arch_pick_mmap_layout and the ELF loader.
@@ -292,6 +292,24 @@ class AddressSpace:
 
     def maps_text(self) -> str:
         return "".join(line + "\n" for line in self.maps_lines())
+
+    def to_json(self) -> dict:
+        """The state as plain data: the mm's bases and every VMA with its kernel flags."""
+        return {
+            "arch": self.profile.name,
+            "task_size": self.task_size,
+            "topdown": self.topdown,
+            "mmap_base": self.mmap_base,
+            "mmap_legacy_base": self.mmap_legacy_base,
+            "start_brk": self.start_brk,
+            "brk": self.current_brk,
+            "start_stack": self.start_stack,
+            "map_count": self.map_count,
+            "vmas": [{"start": v.start, "end": v.end, "perms": v.perms(),
+                      "offset": v.file_offset(), "name": self.vma_name(v),
+                      "vm_flags": v.flags} for v in self._vmas.values()],
+            "maps": self.maps_text(),
+        }
 
     # -- system calls (implemented in their own modules) ---------------------------------------
 

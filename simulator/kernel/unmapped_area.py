@@ -246,9 +246,61 @@ def generic_get_unmapped_area(mm, file, addr, length, pgoff, flags, vm_flags):
     return vm_unmapped_area(mm, info)
 
 
+# ---------------------------------------------------------------------------------------------
+# 32-bit arm: arch/arm/mm/mmap.c (caches assumed non-aliasing, as on ARMv7: no colouring)
+
+#: include/asm-generic/pgtable.h on arm: FIRST_USER_ADDRESS = 2 * PAGE_SIZE.
+ARM_FIRST_USER_ADDRESS = 2 * PAGE_SIZE
+
+
+def _arm_hint_ok(mm, addr: int, length: int) -> bool:
+    """arm's hint test: under TASK_SIZE and clear of the next VMA's guard gap (no
+    mmap_min_addr or prev test)."""
+    return mm.task_size - length >= addr and _hint_free(mm, addr, length)
+
+
+def arm_get_unmapped_area_topdown(mm, file, addr, length, pgoff, flags, vm_flags):
+    """arm's ``arch_get_unmapped_area_topdown``: its fallback searches bottom-up from
+    ``mm->mmap_base`` itself, i.e. only between the mmap base and the stack."""
+    if length > mm.task_size:
+        return Errno.ENOMEM
+    if flags & MAP_FIXED:
+        return addr
+    if addr:
+        addr = page_align(addr)
+        if _arm_hint_ok(mm, addr, length):
+            return addr
+    info = UnmappedAreaInfo(length=length, low_limit=ARM_FIRST_USER_ADDRESS,
+                            high_limit=mm.mmap_base, topdown=True, align_offset=pgoff << PAGE_SHIFT)
+    found = vm_unmapped_area(mm, info)
+    if not isinstance(found, Errno):
+        return found
+    info = attrs.evolve(info, topdown=False, low_limit=mm.mmap_base, high_limit=mm.task_size)
+    result = vm_unmapped_area(mm, info)
+    if not isinstance(result, Errno):
+        mm._event(ev.TopDownFallback, length=length, result=result)
+    return result
+
+
+def arm_get_unmapped_area(mm, file, addr, length, pgoff, flags, vm_flags):
+    """arm's ``arch_get_unmapped_area``: bottom-up in ``[mm->mmap_base, TASK_SIZE)``."""
+    if flags & MAP_FIXED:
+        return addr
+    if length > mm.task_size:
+        return Errno.ENOMEM
+    if addr:
+        addr = page_align(addr)
+        if _arm_hint_ok(mm, addr, length):
+            return addr
+    info = UnmappedAreaInfo(length=length, low_limit=mm.mmap_base, high_limit=mm.task_size,
+                            align_offset=pgoff << PAGE_SHIFT)
+    return vm_unmapped_area(mm, info)
+
+
 _ARCH_SEARCH = {
     Placement.X86: (x86_get_unmapped_area_topdown, x86_get_unmapped_area),
     Placement.GENERIC: (generic_get_unmapped_area_topdown, generic_get_unmapped_area),
+    Placement.ARM: (arm_get_unmapped_area_topdown, arm_get_unmapped_area),
 }
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import attrs
 
 from simulator.errors import InputError
+from simulator.kernel import procfs
 from simulator.units import PAGE_SIZE
 
 
@@ -102,23 +103,16 @@ def read_maps(path) -> tuple[MapsEntry, ...]:
     return parse_maps(text, str(path))
 
 
-def header_width(kernel_bits: int = 64) -> int:
-    """seq_setwidth() of show_vma_header_prefix(): ``25 + sizeof(void *) * 6 - 1``."""
-    if kernel_bits not in (32, 64):
-        raise ValueError(f"kernel_bits must be 32 or 64, not {kernel_bits}")
-    return 25 + (kernel_bits // 8) * 6 - 1
-
-
 def format_maps_line(start: int, end: int, perms: str, offset: int, dev: str, inode: int,
                      name: str, *, kernel_bits: int = 64) -> str:
-    """One /proc/PID/maps line, without its newline, exactly as show_map_vma() prints it."""
+    """One /proc/PID/maps line, without its newline, exactly as show_map_vma() prints it
+    (:func:`simulator.kernel.procfs.format_maps_line`, with checked arguments)."""
     if perms is None:
         raise ValueError("a maps line needs permissions (gdb core-file listings have none)")
-    prefix = f"{start:08x}-{end:08x} {perms} {offset:08x} {dev} {inode} "
-    if not name:
-        return prefix
-    # seq_pad(): spaces up to the width, then the one space it always writes.
-    return prefix.ljust(header_width(kernel_bits)) + " " + name
+    if kernel_bits not in (32, 64):
+        raise ValueError(f"kernel_bits must be 32 or 64, not {kernel_bits}")
+    return procfs.format_maps_line(start, end, perms, offset, dev, inode, name,
+                                   kernel_bits=kernel_bits)
 
 
 def format_maps(entries, *, kernel_bits: int = 64) -> str:
