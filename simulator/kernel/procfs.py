@@ -24,3 +24,10 @@ def format_maps_line(start: int, end: int, perms: str, offset: int, dev: str, in
         return prefix
     width = maps_name_column(kernel_bits)
     return prefix.ljust(width) + " " + name
+
+
+def smaps_vmflags(flags: int) -> frozenset[str]:
+    """The two-letter ``VmFlags:`` mnemonics of /proc/PID/smaps for ``vm_flags``
+    (``show_smap_vma_flags``), as a set."""
+    from simulator.kernel.vma import SMAPS_FLAG_NAMES
+    return frozenset(name for name, bit in SMAPS_FLAG_NAMES.items() if flags & bit)

@@ -22,7 +22,7 @@ import os
 import attrs
 
 from simulator.errors import InputError
-from simulator.host.files import THP_FILESYSTEMS, filesystem_type
+from simulator.host.files import THP_FILESYSTEMS, dev_string, filesystem_type
 from simulator.kernel.arch import GateArea, Profile
 from simulator.kernel.config import KernelConfig, ProcessConfig
 from simulator.kernel.exec import empty_address_space
@@ -79,8 +79,11 @@ def _flags(entry: MapsEntry) -> int:
 
 
 def _file_ref(entry: MapsEntry, files: dict) -> FileRef | None:
+    """The open file behind an entry: one per (device, inode, path), since a library's
+    mappings all come from one open(). gdb listings carry no device or inode; where the file
+    exists here, stat supplies them."""
     name = entry.name
-    if not name or name.startswith("[") or entry.inode == 0 and entry.dev == "00:00":
+    if not name or name.startswith("["):
         return None
     if name.startswith("/dev/zero") or name.startswith("/SYSV") or name.startswith("/memfd:"):
         # shmem: every mapping is its own object.
@@ -88,8 +91,12 @@ def _file_ref(entry: MapsEntry, files: dict) -> FileRef | None:
     key = (entry.dev, entry.inode, name)
     if key not in files:
         path = name[: -len(" (deleted)")] if name.endswith(" (deleted)") else name
+        dev, inode = entry.dev, entry.inode
+        if dev == "00:00" and inode == 0 and os.path.exists(path):
+            st = os.stat(path)
+            dev, inode = dev_string(st.st_dev), st.st_ino
         thp = os.path.exists(path) and filesystem_type(path) in THP_FILESYSTEMS
-        files[key] = FileRef(name, entry.dev, entry.inode, thp_aligned=thp)
+        files[key] = FileRef(name, dev, inode, thp_aligned=thp)
     return files[key]
 
 
