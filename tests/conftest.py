@@ -1,6 +1,12 @@
-"""Shared fixtures: the C probe, built once per session (skipped with a reason if it can't be)."""
+"""Shared fixtures: the C probe, built once per session (skipped with a reason if it can't be).
+
+With VASIM_REQUIRE_KERNEL=1 (set by .ci/run) a missing compiler fails instead of skipping, so
+CI cannot pass without comparing the model with the real kernel.
+"""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -27,6 +33,8 @@ def probes(probe_dir):
 def probe_for(probes, bits):
     binary = probes[bits]
     if isinstance(binary, Exception):
+        if os.environ.get("VASIM_REQUIRE_KERNEL") == "1":
+            pytest.fail(f"no {bits}-bit probe: {binary}")
         pytest.skip(f"no {bits}-bit probe: {binary}")
     return binary
 
