@@ -135,3 +135,33 @@ def test_cli_bad_input_is_one_line_and_status_2(tmp_path, capsys, args, message)
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err
     assert message.format(**subst) in err
+
+
+def test_threads_share_the_address_space_and_fork_children_do_not():
+    """strace prints a new thread's first calls before the parent's clone3 returns; a fork
+    child (no CLONE_VM) has its own copy, so its calls are not replayed (kernel/fork.c
+    copy_mm: CLONE_VM shares the mm, otherwise dup_mm)."""
+    from simulator.kernel.exec import exec_layout
+    from simulator.programs import typical_program
+    from simulator.trace.strace import parse_strace
+
+    text = (
+        "100 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD, "
+        "stack=0x7f0000000000, stack_size=0x7fff80}, 88 <unfinished ...>\n"
+        "101 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7ffff7fc1000\n"
+        "100 <... clone3 resumed>) = 101\n"
+        "100 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, "
+        "child_tidptr=0x7f) = 102\n"
+        "102 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7ffff7fc0000\n"
+        "100 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7ffff7fc0000\n"
+    )
+    profile = get_profile("x86_64")
+    exe, ld_so = typical_program(profile)
+    mm = exec_layout(profile, exe, ld_so,
+                     proc=ProcessConfig(personality=Personality.ADDR_NO_RANDOMIZE))
+    # ld.so ends at mmap_base 0x7ffff7fff000 and the vDSO block (0x8000) sits below it, at
+    # 0x7ffff7fc2000: the first free page top-down is 0x7ffff7fc1000, the next 0x7ffff7fc0000.
+    result = replay(parse_strace(text), mm)
+    assert [(c.line, c.simulated) for c in result.calls] == [(2, "0x7ffff7fc1000"),
+                                                             (6, "0x7ffff7fc0000")]
+    assert result.first_divergence is None

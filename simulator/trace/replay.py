@@ -184,31 +184,48 @@ class Replayer:
         raise ValueError(c.name)
 
 
+def address_space_members(trace: Trace):
+    """Which pids act on the traced program's address space.
+
+    A task created with CLONE_VM (a thread; vfork) by a member is a member until its own
+    execve; a child without CLONE_VM (fork) has a copy and is not. The relation is read from
+    the whole log first, because strace often prints a new thread's first calls before the
+    parent's ``clone3(...) = TID`` line. Pids whose creation the log does not show count as
+    members (threads that existed before tracing started).
+    """
+    created = {e.child: (e.pid, e.shares_vm) for e in trace.events
+               if isinstance(e, ProcessEvent)}
+
+    def member(pid, seen=()):
+        if pid not in created or pid in seen:
+            return True
+        parent, shares_vm = created[pid]
+        return shares_vm and member(parent, seen + (pid,))
+
+    return member
+
+
 def replay(trace: Trace, mm: AddressSpace) -> ReplayResult:
     """Replay the memory calls of ``trace`` that act on ``mm`` (changed in place).
 
-    ``mm`` belongs to the traced program: the first task in the log and every thread it
-    starts (CLONE_VM, or vfork until the child's execve). Calls of other processes (fork
-    children, which get copies) are skipped and counted.
+    Calls of other processes (fork children, tasks after their own execve) are skipped and
+    counted.
     """
     replayer = Replayer(mm)
     calls = []
     skipped = trace.skipped
-    members: set[int | None] = {None}
-    first = next((e.pid for e in trace.events), None)
-    members.add(first)
+    member = address_space_members(trace)
+    left: set[int] = set()
     started = False
     for event in trace.events:
-        if event.pid not in members:
+        if event.pid in left or (event.pid is not None and not member(event.pid)):
             skipped += 1
             continue
         if isinstance(event, ProcessEvent):
-            if event.shares_vm:
-                members.add(event.child)
             continue
         if isinstance(event, FileEvent):
             if event.kind == "execve" and started and event.pid is not None:
-                members.discard(event.pid)  # a thread or vfork child leaves for a new program
+                left.add(event.pid)  # a thread or vfork child leaves for a new program
                 continue
             replayer.file_event(event)
             continue
