@@ -157,6 +157,83 @@ def cmd_layout(args) -> int:
     return 0
 
 
+# -- threads ----------------------------------------------------------------------------------
+
+THREADS_EPILOG = """\
+examples:
+  vasim threads --arch i686                                   # 509 on a 64-bit kernel
+  vasim threads --arch i686 --personality ADDR_LIMIT_3GB      # 381
+  vasim threads --arch i386-1g --rlimit-stack 2M
+  vasim threads --arch i686 --stack-size 65536 --guard-size 0 --json
+  vasim threads --arch i686 --initial-maps before-threads.maps
+
+Threads are created with glibc 2.36's algorithm (nptl/allocatestack.c) on the kernel model,
+with ASLR off, until pthread_create fails. Without --initial-maps the process is a modelled
+minimal dynamically linked PIE (executable, ld.so, libc) at the start of main.
+"""
+
+
+def _nonneg_size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def cmd_threads(args) -> int:
+    from simulator.kernel.exec import exec_layout
+    from simulator.libc.process import attach_process, start_process
+    from simulator.libc.pthread import PTHREAD_STACK_MIN, ThreadAttr
+    from simulator.programs import typical_process_images
+    from simulator.trace.loadmaps import address_space_from_maps
+    from simulator.trace.procmaps import read_maps
+
+    if args.stack_size is not None and args.stack_size < PTHREAD_STACK_MIN:
+        raise UsageError(f"vasim threads: argument --stack-size: pthread_attr_setstacksize "
+                         f"refuses {args.stack_size} (below PTHREAD_STACK_MIN {PTHREAD_STACK_MIN})")
+    profile = get_profile(args.arch)
+    proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
+                         rlimit_stack=args.rlimit_stack)
+    if args.initial_maps:
+        mm = address_space_from_maps(read_maps(args.initial_maps), profile, proc=proc,
+                                     source=args.initial_maps)
+        process = attach_process(mm)
+    else:
+        exe, rtld, libs = typical_process_images(profile)
+        mm = exec_layout(profile, exe.elf, rtld.elf, proc=proc)
+        process = start_process(mm, exe, rtld, libs)
+    attr = ThreadAttr(stacksize=args.stack_size or 0,
+                      guardsize=args.guard_size if args.guard_size is not None else 4096)
+    result = process.threads.create_until_failure(attr)
+    block = result.stacks[0].size if result.stacks else None
+    gap = mm.largest_free_gap()
+    out = {
+        "threads": result.threads,
+        "stopped_by": result.stopped_by,
+        "largest_free_gap": gap,
+        "arch": profile.name,
+        "default_stack_size": process.threads.default_stacksize,
+        "stack_block": block,
+        "first_stack": result.stacks[0].mem if result.stacks else None,
+        "last_stack": result.stacks[-1].mem if result.stacks else None,
+        "map_count": mm.map_count,
+    }
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    layout = "top-down" if mm.topdown else "legacy bottom-up"
+    print(f"{profile.name}: TASK_SIZE {mm.task_size:#x} ({format_size(mm.task_size)}), "
+          f"{layout}, RLIMIT_STACK {format_size(args.rlimit_stack)}")
+    if block:
+        guard = result.stacks[0].guard
+        print(f"each thread: one {format_size(block)} block ({block:#x}: "
+              f"{format_size(block - guard)} stack + {format_size(guard)} guard)")
+    print(f"created {result.threads} threads; pthread_create #{result.threads + 1} failed "
+          f"with {result.error.name if result.error else '-'} ({result.stopped_by})")
+    print(f"largest free gap left: {format_size(gap)}")
+    return 0
+
+
 # -- main -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,6 +260,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="ASLR seed (when ASLR is on)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=cmd_layout)
+
+    p = sub.add_parser("threads", help="create threads until pthread_create fails",
+                       epilog=THREADS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="How many threads fit: glibc's stack allocation on the "
+                                   "kernel model, until the address space (or vm.max_map_count) "
+                                   "runs out.")
+    _add_process_options(p)
+    p.add_argument("--stack-size", type=_nonneg_size, metavar="BYTES",
+                   help="pthread_attr_setstacksize (default: RLIMIT_STACK, 2 MiB if unlimited)")
+    p.add_argument("--guard-size", type=_nonneg_size, metavar="BYTES",
+                   help="pthread_attr_setguardsize (default: one page)")
+    p.add_argument("--initial-maps", metavar="FILE",
+                   help="/proc/PID/maps of the program before its first pthread_create")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=cmd_threads)
     return parser
 
 

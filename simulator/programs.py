@@ -1,89 +1,134 @@
-"""Modelled programs: the ELF images the layout at exec is built from when no real binary
-is given.
+"""Modelled programs: the ELF images a process is built from when no real binary is given.
 
-The x86 images are the program headers of real binaries on the reference machine (Debian 12):
-``/usr/bin/true`` with ``ld-linux-x86-64.so.2`` for 64-bit, and a minimal ``gcc -m32`` PIE
-(``int main(void) { return 0; }``) with ``/usr/lib32/ld-linux.so.2`` for 32-bit. Where the
-file exists on this machine its device and inode are used, so the maps text looks real.
-The arm64 and arm images are derived: the same shapes with the toolchains' default segment
-alignment (64 KiB for aarch64 ``ld``, 4 KiB for arm), since no such binaries run here.
+The typical program is a minimal dynamically linked PIE (``int main(void) { return 0; }``
+built with gcc 12 on Debian 12: four PT_LOADs in five pages), its ld.so and libc.so.6
+(glibc 2.36). The x86 numbers are the program headers of those files on the reference
+machine (``readelf -lW``); where the file exists on this machine its device and inode are
+used, so the maps text looks real. The arm64 and arm images are derived: the same shapes
+with those toolchains' default segment alignment (64 KiB for aarch64 ``ld``, 4 KiB for arm),
+since no such binaries run here.
+
+| image | x86_64 span | i686 span |
+|---|---|---|
+| executable | 0x4018 (5 pages) | 0x4010 (5 pages) |
+| ld.so | 0x342d8 | 0x34a50 |
+| libc.so.6 | 0x1e1f50 | 0x227ef8 |
 """
 
 from __future__ import annotations
 
 from simulator.host.files import host_file
-from simulator.kernel.arch import Profile
+from simulator.kernel.arch import Placement, Profile
 from simulator.kernel.binfmt_elf import PF_R, PF_W, PF_X, ElfImage, Segment
+from simulator.libc.ld_so import SharedObject
 
 R, RX, RW = PF_R, PF_R | PF_X, PF_R | PF_W
 
 
-def _image(path: str, interp: str | None, segments, align: int = 0x1000) -> ElfImage:
+def _obj(path: str, interp: str | None, segments, relro=None, needed=(), align=0x1000,
+         real_path: str | None = None) -> SharedObject:
     segs = tuple(Segment(v, m, f, o, fl, align) for (v, m, f, o, fl) in segments)
-    return ElfImage(host_file(path), True, segs, interp)
+    elf = ElfImage(host_file(real_path or path, writable=False), True, segs, interp)
+    return SharedObject(elf, relro, tuple(needed))
 
 
-def true64() -> ElfImage:
-    """/usr/bin/true, x86_64 (readelf -lW on Debian 12)."""
-    return _image("/usr/bin/true", "/lib64/ld-linux-x86-64.so.2", [
-        (0x0, 0x1290, 0x1290, 0x0, R), (0x2000, 0x3D59, 0x3D59, 0x2000, RX),
-        (0x6000, 0x1B60, 0x1B60, 0x6000, R), (0x8D70, 0x608, 0x470, 0x7D70, RW)])
+# x86_64 ---------------------------------------------------------------------------------
+
+def exe64() -> SharedObject:
+    return _obj("/usr/local/bin/a.out", "/lib64/ld-linux-x86-64.so.2", [
+        (0x0, 0x5E0, 0x5E0, 0x0, R), (0x1000, 0x13D, 0x13D, 0x1000, RX),
+        (0x2000, 0xDC, 0xDC, 0x2000, R), (0x3E00, 0x218, 0x210, 0x2E00, RW)],
+        relro=(0x3E00, 0x200), needed=("libc.so.6",))
 
 
-def ld_so64() -> ElfImage:
-    """ld-linux-x86-64.so.2 (glibc 2.36, Debian 12)."""
-    return _image("/lib64/ld-linux-x86-64.so.2", None, [
+def ld_so64() -> SharedObject:
+    return _obj("/lib64/ld-linux-x86-64.so.2", None, [
         (0x0, 0xD58, 0xD58, 0x0, R), (0x1000, 0x25111, 0x25111, 0x1000, RX),
-        (0x27000, 0x9C7C, 0x9C7C, 0x27000, R), (0x31900, 0x29D8, 0x2810, 0x31900, RW)])
+        (0x27000, 0x9C7C, 0x9C7C, 0x27000, R), (0x31900, 0x29D8, 0x2810, 0x31900, RW)],
+        relro=(0x31900, 0x1700))
 
 
-def main32() -> ElfImage:
-    """A minimal ``gcc -m32`` PIE (gcc 12, Debian 12)."""
-    return _image("/usr/local/bin/a.out", "/lib/ld-linux.so.2", [
+def libc64() -> SharedObject:
+    return _obj("/lib/x86_64-linux-gnu/libc.so.6", None, [
+        (0x0, 0x25388, 0x25388, 0x0, R), (0x26000, 0x1550FC, 0x1550FC, 0x26000, RX),
+        (0x17C000, 0x52C31, 0x52C31, 0x17C000, R), (0x1CF8D0, 0x12680, 0x4F98, 0x1CF8D0, RW)],
+        relro=(0x1CF8D0, 0x3730), needed=("ld-linux-x86-64.so.2",))
+
+
+# i686 -----------------------------------------------------------------------------------
+
+def exe32() -> SharedObject:
+    return _obj("/usr/local/bin/a.out", "/lib/ld-linux.so.2", [
         (0x0, 0x39C, 0x39C, 0x0, R), (0x1000, 0x1AC, 0x1AC, 0x1000, RX),
-        (0x2000, 0xF0, 0xF0, 0x2000, R), (0x3EE8, 0x128, 0x124, 0x2EE8, RW)])
+        (0x2000, 0xF0, 0xF0, 0x2000, R), (0x3EE8, 0x128, 0x124, 0x2EE8, RW)],
+        relro=(0x3EE8, 0x118), needed=("libc.so.6",))
 
 
-def ld_so32() -> ElfImage:
-    """ld-linux.so.2 (glibc 2.36, Debian 12 multilib)."""
-    return _image("/lib/ld-linux.so.2", None, [
+def ld_so32() -> SharedObject:
+    return _obj("/lib/ld-linux.so.2", None, [
         (0x0, 0xB20, 0xB20, 0x0, R), (0x1000, 0x22D21, 0x22D21, 0x1000, RX),
-        (0x24000, 0xD4D4, 0xD4D4, 0x24000, R), (0x32BA0, 0x1EB0, 0x1DBC, 0x31BA0, RW)])
+        (0x24000, 0xD4D4, 0xD4D4, 0x24000, R), (0x32BA0, 0x1EB0, 0x1DBC, 0x31BA0, RW)],
+        relro=(0x32BA0, 0x1460))
 
 
+def libc32() -> SharedObject:
+    return _obj("/usr/lib32/libc.so.6", None, [
+        (0x0, 0x218B4, 0x218B4, 0x0, R), (0x22000, 0x178FA2, 0x178FA2, 0x22000, RX),
+        (0x19B000, 0x7F543, 0x7F543, 0x19B000, R), (0x21B2F4, 0xC628, 0x2C24, 0x21B2F4, RW)],
+        relro=(0x21B2F4, 0x1D0C), needed=("ld-linux.so.2",))
 
 
-def true_aarch64() -> ElfImage:
-    """An aarch64 PIE in the shape GNU ld gives it: text and data segments, 64 KiB p_align."""
-    return _image("/usr/bin/true", "/lib/ld-linux-aarch64.so.1", [
-        (0x0, 0x4C8C, 0x4C8C, 0x0, RX), (0x1FC10, 0x580, 0x468, 0xFC10, RW)], align=0x10000)
+# arm64 and arm (derived shapes) ---------------------------------------------------------
+
+def exe_aarch64() -> SharedObject:
+    return _obj("/usr/local/bin/a.out", "/lib/ld-linux-aarch64.so.1", [
+        (0x0, 0x7A4, 0x7A4, 0x0, RX), (0x1FDC8, 0x270, 0x268, 0xFDC8, RW)],
+        relro=(0x1FDC8, 0x238), needed=("libc.so.6",), align=0x10000)
 
 
-def ld_so_aarch64() -> ElfImage:
-    """ld-linux-aarch64.so.1 in glibc 2.36's shape (64 KiB p_align)."""
-    return _image("/lib/ld-linux-aarch64.so.1", None, [
-        (0x0, 0x2A2C0, 0x2A2C0, 0x0, RX), (0x3B9A0, 0x1C08, 0x19C0, 0x2B9A0, RW)], align=0x10000)
+def ld_so_aarch64() -> SharedObject:
+    return _obj("/lib/ld-linux-aarch64.so.1", None, [
+        (0x0, 0x2A2C0, 0x2A2C0, 0x0, RX), (0x3B9A0, 0x1C08, 0x19C0, 0x2B9A0, RW)],
+        relro=(0x3B9A0, 0x1660), align=0x10000)
 
 
-def main_arm() -> ElfImage:
-    """A minimal arm EABI PIE (binutils 2.40: 4 KiB p_align)."""
-    return _image("/usr/local/bin/a.out", "/lib/ld-linux-armhf.so.3", [
-        (0x0, 0x5F8, 0x5F8, 0x0, RX), (0x1F0C, 0x124, 0x120, 0xF0C, RW)])
+def libc_aarch64() -> SharedObject:
+    return _obj("/lib/aarch64-linux-gnu/libc.so.6", None, [
+        (0x0, 0x180C2C, 0x180C2C, 0x0, RX), (0x19C7F0, 0xD538, 0x4F48, 0x18C7F0, RW)],
+        relro=(0x19C7F0, 0x37F0), needed=("ld-linux-aarch64.so.1",), align=0x10000)
 
 
-def ld_so_arm() -> ElfImage:
-    """ld-linux-armhf.so.3 in glibc 2.36's shape."""
-    return _image("/lib/ld-linux-armhf.so.3", None, [
-        (0x0, 0x1F2C0, 0x1F2C0, 0x0, RX), (0x2FAD8, 0x1470, 0x1358, 0x1FAD8, RW)])
+def exe_arm() -> SharedObject:
+    return _obj("/usr/local/bin/a.out", "/lib/ld-linux-armhf.so.3", [
+        (0x0, 0x5F8, 0x5F8, 0x0, RX), (0x1F0C, 0x124, 0x120, 0xF0C, RW)],
+        relro=(0x1F0C, 0xF4), needed=("libc.so.6",))
+
+
+def ld_so_arm() -> SharedObject:
+    return _obj("/lib/ld-linux-armhf.so.3", None, [
+        (0x0, 0x1F2C0, 0x1F2C0, 0x0, RX), (0x2FAD8, 0x1470, 0x1358, 0x1FAD8, RW)],
+        relro=(0x2FAD8, 0x528))
+
+
+def libc_arm() -> SharedObject:
+    return _obj("/lib/arm-linux-gnueabihf/libc.so.6", None, [
+        (0x0, 0xF8C14, 0xF8C14, 0x0, RX), (0x108B1C, 0x5430, 0x2A0C, 0xF8B1C, RW)],
+        relro=(0x108B1C, 0x20E4), needed=("ld-linux-armhf.so.3",))
+
+
+def typical_process_images(profile: Profile) -> tuple[SharedObject, SharedObject,
+                                                      list[SharedObject]]:
+    """The executable, ld.so and libraries of the typical program for ``profile``."""
+    if profile.placement is Placement.ARM or profile.name == "aarch64-compat":
+        return exe_arm(), ld_so_arm(), [libc_arm()]
+    if profile.name.startswith("aarch64"):
+        return exe_aarch64(), ld_so_aarch64(), [libc_aarch64()]
+    if profile.task_bits == 64:
+        return exe64(), ld_so64(), [libc64()]
+    return exe32(), ld_so32(), [libc32()]
 
 
 def typical_program(profile: Profile) -> tuple[ElfImage, ElfImage]:
-    """The executable and interpreter used for ``profile`` when none is given."""
-    from simulator.kernel.arch import Placement
-    if profile.placement is Placement.ARM or profile.name == "aarch64-compat":
-        return main_arm(), ld_so_arm()
-    if profile.name.startswith("aarch64"):
-        return true_aarch64(), ld_so_aarch64()
-    if profile.task_bits == 64:
-        return true64(), ld_so64()
-    return main32(), ld_so32()
+    """The executable and interpreter ELF images (the kernel's part) of the typical program."""
+    exe, rtld, _libs = typical_process_images(profile)
+    return exe.elf, rtld.elf

@@ -34,3 +34,20 @@ def read_elf(path: str) -> ElfImage:
     if not segments:
         raise InputError(path, None, "no PT_LOAD segments")
     return ElfImage(host_file(path), dynamic, tuple(segments), interp, exec_stack)
+
+
+def read_shared_object(path: str) -> "SharedObject":
+    """PT_LOADs, PT_GNU_RELRO and DT_NEEDED of a real file, for the ld.so model."""
+    from simulator.libc.ld_so import SharedObject
+
+    image = read_elf(path)
+    relro, needed = None, []
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        for seg in elf.iter_segments():
+            if seg["p_type"] == "PT_GNU_RELRO":
+                relro = (seg["p_vaddr"], seg["p_memsz"])
+        dynamic = elf.get_section_by_name(".dynamic")
+        if dynamic is not None:
+            needed = [tag.needed for tag in dynamic.iter_tags() if tag.entry.d_tag == "DT_NEEDED"]
+    return SharedObject(image, relro, tuple(needed))

@@ -102,11 +102,12 @@ def exec_layout(profile: Profile, exe: ElfImage, interp: ElfImage | None = None,
     loaded = load_elf_binary(mm, exe, load_base)
     if isinstance(loaded, Errno):
         raise ExecError(f"mapping {exe.file.path} failed: {loaded.name}")
-    _load_bias, elf_brk = loaded
+    mm.load_bias, elf_brk = loaded
     if interp is not None:
         result = load_elf_interp(mm, interp)
         if isinstance(result, Errno):
             raise ExecError(f"mapping {interp.file.path} failed: {result.name}")
+        mm.interp_base = result  # AT_BASE
     result = arch_setup_additional_pages(mm)
     if isinstance(result, Errno):
         raise ExecError(f"mapping the vDSO failed: {result.name}")

@@ -61,6 +61,9 @@ class AddressSpace:
         self.start_brk = 0
         self.current_brk = 0
         self.start_stack = 0
+        #: Where exec put the executable (its load bias) and the interpreter (AT_BASE).
+        self.load_bias = 0
+        self.interp_base = 0
         #: shmem objects created so far (MAP_SHARED|MAP_ANONYMOUS): their inode numbers.
         self.shmem_objects = 0
         #: The gate area /proc prints last ([vsyscall]); None where there is none.

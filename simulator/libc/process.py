@@ -1,0 +1,112 @@
+"""A process as glibc sees it: an address space, its threads, malloc and the stack cache.
+
+glibc reaches the kernel only through system calls; :class:`Process` makes them on the
+kernel model and keeps a log of each one (``syscalls``), so a modelled program's calls can be
+compared with ``strace`` of the real one.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from simulator.kernel.mm import AddressSpace
+from simulator.kernel.uapi import Errno
+from simulator.libc.config import GlibcConfig, word_size
+
+
+@attrs.frozen
+class Syscall:
+    """One system call glibc made: its name, arguments and result (as the kernel returned it)."""
+
+    name: str
+    args: tuple
+    result: object
+
+    def __str__(self) -> str:
+        args = ", ".join(hex(a) if isinstance(a, int) and a > 9 else str(a) for a in self.args)
+        result = self.result if isinstance(self.result, Errno) else hex(self.result)
+        return f"{self.name}({args}) = {result}"
+
+
+class Process:
+    """glibc's state for one process on top of one :class:`AddressSpace`."""
+
+    def __init__(self, mm: AddressSpace, glibc: GlibcConfig = GlibcConfig()):
+        from simulator.libc.malloc import Malloc
+        from simulator.libc.pthread import Threads
+
+        self.mm = mm
+        self.glibc = glibc
+        self.word = word_size(mm.profile.task_bits)
+        self.syscalls: list[Syscall] = []
+        self.malloc = Malloc(self)
+        self.threads = Threads(self)
+
+    # Every system call glibc makes on the address space, logged as strace would see it.
+
+    def _log(self, name: str, args: tuple, result):
+        self.syscalls.append(Syscall(name, args, result))
+        return result
+
+    @property
+    def mmap_name(self) -> str:
+        return "mmap2" if self.mm.profile.task_bits == 32 else "mmap"
+
+    def sys_mmap(self, addr, length, prot, flags, file=None, offset=0):
+        return self._log(self.mmap_name, (addr, length, prot, flags, -1 if file is None else file,
+                                          offset),
+                         self.mm.mmap(addr, length, prot, flags, file, offset))
+
+    def sys_munmap(self, addr, length):
+        return self._log("munmap", (addr, length), self.mm.munmap(addr, length))
+
+    def sys_mprotect(self, addr, length, prot):
+        return self._log("mprotect", (addr, length, prot), self.mm.mprotect(addr, length, prot))
+
+    def sys_mremap(self, addr, old_len, new_len, flags, new_addr=0):
+        return self._log("mremap", (addr, old_len, new_len, flags),
+                         self.mm.mremap(addr, old_len, new_len, flags, new_addr))
+
+    def sys_brk(self, addr):
+        return self._log("brk", (addr,), self.mm.brk(addr))
+
+    def sys_madvise(self, addr, length, advice):
+        """madvise(2) for the advices glibc uses on stacks and heaps (MADV_DONTNEED,
+        MADV_GUARD_INSTALL): they change pages, not VMAs."""
+        self.mm.calls += 1
+        return self._log("madvise", (addr, length, advice), 0)
+
+    def memory_syscalls(self) -> list[Syscall]:
+        return [s for s in self.syscalls if s.name != "madvise"]
+
+
+def start_process(mm: AddressSpace, exe, rtld, libraries, glibc: GlibcConfig = GlibcConfig(),
+                  *, cache_size: int | None = None) -> "Process":
+    """A dynamically linked program right before ``main``: ``mm`` is the layout at exec
+    (:func:`simulator.kernel.exec.exec_layout` of ``exe`` and ``rtld``), and ld.so has mapped
+    ``libraries`` (:func:`simulator.libc.ld_so.dl_main`)."""
+    from simulator.libc.ld_so import dl_main
+
+    process = Process(mm, glibc)
+    dl_main(process, exe, mm.load_bias, rtld, mm.interp_base, libraries, cache_size=cache_size)
+    return process
+
+
+def attach_process(mm: AddressSpace, glibc: GlibcConfig = GlibcConfig()) -> "Process":
+    """glibc's state for a running program known only by its maps (``mm`` from
+    /proc/PID/maps). If it has a ``[heap]``, malloc has started: the break is the heap's end
+    and the main arena's top is assumed to be all of the heap but the tcache."""
+    process = Process(mm, glibc)
+    if mm.current_brk > mm.start_brk:
+        m, w = process.malloc, process.word
+        arena = m.main_arena
+        start = mm.start_brk
+        misalign = (start + 2 * w.size_sz) & (w.malloc_alignment - 1)
+        start += (w.malloc_alignment - misalign) if misalign else 0
+        m.curbrk = mm.current_brk
+        arena.top, arena.top_size = start, mm.current_brk - start
+        main = process.threads.main
+        main.tcache = {}
+        main.arena = arena
+        main.tcache_struct = m._int_malloc(arena, w.request2size(w.tcache_bytes))
+    return process

@@ -1,0 +1,276 @@
+"""Threads and their stacks (nptl/allocatestack.c, nptl/nptl-stack.c, nptl/pthread_create.c).
+
+A thread stack is one mapping: ``size + guard`` bytes, reserved PROT_NONE with MAP_STACK and
+then made read-write except the guard at its low end (glibc 2.36). Stacks are ordinary mmaps:
+they land wherever the kernel's placement puts any large allocation, back to back, with no
+gap between them (MAP_STACK is not MAP_GROWSDOWN). Released stacks wait in a 40 MiB cache
+for reuse; the DTV of each new thread is calloc'ed in the creating thread's arena.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from simulator.kernel.uapi import (
+    MAP_ANONYMOUS, MAP_PRIVATE, MAP_STACK, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, Errno,
+)
+from simulator.units import MiB, PAGE_SIZE, RLIM_INFINITY, align_down, align_up
+
+MADV_DONTNEED = 4
+MADV_GUARD_INSTALL = 102
+#: sysdeps/unix/sysv/linux/bits/pthread_stack_min.h (x86, arm).
+PTHREAD_STACK_MIN = 16384
+#: sysdeps/x86/nptl/pthreaddef.h (2 MiB on arm and aarch64 too).
+ARCH_STACK_DEFAULT_SIZE = 2 * MiB
+MINIMAL_REST_STACK = 2048
+
+
+class Status(enum.Enum):
+    RUNNING = "running"
+    EXITED = "exited"
+    JOINED = "joined"
+
+
+@attrs.frozen
+class ThreadAttr:
+    """``pthread_attr_t``: stack size, guard size, a user-supplied stack, detach state.
+    ``stacksize=0`` means the default fixed at startup from RLIMIT_STACK."""
+
+    stacksize: int = 0
+    guardsize: int = PAGE_SIZE
+    stackaddr: int | None = None
+    detached: bool = False
+
+
+@attrs.define(eq=False)
+class Stack:
+    """A stack block: ``[mem, mem + size)``, the guard being its lowest ``guard`` bytes."""
+
+    mem: int
+    size: int
+    guard: int
+    user: bool = False
+    #: The thread's DTV (calloc'ed when the block was first mapped, kept while cached).
+    dtv: int | None = None
+
+
+@attrs.define(eq=False)
+class Thread:
+    tid: int
+    is_main: bool = False
+    stack: Stack | None = None
+    status: Status = Status.RUNNING
+    detached: bool = False
+    arena: object = None
+    tcache: dict | None = None
+    tcache_struct: int | None = None
+
+
+def default_stacksize(rlimit_stack: int, tls_static_size: int) -> int:
+    """sysdeps/nptl/pthread_early_init.h: RLIMIT_STACK at startup (2 MiB if unlimited),
+    at least PTHREAD_STACK_MIN and room for the static TLS, rounded up to a page."""
+    size = ARCH_STACK_DEFAULT_SIZE if rlimit_stack == RLIM_INFINITY else rlimit_stack
+    size = max(size, PTHREAD_STACK_MIN, PAGE_SIZE + tls_static_size + MINIMAL_REST_STACK)
+    return align_up(size, PAGE_SIZE)
+
+
+class Threads:
+    """The threads of one process and the stack cache."""
+
+    def __init__(self, process):
+        self.p = process
+        w = process.word
+        self.tls_static = align_up(w.tls_static_size, w.tls_static_align)
+        self.default_stacksize = default_stacksize(process.mm.rlimit_stack, w.tls_static_size)
+        self.main = Thread(tid=1, is_main=True)
+        self.all: list[Thread] = [self.main]
+        #: dl_stack_cache: most recently released first.
+        self.cache: list[Stack] = []
+        self.cache_size = 0
+        self.stack_prot = PROT_READ | PROT_WRITE
+        self.guard_by_madvise = process.glibc.guard_by_madvise
+        #: Why the last pthread_create failed: the failing syscall and its errno.
+        self.last_failure: tuple[str, Errno] | None = None
+
+    # -- pthread_create -------------------------------------------------------------------
+
+    def create(self, creator: Thread | None = None, attr: ThreadAttr = ThreadAttr()):
+        """``pthread_create``: a new Thread, or Errno.EAGAIN (no memory for the stack or its
+        DTV: the mmap ENOMEM glibc turns into EAGAIN) or Errno.EINVAL (stack too small)."""
+        creator = creator or self.main
+        self.last_failure = None
+        stack = self.allocate_stack(creator, attr)
+        if isinstance(stack, Errno):
+            return Errno.EAGAIN if stack is Errno.ENOMEM else stack
+        thread = Thread(tid=len(self.all) + 1, stack=stack, detached=attr.detached)
+        self.all.append(thread)
+        return thread
+
+    def allocate_stack(self, creator: Thread, attr: ThreadAttr):
+        """nptl/allocatestack.c ``allocate_stack``: a Stack, or an Errno."""
+        p = self.p
+        w = p.word
+        if attr.stackaddr is not None:
+            return Stack(attr.stackaddr - attr.stacksize, attr.stacksize, 0, user=True)
+        size = attr.stacksize or self.default_stacksize
+        size &= ~(w.tls_static_align - 1)
+        guard = align_up(attr.guardsize, PAGE_SIZE)
+        size += guard
+        if size < align_up(guard + self.tls_static + MINIMAL_REST_STACK, PAGE_SIZE):
+            return Errno.EINVAL
+        cached = self._get_cached_stack(size)
+        if cached is not None:
+            return self._reuse(cached, size, guard)
+        prot = self.stack_prot
+        reserve = prot if guard == 0 or self.guard_by_madvise else PROT_NONE
+        mem = p.sys_mmap(0, size, reserve, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK)
+        if isinstance(mem, Errno):
+            self.last_failure = (p.mmap_name, mem)
+            return mem
+        if guard:
+            if self.guard_by_madvise:
+                p.sys_madvise(mem, guard, MADV_GUARD_INSTALL)
+            else:
+                result = p.sys_mprotect(mem + guard, size - guard, prot)
+                if isinstance(result, Errno):
+                    self.last_failure = ("mprotect", result)
+                    p.sys_munmap(mem, size)
+                    return result
+        stack = Stack(mem, size, guard)
+        # _dl_allocate_tls → allocate_dtv: calloc in the creating thread's arena.
+        dtv = p.malloc.calloc(creator, w.dtv_bytes)
+        if dtv is None:
+            self.last_failure = ("calloc", Errno.ENOMEM)
+            p.sys_munmap(mem, size)
+            return Errno.ENOMEM
+        stack.dtv = dtv
+        return stack
+
+    def _get_cached_stack(self, size: int) -> Stack | None:
+        """The first exact fit, else the smallest larger block, but not over 4× the size."""
+        best = None
+        for stack in self.cache:
+            if stack.size >= size:
+                if stack.size == size:
+                    best = stack
+                    break
+                if best is None or best.size > stack.size:
+                    best = stack
+        if best is None or best.size > 4 * size:
+            return None
+        self.cache.remove(best)
+        self.cache_size -= best.size
+        return best
+
+    def _reuse(self, stack: Stack, reqsize: int, guard: int):
+        """A cached block: no mmap, no new DTV; only a changed guard costs an mprotect."""
+        p = self.p
+        if guard > stack.guard:
+            result = p.sys_mprotect(stack.mem, guard, PROT_NONE)
+            if isinstance(result, Errno):
+                return result
+            stack.guard = guard
+        elif stack.guard - guard > stack.size - reqsize:
+            result = p.sys_mprotect(stack.mem + guard, stack.guard - guard, self.stack_prot)
+            if isinstance(result, Errno):
+                return result
+            stack.guard = guard
+        return stack
+
+    # -- exit, join, the cache ------------------------------------------------------------
+
+    def exit(self, thread: Thread) -> None:
+        """The thread returns or calls pthread_exit: its tcache and arena are released
+        (``__libc_thread_freeres``), its stack pages advised away; a detached thread's stack
+        goes to the cache now, a joinable one's at pthread_join."""
+        p = self.p
+        stack = thread.stack
+        if stack is not None and not stack.user:
+            # advise_stack_range: everything below the thread's last stack frame, which sits
+            # just under the static TLS and the thread descriptor at the top of the block.
+            freesize = align_down(stack.size - self.tls_static - 0x100, PAGE_SIZE)
+            if freesize > PTHREAD_STACK_MIN:
+                p.sys_madvise(stack.mem, freesize - PTHREAD_STACK_MIN, MADV_DONTNEED)
+        p.malloc.thread_exit(thread)
+        thread.status = Status.EXITED
+        if thread.detached:
+            self._release(thread)
+
+    def join(self, thread: Thread, joiner: Thread | None = None) -> int:
+        """``pthread_join`` of an exited thread: its stack goes to the cache."""
+        if thread.detached or thread.status is not Status.EXITED:
+            return Errno.EINVAL
+        thread.status = Status.JOINED
+        self._release(thread, joiner or self.main)
+        return 0
+
+    def _release(self, thread: Thread, releaser: Thread | None = None) -> None:
+        stack = thread.stack
+        if stack is None or stack.user:
+            return
+        self.cache.insert(0, stack)
+        self.cache_size += stack.size
+        if self.cache_size > self.p.glibc.stack_cache_size:
+            self._free_stacks(self.p.glibc.stack_cache_size, releaser or thread)
+
+    def _free_stacks(self, limit: int, releaser: Thread) -> None:
+        """``__nptl_free_stacks``: unmap from the oldest until the cache fits; their DTVs
+        are freed."""
+        for stack in reversed(list(self.cache)):
+            self.cache.remove(stack)
+            self.cache_size -= stack.size
+            if stack.dtv is not None:
+                self.p.malloc.free(releaser, stack.dtv)
+            self.p.sys_munmap(stack.mem, stack.size)
+            if self.cache_size <= limit:
+                break
+
+    def live(self) -> list[Thread]:
+        return [t for t in self.all if t.status is Status.RUNNING]
+
+    def create_until_failure(self, attr: ThreadAttr = ThreadAttr(),
+                             limit: int = 10_000_000) -> "ExhaustionResult":
+        """Create threads (from the main thread, each blocking forever) until pthread_create
+        fails: the classic "how many threads fit" experiment."""
+        mm = self.p.mm
+        stacks: list[Stack] = []
+        failure = None
+        while len(stacks) < limit:
+            events_before = len(mm.events)
+            result = self.create(self.main, attr)
+            if isinstance(result, Errno):
+                failure = result
+                new_events = mm.events[events_before:]
+                break
+            stacks.append(result.stack)
+        else:
+            new_events = []
+        call, errno = self.last_failure or (None, None)
+        from simulator.kernel.events import MapCountExceeded
+        if any(isinstance(e, MapCountExceeded) for e in new_events):
+            stopped_by = "max_map_count"
+        elif failure is Errno.EINVAL:
+            stopped_by = "EINVAL"
+        elif call is not None:
+            stopped_by = f"{'mmap' if call.startswith('mmap') else call} {errno.name}"
+        else:
+            stopped_by = "limit"
+        return ExhaustionResult(len(stacks), stopped_by, failure, call, tuple(stacks))
+
+
+@attrs.frozen
+class ExhaustionResult:
+    """How many threads were created, and why the next pthread_create failed."""
+
+    threads: int
+    #: "mmap ENOMEM" (no room for another stack), "max_map_count", "calloc ENOMEM",
+    #: "EINVAL" (stack too small), or "limit".
+    stopped_by: str
+    error: Errno | None
+    failed_call: str | None
+    stacks: tuple[Stack, ...]
+
+
+__all__ = ["Threads", "Thread", "ThreadAttr", "Stack", "default_stacksize", "PROT_EXEC"]
