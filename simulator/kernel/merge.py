@@ -111,11 +111,14 @@ def vma_merge_existing_range(mm, prev: Vma | None, middle: Vma, start: int, end:
 
 
 def split_vma(mm, vma: Vma, addr: int, syscall: str) -> tuple[Vma, Vma] | Errno:
-    """mm/vma.c ``split_vma``: refused with ENOMEM once map_count has reached the limit."""
+    """mm/vma.c ``split_vma``: refused with ENOMEM once map_count has reached the limit, and
+    with EINVAL for special mappings (``vm_ops->may_split``: mm/mmap.c special_mapping_split)."""
     if mm.map_count >= mm.max_map_count:
         mm._event(ev.MapCountExceeded, syscall=syscall, map_count=mm.map_count,
                   max_map_count=mm.max_map_count)
         return Errno.ENOMEM
+    if vma.special is not None:
+        return Errno.EINVAL
     return mm._split(vma, addr)
 
 
@@ -135,6 +138,8 @@ def vma_modify(mm, prev: Vma | None, middle: Vma, start: int, end: int, flags: i
     if vma.end > end:
         parts = split_vma(mm, vma, end, syscall)
         if isinstance(parts, Errno):
+            if vma.start == start and start != middle.start:
+                mm.unmerged_splits.add(start)  # the first split stays, unmerged
             return parts
         vma = parts[0]
     updated = attrs.evolve(vma, flags=flags)

@@ -73,6 +73,11 @@ class AddressSpace:
         self.calls = 0
         self._vmas: SortedDict = SortedDict()
         self._gaps = GapIndex(1 << profile.kernel_bits)
+        #: ``mm->total_vm`` in bytes, for RLIMIT_AS (``may_expand_vm``).
+        self._total = 0
+        #: Boundaries between VMAs the kernel split and could not merge back: a second split
+        #: refused at vm.max_map_count leaves the first one standing (mm/vma.c vma_modify).
+        self.unmerged_splits: set[int] = set()
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -176,11 +181,13 @@ class AddressSpace:
         """Put a VMA into free space."""
         self._vmas[vma.start] = vma
         self._gaps.occupy(vma.start, vma.end)
+        self._total += vma.end - vma.start
 
     def _remove(self, vma: Vma) -> None:
         """Take a VMA out, leaving its range free."""
         del self._vmas[vma.start]
         self._gaps.release(vma.start, vma.end)
+        self._total -= vma.end - vma.start
 
     def _replace(self, old: Vma, new: Vma) -> None:
         """Swap a VMA for one covering the same range (new flags, name, anon_vma...)."""
@@ -192,6 +199,7 @@ class AddressSpace:
         ``new`` covers beyond ``old`` must be free."""
         del self._vmas[old.start]
         self._vmas[new.start] = new
+        self._total += (new.end - new.start) - (old.end - old.start)
         if new.start < old.start:
             self._gaps.occupy(new.start, old.start)
         elif new.start > old.start:
@@ -257,7 +265,12 @@ class AddressSpace:
         return ev.Region(vma.start, vma.end, vma.perms(), self.vma_name(vma))
 
     def total_vm(self) -> int:
-        return sum(v.end - v.start for v in self._vmas.values())
+        """``mm->total_vm``, in bytes."""
+        return self._total
+
+    def may_expand_vm(self, nbytes: int) -> bool:
+        """mm/mmap.c ``may_expand_vm``: RLIMIT_AS bounds the total mapped size."""
+        return self._total + nbytes <= (self.rlimit_as & ~(PAGE_SIZE - 1))
 
     # -- /proc/PID/maps ----------------------------------------------------------------------
 
@@ -371,7 +384,8 @@ class AddressSpace:
                 # heap never merges with what ends at start_brk (vma_prev_limit in brk()).
                 both_stacks = prev.flags & vma.flags & VM_GROWSDOWN
                 heap_floor = vma.start == self.start_brk
-                assert both_stacks or heap_floor or not self.is_mergeable(prev, vma), \
+                left_split = vma.start in self.unmerged_splits
+                assert both_stacks or heap_floor or left_split or not self.is_mergeable(prev, vma), \
                     f"unmerged neighbours {prev} {vma}"
             prev = vma
         assert self.map_count == len(self._vmas)
@@ -385,6 +399,7 @@ class AddressSpace:
         if cursor < self._gaps.limit:
             expected.append((cursor, self._gaps.limit))
         assert list(self._gaps) == expected, "gap index out of date"
+        assert self._total == sum(v.end - v.start for v in self._vmas.values())
         assert self.start_brk <= self.current_brk
 
 

@@ -57,6 +57,18 @@ def round_hint_to_min(mm, hint: int) -> int:
     return hint
 
 
+def file_mmap_ok(mm, pgoff: int, length: int) -> bool:
+    """mm/mmap.c ``file_mmap_ok``: the mapping must end below the largest file offset,
+    MAX_LFS_FILESIZE (LLONG_MAX on 64-bit kernels, ULONG_MAX pages on 32-bit ones)."""
+    if mm.profile.kernel_bits == 64:
+        maxsize = (1 << 63) - 1
+    else:
+        maxsize = ((1 << 32) - 1) << PAGE_SHIFT
+    if length > maxsize:
+        return False
+    return pgoff <= (maxsize - length) >> PAGE_SHIFT
+
+
 def accountable_mapping(file: FileRef | None, vm_flags: int) -> bool:
     """mm/vma.c: private writable mappings are charged (VM_ACCOUNT) unless MAP_NORESERVE."""
     return vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE
@@ -119,6 +131,8 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
 
     map_type = flags & MAP_TYPE
     if file is not None:
+        if not file_mmap_ok(mm, pgoff, length):
+            return Errno.EOVERFLOW
         if map_type == MAP_SHARED_VALIDATE and flags & ~LEGACY_MAP_MASK:
             return Errno.EOPNOTSUPP
         if map_type in (MAP_SHARED, MAP_SHARED_VALIDATE):
@@ -166,10 +180,16 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
     insert a new VMA."""
     end = addr + length
     destroyed = [mm.region(v) for v in mm.vmas_in(addr, end)]
+    gathered = []
     if destroyed:
         gathered = gather_munmap_vmas(mm, addr, end)
         if isinstance(gathered, Errno):
             return gathered
+    # may_expand_vm counts only what the mapping adds; a refused MAP_FIXED keeps the old
+    # mappings, but the splits the gather made stay (vms_abort_munmap_vmas).
+    if not mm.may_expand_vm(length - sum(v.end - v.start for v in gathered)):
+        return Errno.ENOMEM
+    if destroyed:
         for vma in gathered:
             mm._remove(vma)
         mm._event(ev.FixedReplaced, addr=addr, length=length, destroyed=tuple(destroyed))

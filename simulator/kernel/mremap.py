@@ -104,7 +104,7 @@ def check_prep_vma(mm, req: _Request, vma: Vma | None) -> Errno | None:
         return None
     if vma.flags & (VM_DONTEXPAND | VM_PFNMAP):
         return Errno.EFAULT
-    if mm.total_vm() + (req.new_len - req.old_len) > mm.rlimit_as:
+    if not mm.may_expand_vm(req.new_len - req.old_len):
         return Errno.ENOMEM
     return None
 

@@ -26,9 +26,13 @@ def gather_munmap_vmas(mm, start: int, end: int) -> list[Vma] | Errno:
             mm._event(ev.MapCountExceeded, syscall="munmap", map_count=mm.map_count,
                       max_map_count=mm.max_map_count)
             return Errno.ENOMEM
+        if first.special is not None:
+            return Errno.EINVAL  # special_mapping_split: [vdso] and friends cannot be cut
         vmas[0] = mm._split(first, start)[1]
     last = vmas[-1]
     if last.end > end:
+        if last.special is not None:
+            return Errno.EINVAL
         vmas[-1] = mm._split(last, end)[0]
     return vmas
 

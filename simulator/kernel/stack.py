@@ -22,7 +22,7 @@ from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.config import GuardMode
 from simulator.kernel.mm import is_accessible
 from simulator.kernel.uapi import Errno
-from simulator.kernel.vma import VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE, Vma
+from simulator.kernel.vma import VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHARED, VM_WRITE, Vma
 from simulator.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, page_align
 
 
@@ -60,7 +60,7 @@ def expand_downwards(mm, vma: Vma, address: int) -> Vma | Errno:
     if size > mm.rlimit_stack:
         _refused(mm, address, vma, "rlimit", None)
         return Errno.ENOMEM
-    if mm.total_vm() + (grow << PAGE_SHIFT) > mm.rlimit_as:
+    if not mm.may_expand_vm(grow << PAGE_SHIFT):
         _refused(mm, address, vma, "address-space", None)
         return Errno.ENOMEM
     grown = attrs.evolve(vma, start=address, pgoff=vma.pgoff - grow)
@@ -105,7 +105,9 @@ def handle_fault(mm, address: int, write: bool = True) -> Fault:
         if isinstance(grown, Errno):
             return Fault.SIGSEGV
         vma = grown
-    if not vma.flags & (VM_WRITE if write else VM_READ):
+    # arch/x86/mm/fault.c access_error(): a write needs VM_WRITE; a read any access at all
+    # (x86 cannot map a page writable but not readable).
+    if not vma.flags & (VM_WRITE if write else VM_ACCESS_FLAGS):
         mm._event(ev.Segfault, addr=address, write=write, reason="permission")
         return Fault.SIGSEGV
     if mm.kconfig.guard_mode is GuardMode.PAGE:

@@ -315,6 +315,14 @@ def mm_get_unmapped_area_vmflags(mm, file, addr, length, pgoff, flags, vm_flags)
 # THP: mm/huge_memory.c
 
 
+_U64 = 1 << 64
+
+
+def _signed(value: int) -> int:
+    value %= _U64
+    return value - _U64 if value >= 1 << 63 else value
+
+
 def thp_get_unmapped_area_vmflags(mm, file, addr, length, pgoff, flags, vm_flags):
     """Place a mapping so that its file offset and address agree modulo PMD_SIZE (2 MiB).
 
@@ -325,10 +333,13 @@ def thp_get_unmapped_area_vmflags(mm, file, addr, length, pgoff, flags, vm_flags
     """
     size = mm.profile.thp_pmd_size
     if size is not None:
-        off = pgoff << PAGE_SHIFT
-        off_end = off + length
-        off_align = (off + size - 1) // size * size
-        if off_end > off_align and off_end - off_align >= size:
+        # loff_t arithmetic, wrapping at 64 bits; comparisons with the unsigned size are
+        # unsigned (C's usual arithmetic conversions), which matters for offsets near 2^63.
+        off = (pgoff << PAGE_SHIFT) % _U64
+        off_end = _signed(off + length)
+        off_align = _signed((((off - 1) | (size - 1)) + 1) % _U64)
+        if (off_end > off_align and (off_end - off_align) % _U64 >= size
+                and (off + length + size) % _U64 >= off):
             ret = mm_get_unmapped_area_vmflags(mm, file, addr, length + size, pgoff, flags,
                                                vm_flags)
             if not isinstance(ret, Errno):
