@@ -234,12 +234,105 @@ def cmd_threads(args) -> int:
     return 0
 
 
+# -- run and compare ----------------------------------------------------------------------------
+
+RUN_EPILOG = """\
+examples:
+  vasim run scenarios/thread-stacks-32-vs-64.toml
+  vasim run scenarios/*.toml --quiet
+  vasim run scenarios/map-fixed-clobbers-a-library.toml --maps
+  vasim run scenarios/growsdown-guard-gap.toml --json
+
+Exit status: 0 when every scenario ran and every expectation held, 1 when one failed,
+2 for a bad scenario file (one line: FILE:LINE:COL: what is wrong).
+The format is documented in docs/scenarios.md.
+"""
+
+COMPARE_EPILOG = """\
+examples:
+  vasim compare scenarios/thread-counts-by-split.toml
+  vasim compare scenarios/thread-stacks-32-vs-64.toml --arch i686,i386-3g,x86_64
+
+The steps of the scenario run in each process (its [compare] table, or --arch), and the
+results are shown side by side.
+"""
+
+
+def cmd_run(args) -> int:
+    from simulator.scenario.report import json_report, text_report
+    from simulator.scenario.runner import run
+    from simulator.scenario.spec import load
+
+    scenarios = [load(path) for path in args.scenarios]  # every file checked before any runs
+    results = [run(scenario) for scenario in scenarios]
+    if args.json:
+        print(json.dumps({"ok": all(r.ok for r in results),
+                          "scenarios": [json_report(r) for r in results]}))
+    else:
+        for index, result in enumerate(results):
+            if index:
+                print()
+            print(text_report(result, quiet=args.quiet, maps=args.maps))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def cmd_compare(args) -> int:
+    import attrs
+
+    from simulator.scenario.report import compare_report, json_report
+    from simulator.scenario.runner import run
+    from simulator.scenario.spec import Variant, load
+
+    scenario = load(args.scenario)
+    variants = scenario.variants
+    if args.arch:
+        names = [a.strip() for a in args.arch.split(",") if a.strip()]
+        for name in names:
+            _arch(name)
+        variants = tuple(Variant(name, dict(scenario.process, arch=name)) for name in names)
+        scenario = attrs.evolve(scenario, variants=variants)
+    result = run(scenario)
+    if args.json:
+        print(json.dumps(json_report(result)))
+    else:
+        print(compare_report(result))
+    return 0 if result.ok else 1
+
+
+def _arch_list(text: str) -> str:
+    for name in text.split(","):
+        if name.strip() and name.strip() not in PROFILES:
+            raise argparse.ArgumentTypeError(f"unknown arch {name.strip()!r} "
+                                             f"(known: {', '.join(PROFILES)})")
+    return text
+
+
 # -- main -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vasim", description="Simulate Linux process address spaces: "
                      "32-bit versus 64-bit, with the kernel's real placement rules.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="run scenario files and check their expectations",
+                       epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Run scenarios: a process, its steps, and what should happen. "
+                                   "Reports collisions and other events in sentences.")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files (TOML)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--maps", action="store_true", help="print the final /proc/PID/maps too")
+    p.add_argument("--quiet", action="store_true", help="only steps with events or failures")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compare", help="run a scenario in several processes side by side",
+                       epilog=COMPARE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Run the same steps under several profiles and show the "
+                                   "results side by side.")
+    p.add_argument("scenario", metavar="SCENARIO")
+    p.add_argument("--arch", type=_arch_list, metavar="A,B,...",
+                   help="profiles to compare (default: the scenario's [compare] table)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("replay", help="replay a real strace -f log against the model",
                        epilog=REPLAY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
@@ -51,3 +53,38 @@ def read_shared_object(path: str) -> "SharedObject":
         if dynamic is not None:
             needed = [tag.needed for tag in dynamic.iter_tags() if tag.entry.d_tag == "DT_NEEDED"]
     return SharedObject(image, relro, tuple(needed))
+
+
+#: Where ld.so finds libraries on Debian-style systems (the multiarch directories first).
+LIBRARY_DIRS = {
+    64: ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib",
+         "/usr/lib"),
+    32: ("/lib32", "/usr/lib32", "/lib/i386-linux-gnu", "/usr/lib/i386-linux-gnu", "/lib",
+         "/usr/lib"),
+}
+
+
+def load_program(path: str, bits: int):
+    """A real program as ld.so would load it: the executable, its interpreter, and its
+    DT_NEEDED libraries in breadth-first order (the interpreter itself excluded)."""
+    exe = read_shared_object(path)
+    if exe.elf.interp is None:
+        return exe, None, []
+    rtld = read_shared_object(exe.elf.interp)
+    rtld_name = os.path.basename(exe.elf.interp)
+    libs, queue, seen = [], list(exe.needed), set()
+    while queue:
+        name = queue.pop(0)
+        if name in seen or name == rtld_name or name.startswith("ld-linux"):
+            continue
+        seen.add(name)
+        for directory in LIBRARY_DIRS[bits]:
+            candidate = os.path.join(directory, name)
+            if os.path.exists(candidate):
+                lib = read_shared_object(candidate)
+                libs.append(lib)
+                queue.extend(lib.needed)
+                break
+        else:
+            raise InputError(path, None, f"cannot find the library {name}")
+    return exe, rtld, libs

@@ -103,6 +103,7 @@ def exec_layout(profile: Profile, exe: ElfImage, interp: ElfImage | None = None,
     if isinstance(loaded, Errno):
         raise ExecError(f"mapping {exe.file.path} failed: {loaded.name}")
     mm.load_bias, elf_brk = loaded
+    mm.exe_start = mm.load_bias + (exe.segments[0].vaddr & PAGE_MASK)
     if interp is not None:
         result = load_elf_interp(mm, interp)
         if isinstance(result, Errno):

@@ -64,6 +64,8 @@ class AddressSpace:
         #: Where exec put the executable (its load bias) and the interpreter (AT_BASE).
         self.load_bias = 0
         self.interp_base = 0
+        #: The lowest address of the executable's mappings (0 when not known).
+        self.exe_start = 0
         #: shmem objects created so far (MAP_SHARED|MAP_ANONYMOUS): their inode numbers.
         self.shmem_objects = 0
         #: The gate area /proc prints last ([vsyscall]); None where there is none.

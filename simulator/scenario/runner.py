@@ -1,0 +1,460 @@
+"""Running a scenario: build each process, take the steps, check the expectations.
+
+Kernel steps (mmap, munmap, mprotect, mremap, brk, touch, setrlimit) are system calls on the
+kernel model; libc steps (pthread_create, pthread_exit, pthread_join, malloc, calloc,
+realloc, free, dlopen) run glibc's algorithms, which make their own system calls. Every
+step records its result and the events the kernel model logged while it ran.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from simulator.errors import InputError
+from simulator.host.files import host_file
+from simulator.kernel import events as ev
+from simulator.kernel.arch import get_profile
+from simulator.kernel.config import GuardMode, KernelConfig, Personality, ProcessConfig
+from simulator.kernel.exec import ExecError, empty_address_space, exec_layout
+from simulator.kernel.mm import AddressSpace
+from simulator.kernel.stack import Fault
+from simulator.kernel.uapi import MAP_ANONYMOUS, MAP_PRIVATE, Errno
+from simulator.libc.config import GlibcConfig
+from simulator.libc.pthread import ThreadAttr
+from simulator.scenario.expr import ExprError
+from simulator.scenario.spec import Scenario, Step, Variant
+from simulator.units import MiB, PAGE_SIZE
+
+EVENT_KINDS = {
+    ev.FixedReplaced: "fixed-replaced", ev.HintIgnored: "hint-ignored",
+    ev.TopDownFallback: "topdown-fallback", ev.PlacedInGrowthRoom: "growth-room",
+    ev.NoMemory: "enomem", ev.MapCountExceeded: "map-count",
+    ev.StackGrowthRefused: "stack-growth-refused", ev.StackGrown: "stack-grown",
+    ev.Segfault: "segfault", ev.BrkRefused: "brk-refused",
+}
+COLLISIONS = ("fixed-replaced", "growth-room")
+
+
+def event_kind(event: ev.Event) -> str:
+    return EVENT_KINDS[type(event)]
+
+
+@attrs.frozen
+class StepOutcome:
+    step: Step
+    iteration: int
+    result: object
+    #: For ops that place something: its start and length.
+    placed: tuple[int, int] | None
+    events: tuple[ev.Event, ...]
+    failures: tuple[str, ...]
+    #: pthread_create: how many threads this step created, and why it stopped.
+    threads: int | None = None
+    stopped_by: str | None = None
+    #: pthread_create: the stack blocks (start, size) of the threads this step created.
+    stacks: tuple[tuple[int, int], ...] = ()
+
+
+@attrs.frozen
+class VariantResult:
+    variant: Variant
+    outcomes: tuple[StepOutcome, ...]
+    failures: tuple[str, ...]
+    maps: str
+    largest_free_gap: int
+    map_count: int
+    threads: int
+    stopped_by: str | None
+    mm: AddressSpace = attrs.field(eq=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and all(not o.failures for o in self.outcomes)
+
+
+@attrs.frozen
+class ScenarioResult:
+    scenario: Scenario
+    variants: tuple[VariantResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.variants)
+
+
+def kernel_config(spec: dict) -> KernelConfig:
+    kwargs = {}
+    for key, value in spec.items():
+        if key == "stack_guard_gap":
+            kwargs["stack_guard_gap_pages"] = value
+        elif key == "guard":
+            kwargs["guard_mode"] = GuardMode(value)
+        else:
+            kwargs[key] = value
+    return KernelConfig(**kwargs)
+
+
+def process_config(spec: dict) -> ProcessConfig:
+    kwargs = {"personality": spec.get("personality", Personality.ADDR_NO_RANDOMIZE)}
+    for key, name in (("rlimit_stack", "rlimit_stack"), ("rlimit_as", "rlimit_as"),
+                      ("aslr_seed", "seed"), ("exec_strings", "exec_strings")):
+        if key in spec:
+            kwargs[name] = spec[key]
+    return ProcessConfig(**kwargs)
+
+
+class _Run:
+    """The state of one variant's run: the process, names, open files."""
+
+    def __init__(self, scenario: Scenario, variant: Variant):
+        from simulator.libc.process import attach_process, start_process
+
+        self.scenario = scenario
+        spec = variant.process
+        self.profile = get_profile(spec.get("arch", "x86_64"))
+        kconfig = kernel_config(scenario.kernel)
+        proc = process_config(spec)
+        glibc = GlibcConfig(**scenario.glibc)
+        start = spec.get("start", "program")
+        self.process = None
+        try:
+            if start == "empty":
+                self.mm = empty_address_space(self.profile, kconfig, proc)
+            elif start == "maps":
+                from simulator.trace.loadmaps import address_space_from_maps
+                from simulator.trace.procmaps import read_maps
+                path = scenario.resolve_file(spec["maps"])
+                self.mm = address_space_from_maps(read_maps(path), self.profile, kconfig=kconfig,
+                                                  proc=proc, source=path)
+                self.process = attach_process(self.mm, glibc)
+            else:
+                if start == "exec":
+                    from simulator.host.elf import load_program
+                    exe, rtld, libs = load_program(scenario.resolve_file(spec["executable"]),
+                                                   self.profile.task_bits)
+                else:
+                    from simulator.programs import typical_process_images
+                    exe, rtld, libs = typical_process_images(self.profile)
+                self.mm = exec_layout(self.profile, exe.elf, rtld.elf if rtld else None,
+                                      kconfig=kconfig, proc=proc)
+                if rtld is not None:
+                    self.process = start_process(self.mm, exe, rtld, libs, glibc)
+                    self.mm.events.clear()
+        except ExecError as err:
+            line, col = scenario.where(("process",))
+            raise InputError(scenario.path, line, str(err), col) from None
+        self.names: dict[str, object] = {}
+        self.files: dict[str, object] = {}
+        self.thread_count = 0
+        self.stopped_by = None
+
+    # -- names --------------------------------------------------------------------------------
+
+    def resolve(self, name: str, attr: str | None) -> int:
+        mm = self.mm
+        builtins = {"brk": mm.current_brk, "start_brk": mm.start_brk, "mmap_base": mm.mmap_base,
+                    "mmap_legacy_base": mm.mmap_legacy_base, "task_size": mm.task_size}
+        if name in builtins:
+            return builtins[name]
+        if name in ("stack", "heap"):
+            target = mm.vma_at(mm.start_stack) if name == "stack" else mm.vma_at(mm.start_brk)
+            if target is None:
+                raise ExprError(f"there is no {name} mapping")
+            value = (target.start, target.end - target.start)
+        elif name in self.names:
+            value = self.names[name]
+        else:
+            raise ExprError(f"'{name}' is not defined (yet)")
+        from simulator.libc.pthread import Thread
+        if isinstance(value, Thread):
+            stack = value.stack
+            return {None: stack.mem, "stack": stack.mem, "stack_end": stack.mem + stack.size,
+                    "guard_end": stack.mem + stack.guard, "start": stack.mem,
+                    "end": stack.mem + stack.size, "size": stack.size}[attr]
+        if isinstance(value, tuple):
+            start, length = value
+            return {None: start, "start": start, "end": start + length, "size": length}.get(
+                attr, start)
+        return value
+
+    def value(self, step: Step, key: str, default=None) -> int:
+        expr = step.args.get(key)
+        if expr is None:
+            return default
+        try:
+            return expr.evaluate(self.resolve)
+        except ExprError as err:
+            self.fail_input(step, key, str(err))
+
+    def fail_input(self, step: Step, key: str, message: str):
+        line, col = self.scenario.where(("step", step.index, key))
+        raise InputError(self.scenario.path, line, f"{step.label}: {message}", col)
+
+    def thread(self, step: Step, key: str = "thread"):
+        name = step.args.get(key) if key != "thread" else step.thread
+        if name is None:
+            return self.process.threads.main
+        value = self.names.get(name)
+        from simulator.libc.pthread import Thread
+        if not isinstance(value, Thread):
+            self.fail_input(step, key, f"'{name}' is not a thread")
+        return value
+
+    def file(self, step: Step, path: str):
+        full = self.scenario.resolve_file(path)
+        if full not in self.files:
+            import os
+            if not os.path.exists(full):
+                self.fail_input(step, "file", f"cannot read {path!r}: no such file")
+            self.files[full] = host_file(full)
+        return self.files[full]
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def take(self, step: Step, iteration: int) -> StepOutcome:
+        mm = self.mm
+        before = len(mm.events)
+        self.new_stacks = []
+        result, placed, threads, stopped = self.execute(step)
+        events = tuple(mm.events[before:])
+        if step.name and step.op not in ("pthread_create",):
+            value = placed if placed is not None else result
+            if not isinstance(value, Errno):
+                self.names[step.name] = value
+                if step.repeat > 1:
+                    self.names[f"{step.name}{iteration + 1}"] = value
+        outcome = StepOutcome(step, iteration, result, placed, events, (), threads, stopped,
+                              tuple(self.new_stacks))
+        return attrs.evolve(outcome, failures=tuple(self.check_step(outcome)))
+
+    def execute(self, step: Step):
+        mm, args, op = self.mm, step.args, step.op
+        p = self.process
+        if op == "mmap":
+            length = self.value(step, "length")
+            flags = args.get("flags", MAP_PRIVATE | MAP_ANONYMOUS)
+            file = self.file(step, args["file"]) if "file" in args else None
+            result = mm.mmap(self.value(step, "addr", 0), length, args.get("prot", 3), flags,
+                             file, self.value(step, "offset", 0))
+            placed = None if isinstance(result, Errno) else (result, length)
+            return result, placed, None, None
+        if op == "munmap":
+            return mm.munmap(self.value(step, "addr"), self.value(step, "length")), None, None, None
+        if op == "mprotect":
+            return (mm.mprotect(self.value(step, "addr"), self.value(step, "length"),
+                                args["prot"]), None, None, None)
+        if op == "mremap":
+            new_len = self.value(step, "new_length")
+            result = mm.mremap(self.value(step, "addr"), self.value(step, "old_length"), new_len,
+                               args.get("flags", 0), self.value(step, "new_addr", 0))
+            placed = None if isinstance(result, Errno) else (result, new_len)
+            return result, placed, None, None
+        if op == "brk":
+            return mm.brk(self.value(step, "addr")), None, None, None
+        if op == "touch":
+            addr = self.value(step, "addr")
+            return mm.touch(addr, args.get("access", "write") == "write"), None, None, None
+        if op == "setrlimit":
+            return mm.setrlimit_stack(args["stack"]), None, None, None
+        if op == "pthread_create":
+            return self.pthread_create(step)
+        if op == "pthread_exit":
+            p.threads.exit(self.thread(step))
+            return 0, None, None, None
+        if op == "pthread_join":
+            joiner = self.thread(step) if step.thread else p.threads.main
+            return p.threads.join(self.thread(step, "target"), joiner), None, None, None
+        if op in ("malloc", "calloc"):
+            fn = p.malloc.malloc if op == "malloc" else p.malloc.calloc
+            mem = fn(self.thread(step), args["size"])
+            return (mem if mem is not None else Errno.ENOMEM), None, None, None
+        if op == "realloc":
+            ptr = self.names.get(args["ptr"])
+            mem = p.malloc.realloc(self.thread(step), ptr, args["size"])
+            if mem is not None:
+                self.names[args["ptr"]] = mem
+            return (mem if mem is not None else Errno.ENOMEM), None, None, None
+        if op == "free":
+            ptr = self.names.pop(args["ptr"], None)
+            if ptr is None:
+                self.fail_input(step, "ptr", f"'{args['ptr']}' is not a live pointer")
+            p.malloc.free(self.thread(step), ptr)
+            return 0, None, None, None
+        if op == "dlopen":
+            from simulator.host.elf import read_shared_object
+            from simulator.libc.ld_so import dlopen
+            full = self.scenario.resolve_file(args["file"])
+            loaded = dlopen(p, read_shared_object(full))
+            if isinstance(loaded, Errno):
+                return loaded, None, None, None
+            return loaded.l_addr, None, None, None
+        raise AssertionError(op)
+
+    def pthread_create(self, step: Step):
+        p = self.process
+        args = step.args
+        attr = ThreadAttr(stacksize=args.get("stack_size", 0),
+                          guardsize=args.get("guard_size", PAGE_SIZE),
+                          detached=args.get("detached", False))
+        creator = self.thread(step)
+        count = args.get("count", 1)
+        created, result, stopped = 0, 0, None
+        while count is None or created < count:
+            before = len(self.mm.events)
+            thread = p.threads.create(creator, attr)
+            if isinstance(thread, Errno):
+                result = thread
+                call, errno = p.threads.last_failure or (None, None)
+                if any(isinstance(e, ev.MapCountExceeded) for e in self.mm.events[before:]):
+                    stopped = "max_map_count"
+                elif call is not None:
+                    stopped = f"{'mmap' if call.startswith('mmap') else call} {errno.name}"
+                else:
+                    stopped = thread.name
+                break
+            created += 1
+            self.thread_count += 1
+            self.new_stacks.append((thread.stack.mem, thread.stack.size))
+            if step.name:
+                self.names[f"{step.name}{self.thread_count}"] = thread
+                self.names[step.name] = thread
+        if stopped is not None:
+            self.stopped_by = stopped
+        return result, None, created, stopped
+
+    # -- expectations -------------------------------------------------------------------------
+
+    def check_step(self, o: StepOutcome):
+        expect, step = o.step.expect, o.step
+        result = o.result
+        shown = _show(result)
+        if "result" in expect:
+            want = expect["result"]
+            if isinstance(want, Errno):
+                if result is not want:
+                    yield f"{step.label}: expected {want.name}, got {shown}"
+            else:
+                value = want.evaluate(self.resolve)
+                if result != value:
+                    yield f"{step.label}: expected {value:#x}, got {shown}"
+        if "errno" in expect and result is not expect["errno"]:
+            yield f"{step.label}: expected {expect['errno'].name}, got {shown}"
+        if "ok" in expect:
+            failed = isinstance(result, Errno) or isinstance(result, Fault) and result is not Fault.OK
+            if expect["ok"] == failed:
+                yield f"{step.label}: expected {'success' if expect['ok'] else 'failure'}, got {shown}"
+        if "fault" in expect and str(result) != expect["fault"]:
+            yield f"{step.label}: expected {expect['fault']}, got {shown}"
+        if "threads" in expect and o.threads != expect["threads"]:
+            yield f"{step.label}: expected {expect['threads']} threads, created {o.threads}"
+        if "stopped_by" in expect and o.stopped_by != expect["stopped_by"]:
+            yield f"{step.label}: expected creation to stop by {expect['stopped_by']!r}, " \
+                  f"it stopped by {o.stopped_by!r}"
+        if "region" in expect:
+            if o.placed is None:
+                yield f"{step.label}: expected a mapping in {expect['region']}, got {shown}"
+            elif not self.in_region(expect["region"], *o.placed):
+                yield f"{step.label}: {o.placed[0]:#x} is not in {expect['region']}"
+        if "within" in expect:
+            lo, hi = (e.evaluate(self.resolve) for e in expect["within"])
+            start, length = o.placed if o.placed else (result, 0)
+            if not isinstance(start, int) or not (lo <= start and start + length <= hi):
+                yield f"{step.label}: expected a result within [{lo:#x}, {hi:#x}), got {shown}"
+        kinds = {event_kind(e) for e in o.events}
+        for kind in expect.get("events", ()):
+            if kind not in kinds:
+                yield f"{step.label}: expected a {kind} event, none happened"
+        for kind in expect.get("no_events", ()):
+            if kind in kinds:
+                yield f"{step.label}: a {kind} event happened"
+
+    def in_region(self, region: str, start: int, length: int) -> bool:
+        mm = self.mm
+        end = start + length
+        stack = mm.vma_at(mm.start_stack)
+        if region == "mmap-area":
+            return end <= mm.mmap_base if mm.topdown else start >= mm.mmap_base
+        if region == "above-mmap-base":
+            return start >= mm.mmap_base
+        if region == "below-executable":
+            return end <= (mm.exe_start or mm.start_brk)
+        if region == "stack-guard-gap":
+            return stack is not None and end > stack.start - mm.stack_guard_gap and end <= stack.start
+        if region == "stack-growth-room":
+            return stack is not None and end > stack.end - mm.rlimit_stack and end <= stack.start
+        if region == "32bit-window":
+            return start >= 0x40000000 and end <= 0x80000000
+        if region == "above-47-bits":
+            return start >= 1 << 47
+        if region == "heap":
+            return start >= mm.start_brk and end <= mm.current_brk
+        raise AssertionError(region)
+
+    def finish(self, variant: Variant, outcomes) -> VariantResult:
+        mm = self.mm
+        scenario = self.scenario
+        expect = dict(scenario.expect, **scenario.variant_expect.get(variant.label, {}))
+        failures = []
+        all_events = [e for o in outcomes for e in o.events]
+        kinds = {event_kind(e) for e in all_events}
+        gap = mm.largest_free_gap()
+        if "maps" in expect:
+            text = expect["maps"]
+            if "\n" not in text:
+                with open(scenario.resolve_file(text), encoding="utf-8") as f:
+                    text = f.read()
+            if mm.maps_text().strip() != text.strip():
+                failures.append(f"{variant.label}: the final maps differ from the expected ones")
+        if "threads" in expect and self.thread_count != expect["threads"]:
+            failures.append(f"{variant.label}: expected {expect['threads']} threads, "
+                            f"{self.thread_count} were created")
+        bound = expect.get("largest_free_gap")
+        if bound is not None:
+            ok = (gap == bound["exact"] if "exact" in bound else
+                  bound.get("at_least", 0) <= gap <= bound.get("at_most", gap))
+            if not ok:
+                failures.append(f"{variant.label}: largest free gap is {gap:#x}, outside {bound}")
+        if "map_count" in expect and mm.map_count != expect["map_count"]:
+            failures.append(f"{variant.label}: map_count is {mm.map_count}, "
+                            f"expected {expect['map_count']}")
+        if expect.get("no_collisions"):
+            for kind in COLLISIONS:
+                if kind in kinds:
+                    failures.append(f"{variant.label}: a {kind} collision happened")
+        for kind in expect.get("events", ()):
+            if kind not in kinds:
+                failures.append(f"{variant.label}: expected a {kind} event, none happened")
+        for kind in expect.get("no_events", ()):
+            if kind in kinds:
+                failures.append(f"{variant.label}: a {kind} event happened")
+        if "stopped_by" in expect and self.stopped_by != expect["stopped_by"]:
+            failures.append(f"{variant.label}: thread creation stopped by {self.stopped_by!r}, "
+                            f"expected {expect['stopped_by']!r}")
+        return VariantResult(variant, tuple(outcomes), tuple(failures), mm.maps_text(), gap,
+                             mm.map_count, self.thread_count, self.stopped_by, mm)
+
+
+def _show(result) -> str:
+    if isinstance(result, Errno):
+        return result.name
+    if isinstance(result, Fault):
+        return str(result)
+    if isinstance(result, int):
+        return hex(result)
+    return str(result)
+
+
+def run(scenario: Scenario, variants: tuple[Variant, ...] | None = None) -> ScenarioResult:
+    """Run every variant (process) of the scenario."""
+    results = []
+    for variant in variants or scenario.variants:
+        state = _Run(scenario, variant)
+        outcomes = []
+        for step in scenario.steps:
+            for iteration in range(step.repeat):
+                outcomes.append(state.take(step, iteration))
+        results.append(state.finish(variant, outcomes))
+    return ScenarioResult(scenario, tuple(results))
+
+
+__all__ = ["run", "ScenarioResult", "VariantResult", "StepOutcome", "MiB"]
