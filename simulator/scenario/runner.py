@@ -112,9 +112,9 @@ class _Run:
         self.scenario = scenario
         spec = variant.process
         self.profile = get_profile(spec.get("arch", "x86_64"))
-        kconfig = kernel_config(scenario.kernel)
+        kconfig = kernel_config(dict(scenario.kernel, **spec.get("kernel", {})))
         proc = process_config(spec)
-        glibc = GlibcConfig(**scenario.glibc)
+        glibc = GlibcConfig(**dict(scenario.glibc, **spec.get("glibc", {})))
         start = spec.get("start", "program")
         self.process = None
         try:

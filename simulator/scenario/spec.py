@@ -215,6 +215,10 @@ PROCESS_KEYS = {
     "aslr_seed": _int(0), "start": _choice("program", "empty", "maps", "exec"),
     "maps": _file, "executable": _file, "exec_strings": _int(0, 1 << 30), "label": _str,
 }
+#: In [compare] process tables only: kernel knobs or glibc settings for that process.
+COMPARE_PROCESS_KEYS = dict(PROCESS_KEYS,
+                            kernel=lambda p, v: _table(v, p, KERNEL_KEYS),
+                            glibc=lambda p, v: _table(v, p, GLIBC_KEYS))
 KERNEL_KEYS = {
     "stack_guard_gap": _int(0, 1 << 20), "guard": _choice("gap", "page"),
     "mmap_min_addr": _int(0, 1 << 32), "lsm_mmap_min_addr": _int(0, 1 << 32),
@@ -392,7 +396,7 @@ def _variants(raw, process: dict) -> tuple[Variant, ...]:
             settings = dict(process, arch=_arch(("compare", "arch"), arch))
             variants.append(Variant(label_of(settings), settings))
     for i, table in enumerate(raw.get("process", [])):
-        settings = dict(process, **_table(table, ("compare", "process", i), PROCESS_KEYS))
+        settings = dict(process, **_table(table, ("compare", "process", i), COMPARE_PROCESS_KEYS))
         variants.append(Variant(label_of(settings), settings))
     labels = [v.label for v in variants]
     for label in labels:
