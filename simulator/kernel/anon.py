@@ -8,8 +8,6 @@ Two VMAs with *different* anon_vmas never merge.
 
 from __future__ import annotations
 
-import attrs
-
 from simulator.kernel.vma import VM_ACCESS_FLAGS, VM_SOFTDIRTY, Vma, new_anon_vma_id
 
 
@@ -38,6 +36,6 @@ def anon_vma_prepare(mm, vma: Vma) -> Vma:
     if vma.anon_vma is not None:
         return vma
     anon = find_mergeable_anon_vma(mm, vma)
-    updated = attrs.evolve(vma, anon_vma=anon if anon is not None else new_anon_vma_id())
+    updated = vma._replace(anon_vma=anon if anon is not None else new_anon_vma_id())
     mm._replace(vma, updated)
     return updated

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import attrs
-
 from simulator.kernel import events as ev
 from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.munmap import unmap_range
@@ -25,7 +23,7 @@ def do_brk_flags(mm, prev: Vma | None, addr: int, length: int, vm_flags: int = 0
         return Errno.ENOMEM
     new = Vma(addr, addr + length, vm_flags, addr >> PAGE_SHIFT)
     if prev is not None and prev.end == addr and mm.is_mergeable(prev, new):
-        merged = attrs.evolve(prev, end=addr + length)
+        merged = prev._replace(end=addr + length)
         mm._resize(prev, merged)
         return merged
     mm._insert(new)

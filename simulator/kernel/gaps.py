@@ -16,9 +16,10 @@ change nothing here.
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_left, bisect_right
 
-LOAD = 48
+LOAD = 16
 
 
 class GapIndex:
@@ -37,7 +38,7 @@ class GapIndex:
 
     def _chunk_max(self, c: int) -> int:
         starts, ends = self._starts[c], self._ends[c]
-        return max(map(int.__sub__, ends, starts)) if starts else -1
+        return max(map(operator.sub, ends, starts)) if starts else -1
 
     def _rebuild_tree(self) -> None:
         n = len(self._starts)
@@ -53,7 +54,11 @@ class GapIndex:
         self._tree = tree
         self._firsts = [s[0] if s else self.limit for s in self._starts]
 
-    def _update_chunk(self, c: int) -> None:
+    def _update_chunk(self, c: int, *, shrunk: int | None = None,
+                      grown: int | None = None) -> None:
+        """Refresh chunk ``c`` after a change. ``shrunk``: a gap of that size got smaller or
+        went away (the chunk's maximum changes only if it was that gap); ``grown``: a gap grew
+        to that size (the new maximum is at least that)."""
         starts = self._starts[c]
         if not starts and len(self._starts) > 1:
             del self._starts[c], self._ends[c]
@@ -68,11 +73,26 @@ class GapIndex:
         self._firsts[c] = starts[0] if starts else self.limit
         tree = self._tree
         i = self._leaves + c
-        tree[i] = self._chunk_max(c)
-        i //= 2
+        old = tree[i]
+        if shrunk is not None and shrunk < old:
+            return  # a smaller gap than the maximum changed: the maximum stands
+        if grown is not None:
+            if grown <= old:
+                return
+            value = grown
+        else:
+            value = self._chunk_max(c)
+        if old == value:
+            return
+        tree[i] = value
+        i >>= 1
         while i:
-            tree[i] = max(tree[2 * i], tree[2 * i + 1])
-            i //= 2
+            a, b = tree[2 * i], tree[2 * i + 1]
+            value = a if a > b else b
+            if tree[i] == value:
+                return  # the maxima above are unchanged
+            tree[i] = value
+            i >>= 1
 
     def _locate(self, addr: int) -> tuple[int, int]:
         """(chunk, index) of the last gap whose start is <= addr, or (0, -1) if none."""
@@ -132,7 +152,7 @@ class GapIndex:
             ends[i] = start
             starts.insert(i + 1, end)
             ends.insert(i + 1, ge)
-        self._update_chunk(c)
+        self._update_chunk(c, shrunk=ge - gs)
 
     def release(self, start: int, end: int) -> None:
         """Mark the mapped range ``[start, end)`` free, joining it with free neighbours."""
@@ -148,22 +168,25 @@ class GapIndex:
         if nxt_exists and self._starts[nc][ni] < end:
             raise AssertionError(f"release [{start:#x}, {end:#x}) overlaps a gap")
         if joins_prev and joins_next:
-            new_end = self._ends[nc][ni]
+            next_start, new_end = self._starts[nc][ni], self._ends[nc][ni]
             del self._starts[nc][ni], self._ends[nc][ni]
             ends[i] = new_end
             if nc != c:
-                self._update_chunk(nc)
-            self._update_chunk(c)
+                # Update c first: removing an emptied chunk nc would renumber chunks after it.
+                self._update_chunk(c, grown=new_end - starts[i])
+                self._update_chunk(nc, shrunk=new_end - next_start)
+            else:
+                self._update_chunk(c, grown=new_end - starts[i])
         elif joins_prev:
             ends[i] = end
-            self._update_chunk(c)
+            self._update_chunk(c, grown=end - starts[i])
         elif joins_next:
             self._starts[nc][ni] = start
-            self._update_chunk(nc)
+            self._update_chunk(nc, grown=self._ends[nc][ni] - start)
         else:
             starts.insert(i + 1, start)
             ends.insert(i + 1, end)
-            self._update_chunk(c)
+            self._update_chunk(c, grown=end - start)
 
     # -- queries -----------------------------------------------------------------------------
 

@@ -11,12 +11,16 @@ Two VMAs are compatible when :meth:`AddressSpace.is_mergeable` says so.
 
 from __future__ import annotations
 
-import attrs
-
 from simulator.kernel import events as ev
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import VM_SPECIAL, Vma
 from simulator.units import PAGE_SHIFT
+
+
+def _with(vma: Vma, start: int, end: int, pgoff: int, anon_vma) -> Vma:
+    """``vma`` with new bounds, offset and anon_vma (faster than ``_replace``)."""
+    return Vma(start, end, vma.flags, pgoff, vma.file, vma.special, vma.anon_name, anon_vma,
+               vma.nomerge)
 
 
 def _anon_compatible(a: Vma, b: Vma) -> bool:
@@ -38,25 +42,23 @@ def vma_merge_new_range(mm, new: Vma) -> Vma:
     (``can_vma_merge_right``: their anon_vmas); otherwise only ``prev`` is extended.
     Returns the VMA now covering the range.
     """
-    prev = mm.find_vma_prev(new.start)
-    nxt = mm.find_vma(new.start)
-    left = prev is not None and mm.is_mergeable(prev, new)
-    right = nxt is not None and mm.is_mergeable(new, nxt)
+    prev = mm._vmas.before(new.start)
+    nxt = mm._vmas.after(new.start)
+    left = prev is not None and prev.end == new.start and mm.is_mergeable(prev, new)
+    right = nxt is not None and nxt.start == new.end and mm.is_mergeable(new, nxt)
     if left and right and not _anon_compatible(prev, nxt):
         right = False
     if left:
-        parts = (prev, new, nxt) if right else (prev, new)
-        merged = attrs.evolve(prev, end=parts[-1].end, anon_vma=_first_anon(*parts))
-        mm._remove(prev)
         if right:
+            merged = _with(prev, prev.start, nxt.end, prev.pgoff, _first_anon(prev, new, nxt))
             mm._remove(nxt)
-        mm._insert(merged)
+        else:
+            merged = _with(prev, prev.start, new.end, prev.pgoff, _first_anon(prev, new))
+        mm._resize(prev, merged)
         return merged
     if right:
-        merged = attrs.evolve(nxt, start=new.start, pgoff=new.pgoff,
-                              anon_vma=_first_anon(nxt, new))
-        mm._remove(nxt)
-        mm._insert(merged)
+        merged = _with(nxt, new.start, nxt.end, new.pgoff, _first_anon(nxt, new))
+        mm._resize(nxt, merged)
         return merged
     mm._insert(new)
     return new
@@ -74,7 +76,7 @@ def vma_merge_existing_range(mm, prev: Vma | None, middle: Vma, start: int, end:
     right_side = end == middle.end
     if flags & VM_SPECIAL or not (left_side or right_side):
         return None
-    rng = attrs.evolve(middle, start=start, end=end, flags=flags,
+    rng = middle._replace(start=start, end=end, flags=flags,
                        pgoff=middle.pgoff + ((start - middle.start) >> PAGE_SHIFT))
     merge_left = (left_side and prev is not None and prev is not middle
                   and mm.is_mergeable(prev, rng))
@@ -88,24 +90,24 @@ def vma_merge_existing_range(mm, prev: Vma | None, middle: Vma, start: int, end:
     new = []
     if merge_left and merge_right:
         old += [prev, nxt]
-        merged = attrs.evolve(prev, end=nxt.end, flags=flags,
+        merged = prev._replace(end=nxt.end, flags=flags,
                               anon_vma=_first_anon(prev, nxt, middle))
         new.append(merged)
     elif merge_left:
         old.append(prev)
-        merged = attrs.evolve(prev, end=end, flags=flags, anon_vma=_first_anon(prev, middle))
+        merged = prev._replace(end=end, flags=flags, anon_vma=_first_anon(prev, middle))
         new.append(merged)
         if end < middle.end:
-            new.append(attrs.evolve(middle, start=end,
+            new.append(middle._replace(start=end,
                                     pgoff=middle.pgoff + ((end - middle.start) >> PAGE_SHIFT)))
     else:
         old.append(nxt)
-        merged = attrs.evolve(nxt, start=start, flags=flags,
+        merged = nxt._replace(start=start, flags=flags,
                               pgoff=nxt.pgoff - ((nxt.start - start) >> PAGE_SHIFT),
                               anon_vma=_first_anon(nxt, middle))
         new.append(merged)
         if start > middle.start:
-            new.append(attrs.evolve(middle, end=start))
+            new.append(middle._replace(end=start))
     mm._rewrite(old, new)
     return merged
 
@@ -142,6 +144,6 @@ def vma_modify(mm, prev: Vma | None, middle: Vma, start: int, end: int, flags: i
                 mm.unmerged_splits.add(start)  # the first split stays, unmerged
             return parts
         vma = parts[0]
-    updated = attrs.evolve(vma, flags=flags)
+    updated = vma._replace(flags=flags)
     mm._replace(vma, updated)
     return updated

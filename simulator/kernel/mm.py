@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import random
 
-import attrs
-from sortedcontainers import SortedDict
-
 from simulator.kernel import events as ev
 from simulator.kernel.arch import Profile
 from simulator.kernel.config import GuardMode, KernelConfig, Personality, ProcessConfig
 from simulator.kernel.gaps import GapIndex
 from simulator.kernel.procfs import format_maps_line
 from simulator.kernel.uapi import Errno
+from simulator.kernel.vmalist import VmaList
 from simulator.kernel.vma import (
     VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHADOW_STACK, VM_SOFTDIRTY, VM_SPECIAL, Vma,
 )
@@ -50,6 +48,7 @@ class AddressSpace:
         self.randomize = (not proc.personality & Personality.ADDR_NO_RANDOMIZE
                           and kconfig.randomize_va_space != 0)
         self.rng = random.Random(proc.seed)
+        self.read_implies_exec = bool(proc.personality & Personality.READ_IMPLIES_EXEC)
         self.mmap_min_addr = kconfig.effective_mmap_min_addr(profile.lsm_mmap_min_addr)
         self.stack_guard_gap = kconfig.stack_guard_gap
         self.max_map_count = kconfig.max_map_count
@@ -73,7 +72,7 @@ class AddressSpace:
         self.events: list[ev.Event] = []
         #: Number of system calls made so far; events carry the index of their call.
         self.calls = 0
-        self._vmas: SortedDict = SortedDict()
+        self._vmas = VmaList()
         self._gaps = GapIndex(1 << profile.kernel_bits)
         #: ``mm->total_vm`` in bytes, for RLIMIT_AS (``may_expand_vm``).
         self._total = 0
@@ -88,63 +87,38 @@ class AddressSpace:
         """``mm->map_count``: VMAs in the tree (the gate area is not one of them)."""
         return len(self._vmas)
 
-    def vmas(self):
-        """All VMAs in address order."""
-        return self._vmas.values()
+    def vmas(self) -> VmaList:
+        """All VMAs in address order (iterable, with ``len`` and indexing)."""
+        return self._vmas
 
     def find_vma(self, addr: int) -> Vma | None:
         """``find_vma``: the first VMA with ``end > addr``. O(log n)."""
-        vmas = self._vmas
-        i = vmas.bisect_right(addr) - 1
-        if i >= 0:
-            vma = vmas.peekitem(i)[1]
-            if vma.end > addr:
-                return vma
-        if i + 1 < len(vmas):
-            return vmas.peekitem(i + 1)[1]
-        return None
+        return self._vmas.find(addr)
 
     def vma_at(self, addr: int) -> Vma | None:
         """The VMA containing ``addr``, or None."""
-        vma = self.find_vma(addr)
+        vma = self._vmas.find(addr)
         return vma if vma is not None and vma.start <= addr else None
 
     def find_vma_prev(self, addr: int) -> Vma | None:
         """The last VMA that ends at or below ``addr`` (``find_vma_prev``'s ``*pprev`` when
         ``addr`` is in a gap; the VMA before the one containing ``addr`` otherwise)."""
-        vmas = self._vmas
-        i = vmas.bisect_right(addr) - 1
-        while i >= 0:
-            vma = vmas.peekitem(i)[1]
-            if vma.end <= addr:
-                return vma
-            i -= 1
-        return None
+        vma = self._vmas.before(addr + 1)
+        if vma is not None and vma.end > addr:
+            return self._vmas.before(vma.start)
+        return vma
 
     def prev_vma(self, vma: Vma) -> Vma | None:
         """The VMA before ``vma`` (or before the address ``vma.start``)."""
-        i = self._vmas.bisect_left(vma.start) - 1
-        return self._vmas.peekitem(i)[1] if i >= 0 else None
+        return self._vmas.before(vma.start)
 
     def next_vma(self, vma: Vma) -> Vma | None:
         """The VMA after ``vma``."""
-        i = self._vmas.bisect_right(vma.start)
-        return self._vmas.peekitem(i)[1] if i < len(self._vmas) else None
+        return self._vmas.after(vma.start)
 
     def vmas_in(self, start: int, end: int) -> list[Vma]:
         """VMAs intersecting ``[start, end)``, in order (``find_vma_intersection`` and on)."""
-        vmas = self._vmas
-        i = max(vmas.bisect_right(start) - 1, 0)
-        out = []
-        n = len(vmas)
-        while i < n:
-            vma = vmas.peekitem(i)[1]
-            if vma.start >= end:
-                break
-            if vma.end > start:
-                out.append(vma)
-            i += 1
-        return out
+        return self._vmas.between(start, end)
 
     def vm_start_gap(self, vma: Vma) -> int:
         """include/linux/mm.h ``vm_start_gap``: where the space a VMA claims begins.
@@ -181,26 +155,29 @@ class AddressSpace:
 
     def _insert(self, vma: Vma) -> None:
         """Put a VMA into free space."""
-        self._vmas[vma.start] = vma
+        self._vmas.add(vma)
         self._gaps.occupy(vma.start, vma.end)
         self._total += vma.end - vma.start
 
     def _remove(self, vma: Vma) -> None:
         """Take a VMA out, leaving its range free."""
-        del self._vmas[vma.start]
+        self._vmas.discard(vma.start)
         self._gaps.release(vma.start, vma.end)
         self._total -= vma.end - vma.start
 
     def _replace(self, old: Vma, new: Vma) -> None:
         """Swap a VMA for one covering the same range (new flags, name, anon_vma...)."""
         assert old.start == new.start and old.end == new.end
-        self._vmas[old.start] = new
+        self._vmas.set(new)
 
     def _resize(self, old: Vma, new: Vma) -> None:
         """Replace ``old`` by ``new`` where ``new`` only differs in its bounds; the ranges
         ``new`` covers beyond ``old`` must be free."""
-        del self._vmas[old.start]
-        self._vmas[new.start] = new
+        if new.start == old.start:
+            self._vmas.set(new)
+        else:
+            self._vmas.discard(old.start)
+            self._vmas.add(new)
         self._total += (new.end - new.start) - (old.end - old.start)
         if new.start < old.start:
             self._gaps.occupy(new.start, old.start)
@@ -213,28 +190,25 @@ class AddressSpace:
 
     def _rewrite(self, old: list[Vma], new: list[Vma]) -> None:
         """Replace VMAs by others covering exactly the same addresses (merges, re-splits)."""
+        starts = {vma.start for vma in new}
         for vma in old:
-            del self._vmas[vma.start]
+            if vma.start not in starts:
+                self._vmas.discard(vma.start)
         for vma in new:
-            self._vmas[vma.start] = vma
+            if self._vmas.get(vma.start) is not None:
+                self._vmas.set(vma)
+            else:
+                self._vmas.add(vma)
 
     def _split(self, vma: Vma, addr: int) -> tuple[Vma, Vma]:
         """``__split_vma``: cut at ``addr`` into two VMAs sharing file, anon_vma and flags."""
         assert vma.start < addr < vma.end and addr % PAGE_SIZE == 0
-        low = attrs.evolve(vma, end=addr)
-        high = attrs.evolve(vma, start=addr, pgoff=vma.pgoff + ((addr - vma.start) >> PAGE_SHIFT))
-        self._vmas[vma.start] = low
-        self._vmas[addr] = high
+        start, end, flags, pgoff, *rest = vma
+        low = Vma(start, addr, flags, pgoff, *rest)
+        high = Vma(addr, end, flags, pgoff + ((addr - start) >> PAGE_SHIFT), *rest)
+        self._vmas.set(low)
+        self._vmas.add(high)
         return low, high
-
-    def _join(self, low: Vma, high: Vma, *, anon_vma: int | None = None) -> Vma:
-        """Merge two adjacent VMAs into one (the caller checked they may merge)."""
-        assert low.end == high.start
-        merged = attrs.evolve(low, end=high.end,
-                              anon_vma=low.anon_vma if low.anon_vma is not None else high.anon_vma)
-        del self._vmas[high.start]
-        self._vmas[low.start] = merged
-        return merged
 
     # -- merge rules ------------------------------------------------------------------------
 
@@ -296,7 +270,7 @@ class AddressSpace:
         """/proc/PID/maps, one string per line, the gate area last (``show_map_vma``)."""
         bits = self.profile.kernel_bits
         lines = []
-        for vma in self._vmas.values():
+        for vma in self._vmas:
             f = vma.file
             lines.append(format_maps_line(
                 vma.start, vma.end, vma.perms(), vma.file_offset(),
@@ -325,7 +299,7 @@ class AddressSpace:
             "map_count": self.map_count,
             "vmas": [{"start": v.start, "end": v.end, "perms": v.perms(),
                       "offset": v.file_offset(), "name": self.vma_name(v),
-                      "vm_flags": v.flags} for v in self._vmas.values()],
+                      "vm_flags": v.flags} for v in self._vmas],
             "maps": self.maps_text(),
         }
 
@@ -333,30 +307,39 @@ class AddressSpace:
 
     def mmap(self, addr: int, length: int, prot: int, flags: int, file=None, offset: int = 0):
         """mmap(2): an address or an Errno. See :func:`simulator.kernel.mmap.do_mmap`."""
-        from simulator.kernel.mmap import sys_mmap
-        return self._syscall(sys_mmap, addr, length, prot, flags, file, offset)
+        result = _sys_mmap(self, addr, length, prot, flags, file, offset)
+        self.calls += 1
+        return result
 
     def munmap(self, addr: int, length: int):
-        from simulator.kernel.munmap import sys_munmap
-        return self._syscall(sys_munmap, addr, length)
+        """munmap(2): 0 or an Errno."""
+        result = _sys_munmap(self, addr, length)
+        self.calls += 1
+        return result
 
     def mprotect(self, addr: int, length: int, prot: int):
-        from simulator.kernel.mprotect import sys_mprotect
-        return self._syscall(sys_mprotect, addr, length, prot)
+        """mprotect(2): 0 or an Errno."""
+        result = _sys_mprotect(self, addr, length, prot)
+        self.calls += 1
+        return result
 
     def mremap(self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0):
-        from simulator.kernel.mremap import sys_mremap
-        return self._syscall(sys_mremap, old_addr, old_len, new_len, flags, new_addr)
+        """mremap(2): the new address or an Errno."""
+        result = _sys_mremap(self, old_addr, old_len, new_len, flags, new_addr)
+        self.calls += 1
+        return result
 
     def brk(self, addr: int):
         """brk(2): returns the new break, or the old one when the kernel refuses."""
-        from simulator.kernel.brk import sys_brk
-        return self._syscall(sys_brk, addr)
+        result = _sys_brk(self, addr)
+        self.calls += 1
+        return result
 
     def touch(self, addr: int, write: bool = True):
         """Access one byte: a page fault that may grow a stack. Returns a :class:`Fault`."""
-        from simulator.kernel.stack import handle_fault
-        return self._syscall(handle_fault, addr, write)
+        result = _handle_fault(self, addr, write)
+        self.calls += 1
+        return result
 
     def setrlimit_stack(self, value: int) -> int:
         """setrlimit(RLIMIT_STACK): later growth checks use it; the layout chosen at exec stays."""
@@ -364,19 +347,13 @@ class AddressSpace:
         self.calls += 1
         return 0
 
-    def _syscall(self, fn, *args):
-        try:
-            return fn(self, *args)
-        finally:
-            self.calls += 1
-
     # -- invariants ---------------------------------------------------------------------------
 
     def _check(self) -> None:
         """Assert every invariant of the address space (sortedcontainers' ``_check`` habit)."""
+        self._vmas._check()
         prev = None
-        for start, vma in self._vmas.items():
-            assert start == vma.start, "key out of date"
+        for vma in self._vmas:
             assert vma.start < vma.end, f"empty VMA {vma}"
             assert vma.start % PAGE_SIZE == 0 and vma.end % PAGE_SIZE == 0, f"unaligned {vma}"
             assert vma.end <= self.task_size or vma.special is not None, f"above TASK_SIZE {vma}"
@@ -394,24 +371,24 @@ class AddressSpace:
         self._gaps._check()
         # The gap index is exactly the complement of the VMAs.
         expected, cursor = [], 0
-        for vma in self._vmas.values():
+        for vma in self._vmas:
             if vma.start > cursor:
                 expected.append((cursor, vma.start))
             cursor = vma.end
         if cursor < self._gaps.limit:
             expected.append((cursor, self._gaps.limit))
         assert list(self._gaps) == expected, "gap index out of date"
-        assert self._total == sum(v.end - v.start for v in self._vmas.values())
+        assert self._total == sum(v.end - v.start for v in self._vmas)
         assert self.start_brk <= self.current_brk
 
 
-def is_accessible(vma: Vma) -> bool:
-    """``vma_is_accessible``: any of read, write, exec."""
-    return bool(vma.flags & VM_ACCESS_FLAGS)
-
-
-def guard_mode(mm: AddressSpace) -> GuardMode:
-    return mm.kconfig.guard_mode
-
-
 __all__ = ["AddressSpace", "Errno", "RLIM_INFINITY"]
+
+# The system calls live in their own modules, which work on an AddressSpace but never import
+# this one; bound here, after the class, they cost no import at each call.
+from simulator.kernel.brk import sys_brk as _sys_brk  # noqa: E402
+from simulator.kernel.mmap import sys_mmap as _sys_mmap  # noqa: E402
+from simulator.kernel.mprotect import sys_mprotect as _sys_mprotect  # noqa: E402
+from simulator.kernel.mremap import sys_mremap as _sys_mremap  # noqa: E402
+from simulator.kernel.munmap import sys_munmap as _sys_munmap  # noqa: E402
+from simulator.kernel.stack import handle_fault as _handle_fault  # noqa: E402

@@ -98,7 +98,7 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
     """mm/mmap.c ``do_mmap``: validate, choose the address, then :func:`mmap_region`."""
     if not length:
         return Errno.EINVAL
-    if prot & PROT_READ and mm.personality & Personality.READ_IMPLIES_EXEC:
+    if prot & PROT_READ and mm.read_implies_exec:
         prot |= PROT_EXEC
     if flags & MAP_FIXED_NOREPLACE:
         flags |= MAP_FIXED
@@ -161,7 +161,8 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
     if flags & MAP_NORESERVE and mm.kconfig.overcommit_memory != 2:
         vm_flags |= VM_NORESERVE
 
-    result = mmap_region(mm, file, addr, length, vm_flags, pgoff, special=special)
+    result = mmap_region(mm, file, addr, length, vm_flags, pgoff, special=special,
+                         fixed=bool(flags & MAP_FIXED))
     if isinstance(result, Errno):
         return result
     if not flags & MAP_FIXED and hint and result != round_hint_to_min(mm, hint):
@@ -175,11 +176,11 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
 
 
 def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int, pgoff: int,
-                *, special: str | None = None) -> int | Errno:
+                *, special: str | None = None, fixed: bool = True) -> int | Errno:
     """mm/vma.c ``__mmap_region``: unmap what MAP_FIXED covers, merge with a neighbour or
-    insert a new VMA."""
+    insert a new VMA. (Without MAP_FIXED the range is free by construction.)"""
     end = addr + length
-    destroyed = [mm.region(v) for v in mm.vmas_in(addr, end)]
+    destroyed = [mm.region(v) for v in mm.vmas_in(addr, end)] if fixed else ()
     gathered = []
     if destroyed:
         gathered = gather_munmap_vmas(mm, addr, end)

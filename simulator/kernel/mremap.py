@@ -120,7 +120,7 @@ def mremap_at(mm, req: _Request, vma: Vma):
     if vma.end - req.addr == req.old_len and vma_expandable(mm, vma, delta):
         if vma.flags & VM_SPECIAL:
             return Errno.ENOMEM
-        extension = attrs.evolve(vma, start=vma.end, end=vma.end + delta,
+        extension = vma._replace(start=vma.end, end=vma.end + delta,
                                  pgoff=vma.pgoff + vma.pages)
         vma_merge_new_range(mm, extension)
         return req.addr
@@ -182,13 +182,13 @@ def move_vma(mm, req: _Request, vma: Vma, new_addr: int):
     pgoff = vma.pgoff + ((req.addr - vma.start) >> PAGE_SHIFT)
     if vma.is_anonymous and vma.anon_vma is None:
         pgoff = new_addr >> PAGE_SHIFT  # never written: re-linearised like a fresh mmap
-    copy = attrs.evolve(vma, start=new_addr, end=new_addr + req.new_len, pgoff=pgoff)
+    copy = vma._replace(start=new_addr, end=new_addr + req.new_len, pgoff=pgoff)
     vma_merge_new_range(mm, copy)
     if req.flags & MREMAP_DONTUNMAP:
         old = mm.vma_at(req.addr)
         if old is not None:
             whole = old.start == req.addr and old.end == req.addr + req.old_len
-            updated = attrs.evolve(old, flags=old.flags & ~(VM_LOCKED | VM_LOCKONFAULT),
+            updated = old._replace(flags=old.flags & ~(VM_LOCKED | VM_LOCKONFAULT),
                                    anon_vma=None if whole else old.anon_vma)
             mm._replace(old, updated)
     else:

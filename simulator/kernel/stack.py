@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import enum
 
-import attrs
-
 from simulator.kernel import events as ev
 from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.config import GuardMode
-from simulator.kernel.mm import is_accessible
 from simulator.kernel.uapi import Errno
-from simulator.kernel.vma import VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHARED, VM_WRITE, Vma
+from simulator.kernel.vma import VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHARED, VM_WRITE, Vma, is_accessible
 from simulator.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, page_align
 
 
@@ -63,7 +60,7 @@ def expand_downwards(mm, vma: Vma, address: int) -> Vma | Errno:
     if not mm.may_expand_vm(grow << PAGE_SHIFT):
         _refused(mm, address, vma, "address-space", None)
         return Errno.ENOMEM
-    grown = attrs.evolve(vma, start=address, pgoff=vma.pgoff - grow)
+    grown = vma._replace(start=address, pgoff=vma.pgoff - grow)
     mm._resize(vma, grown)
     mm._event(ev.StackGrown, addr=address, old_start=vma.start, new_start=address)
     return grown

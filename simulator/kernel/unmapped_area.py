@@ -42,27 +42,27 @@ def unmapped_area(mm, info: UnmappedAreaInfo) -> int | Errno:
     The gap must hold the length plus worst-case alignment. A candidate that would end inside
     a growsdown VMA's guard gap restarts the search above that VMA.
     """
-    length = info.length + info.align_mask + info.start_gap
-    low_limit = max(info.low_limit, mm.mmap_min_addr)
-    high_limit = info.high_limit
-    gaps = mm._gaps
+    return _bottomup(mm, info.length, info.low_limit, info.high_limit, info.align_mask,
+                     info.align_offset, info.start_gap)
+
+
+def _bottomup(mm, length0, low_limit, high_limit, align_mask, align_offset, start_gap):
+    length = length0 + align_mask + start_gap
+    if low_limit < mm.mmap_min_addr:
+        low_limit = mm.mmap_min_addr
+    lowest, find = mm._gaps.lowest, mm._vmas.find
     while True:
-        found = gaps.lowest(low_limit, high_limit, length)
+        found = lowest(low_limit, high_limit, length)
         if found is None:
             return Errno.ENOMEM
-        gap = found[0] + info.start_gap
-        gap += (info.align_offset - gap) & info.align_mask
-        nxt = mm.find_vma(found[0])
+        gap = found[0] + start_gap
+        gap += (align_offset - gap) & align_mask
+        nxt = find(found[0])
         if nxt is not None and nxt.flags & VM_STARTGAP_FLAGS:
             if mm.vm_start_gap(nxt) < gap + length - 1:
                 low_limit = nxt.end
                 continue
-        else:
-            prev = mm.find_vma_prev(found[0])
-            if prev is not None and mm.vm_end_gap(prev) > gap:
-                low_limit = mm.vm_end_gap(prev)
-                continue
-        return gap
+        return gap  # vm_end_gap(prev) > gap never holds without VM_GROWSUP
 
 
 def unmapped_area_topdown(mm, info: UnmappedAreaInfo) -> int | Errno:
@@ -71,28 +71,29 @@ def unmapped_area_topdown(mm, info: UnmappedAreaInfo) -> int | Errno:
     The mapping goes at the top of the highest gap that holds it; below a growsdown VMA the
     gap ends ``stack_guard_gap`` early (``vm_start_gap``), and the search retries lower.
     """
-    length = info.length + info.align_mask + info.start_gap
-    low_limit = max(info.low_limit, mm.mmap_min_addr)
-    high_limit = info.high_limit
-    gaps = mm._gaps
+    return _topdown(mm, info.length, info.low_limit, info.high_limit, info.align_mask,
+                    info.align_offset, info.start_gap)
+
+
+def _topdown(mm, length0, low_limit, high_limit, align_mask, align_offset, start_gap):
+    length = length0 + align_mask + start_gap
+    if low_limit < mm.mmap_min_addr:
+        low_limit = mm.mmap_min_addr
+    highest, find = mm._gaps.highest, mm._vmas.find
     while True:
-        found = gaps.highest(low_limit, high_limit, length)
+        found = highest(low_limit, high_limit, length)
         if found is None:
             return Errno.ENOMEM
         gap_end = found[1]
-        gap = gap_end - info.length
-        gap -= (gap - info.align_offset) & info.align_mask
-        nxt = mm.find_vma(gap_end)
+        gap = gap_end - length0
+        gap -= (gap - align_offset) & align_mask
+        nxt = find(gap_end)
         if nxt is not None and nxt.flags & VM_STARTGAP_FLAGS:
-            if mm.vm_start_gap(nxt) < gap_end:
-                high_limit = mm.vm_start_gap(nxt)
+            start_gap_of_next = mm.vm_start_gap(nxt)
+            if start_gap_of_next < gap_end:
+                high_limit = start_gap_of_next
                 continue
-        else:
-            prev = mm.find_vma_prev(found[0])
-            if prev is not None and mm.vm_end_gap(prev) > gap:
-                high_limit = prev.start
-                continue
-        return gap
+        return gap  # vm_end_gap(prev) > gap never holds without VM_GROWSUP
 
 
 def vm_unmapped_area(mm, info: UnmappedAreaInfo) -> int | Errno:
@@ -147,8 +148,8 @@ def x86_get_unmapped_area_topdown(mm, file, addr, length, pgoff, flags, vm_flags
         # A hint above DEFAULT_MAP_WINDOW opens the full (5-level) address space.
         if addr > mm.limits.map_window:
             high += mm.task_size - mm.limits.map_window
-        info = _search_info(mm, file, length, pgoff, vm_flags, low, high, topdown=True)
-        found = vm_unmapped_area(mm, info)
+        found = _topdown(mm, length, low, high, 0, pgoff << PAGE_SHIFT,
+                         stack_guard_placement(vm_flags))
         if not isinstance(found, Errno):
             return found
         # "A failed mmap() very likely causes application failure, so fall back to the
@@ -184,8 +185,8 @@ def x86_get_unmapped_area(mm, file, addr, length, pgoff, flags, vm_flags):
         addr = page_align(addr)
         if end - length >= addr and _hint_free(mm, addr, length):
             return addr
-    info = _search_info(mm, file, length, pgoff, vm_flags, begin, end, topdown=False)
-    return vm_unmapped_area(mm, info)
+    return _bottomup(mm, length, begin, end, 0, pgoff << PAGE_SHIFT,
+                     stack_guard_placement(vm_flags))
 
 
 # ---------------------------------------------------------------------------------------------

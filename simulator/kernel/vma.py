@@ -10,6 +10,7 @@ the low three bits equal PROT_READ/WRITE/EXEC, as ``calc_vm_prot_bits`` relies o
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import attrs
 
@@ -96,9 +97,12 @@ class FileRef:
     zero_device: bool = False
 
 
-@attrs.frozen
-class Vma:
+class Vma(NamedTuple):
     """One mapping ``[start, end)``: ``vm_start``, ``vm_end``, ``vm_flags``, ``vm_pgoff``, ``vm_file``.
+
+    An immutable value (a NamedTuple rather than an attrs class: VMAs are made and replaced on
+    every system call, and a tuple is built three times faster; bench/ measures it). Change
+    one with ``vma._replace(end=...)``.
 
     ``special`` is a special mapping's name (``[vdso]``, ``[vvar]``: ``vm_special_mapping.name``);
     ``anon_name`` a name set by prctl(PR_SET_VMA_ANON_NAME). ``[heap]`` and ``[stack]`` are not
@@ -152,6 +156,11 @@ class Vma:
     def file_offset(self) -> int:
         """The offset column: ``vm_pgoff << PAGE_SHIFT`` for file-backed VMAs, 0 for anonymous."""
         return self.pgoff << PAGE_SHIFT if self.file is not None else 0
+
+
+def is_accessible(vma: Vma) -> bool:
+    """``vma_is_accessible``: any of read, write, exec."""
+    return bool(vma.flags & VM_ACCESS_FLAGS)
 
 
 _anon_vma_ids = itertools.count(1)

@@ -19,8 +19,6 @@ from __future__ import annotations
 import itertools
 import os
 
-import attrs
-
 from simulator.errors import InputError
 from simulator.host.files import THP_FILESYSTEMS, dev_string, filesystem_type
 from simulator.kernel.arch import GateArea, Profile
@@ -159,10 +157,10 @@ def address_space_from_maps(entries: tuple[MapsEntry, ...], profile: Profile, *,
             shared = (prev is not None and prev.end == vma.start and prev.file is file
                       and prev.anon_vma is not None
                       and prev.pgoff + prev.pages == vma.pgoff)
-            vma = attrs.evolve(vma, anon_vma=prev.anon_vma if shared else new_anon_vma_id())
+            vma = vma._replace(anon_vma=prev.anon_vma if shared else new_anon_vma_id())
         if vmas and mm.is_mergeable(vmas[-1], vma):
-            vmas[-1] = attrs.evolve(vmas[-1], nomerge=next(_nomerge_ids))
-            vma = attrs.evolve(vma, nomerge=next(_nomerge_ids))
+            vmas[-1] = vmas[-1]._replace(nomerge=next(_nomerge_ids))
+            vma = vma._replace(nomerge=next(_nomerge_ids))
         vmas.append(vma)
     for vma in vmas:
         mm._insert(vma)
