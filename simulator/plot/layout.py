@@ -28,8 +28,8 @@ LABEL_SEP = 9.6
 LABEL_FONT = 6.6
 TICK_FONT = 6.2
 HEADER = 74.0
-CAP_H = 14.0
-FOOT = 26.0
+CAP_H = 22.0
+FOOT = 58.0
 
 
 @attrs.frozen
@@ -76,21 +76,19 @@ def column_width(mm) -> float:
 
 
 def _break_text(piece: Piece, regions: list[Region]) -> str:
+    """What a break leaves out, in at most two short lines."""
     inside = [r for r in regions if piece.lo <= r.start and r.end <= piece.hi]
-    kinds = {r.kind for r in inside}
     size = format_size(piece.hi - piece.lo)
-    if kinds == {"free"}:
+    free = sum(r.size for r in inside if r.kind == "free")
+    others = [r for r in inside if r.kind != "free"]
+    if not others:
         return f"{size} free"
-    if kinds == {"kernel"} and len({r.label for r in inside}) == 1:
-        return inside[0].label
-    parts = []
-    for r in inside:
-        if r.kind == "free":
-            continue
-        parts.append(r.label)
-    if "free" in kinds:
-        parts.append("free")
-    return f"{size}: " + ", ".join(dict.fromkeys(parts))
+    if not free and len({r.label for r in others}) == 1:
+        return others[0].label
+    head = f"{size} free" if free * 2 >= piece.hi - piece.lo else f"{size} left out"
+    rest = ", ".join(dict.fromkeys(
+        f"{format_size(r.size)} {r.label.split(' (')[0]}" for r in others))
+    return f"{head}\nincl. {rest}"
 
 
 def _marker_labels(mm, axis: Axis) -> list[tuple[int, str, str]]:
@@ -112,7 +110,7 @@ def build_column(title: str, mm, *, axis: str = "segmented", height: float = 520
     if axis == "linear":
         ax = linear_axis(0, top, height)
     elif axis == "segmented":
-        ax = segmented_axis(regions, height)
+        ax = segmented_axis(regions, height, break_height=30.0)
     else:
         raise ValueError(f"axis must be 'linear' or 'segmented', not {axis!r}")
     boxes = tuple((r, ax.y(r.start), ax.y(r.end)) for r in regions)
@@ -204,7 +202,7 @@ def _scale_bar(ax, col: Column, x: float):
         for mult in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
             size = mult << shift
             h = size * scale
-            if 18 <= h <= 60:
+            if 16 <= h <= 44:
                 best = (size, h)
                 break
         if best:
@@ -212,7 +210,7 @@ def _scale_bar(ax, col: Column, x: float):
     if best is None:
         return
     size, h = best
-    y0 = -FOOT + 4
+    y0 = -FOOT + 6
     ax.plot([x, x], [y0, y0 + h], color="black", lw=1.4, solid_capstyle="butt")
     for yy in (y0, y0 + h):
         ax.plot([x - 3, x + 3], [yy, yy], color="black", lw=0.8)
@@ -264,8 +262,8 @@ def draw_column(ax, col: Column, index: int):
     # Zoom marks for magnified segments.
     for p in col.axis.pieces:
         if not p.omitted and p.zoom > 1.05:
-            ax.plot([x_bar0 - 3, x_bar0 - 3], [p.y0 + 1, p.y1 - 1], color="#555555", lw=0.6)
-            ax.text(x_bar0 - 5, (p.y0 + p.y1) / 2, f"×{p.zoom:.3g}", ha="right", va="center",
+            ax.plot([tw + 1, tw + 1], [p.y0 + 1, p.y1 - 1], color="#555555", lw=0.6)
+            ax.text(tw - 2, (p.y0 + p.y1) / 2, f"×{p.zoom:.3g}", ha="right", va="center",
                     fontsize=TICK_FONT - 0.4, color="#333333", style="italic", zorder=6)
 
     # Ticks.
@@ -306,11 +304,11 @@ def draw_column(ax, col: Column, index: int):
 
     # Cap above the column and the titles.
     if col.cap:
-        ax.add_patch(Rectangle((x_bar0, height + 3), BAR_W, CAP_H - 4,
+        ax.add_patch(Rectangle((x_bar0, height + 3), BAR_W, CAP_H - 8,
                                facecolor=KINDS["kernel"].fill, edgecolor="#444444",
                                hatch=KINDS["kernel"].hatch, lw=0.4))
         _zigzag(ax, x_bar0 - 4, x_bar1 + 4, height + 1.5, color="#222222", lw=0.7)
-        ax.text(x_bar1 + 6, height + 3 + (CAP_H - 4) / 2, col.cap, ha="left", va="center",
+        ax.text(x_bar1 + 6, height + 3, col.cap, ha="left", va="bottom", linespacing=1.25,
                 fontsize=LABEL_FONT, color="black", style="italic")
     ax.text(0, height + CAP_H + 40, col.title, ha="left", va="bottom", fontsize=10,
             weight="bold")

@@ -109,11 +109,10 @@ def cap_text(mm) -> str | None:
     """What lies above the column's top, said in words (nothing can be drawn to scale there)."""
     prof = mm.profile
     gate = mm.gate
-    gate_text = (f"; {gate.name} at {gate.start:x}" if gate is not None
+    gate_text = (f"\n{gate.name} at {gate.start:x} (gate page in the kernel half)" if gate is not None
                  and gate.start >= axis_top(mm) else "")
     if prof.task_bits == 64:
-        return (f"above {axis_top(mm):#x}: non-canonical hole, then the kernel half"
-                + gate_text)
+        return f"above {axis_top(mm):#x}: non-canonical hole, then the kernel half" + gate_text
     if prof.kernel_bits == 64:
         return "kernel space beyond 4 GiB (64-bit kernel)" + gate_text
     return None

@@ -89,7 +89,7 @@ KINDS: dict[str, KindStyle] = {
                               "#006b4e", "///"),
     "thread-guard": KindStyle("thread guard page (PROT_NONE)", (0.0, 0.0, 0.0), "#000000", ""),
     "stack": KindStyle("main stack [stack]", tint(OKABE_ITO["purple"], 0.40), "#8c3f6a", "xxx"),
-    "guard-gap": KindStyle("stack_guard_gap", tint(OKABE_ITO["vermillion"], 0.70),
+    "guard-gap": KindStyle("stack_guard_gap", tint(OKABE_ITO["vermillion"], 0.88),
                            OKABE_ITO["vermillion"], "|||"),
     "vdso": KindStyle("vdso / vvar", (0.62, 0.62, 0.62), "#333333", "++"),
     "free": KindStyle("free", (1.0, 1.0, 1.0), "#888888", ""),

@@ -146,6 +146,8 @@ class _Run:
         self.names: dict[str, object] = {}
         self.files: dict[str, object] = {}
         self.thread_count = 0
+        #: Threads created so far under each name: "t" numbers them t1, t2, ...
+        self.name_counts: dict[str, int] = {}
         self.stopped_by = None
 
     # -- names --------------------------------------------------------------------------------
@@ -316,7 +318,9 @@ class _Run:
             self.thread_count += 1
             self.new_stacks.append((thread.stack.mem, thread.stack.size))
             if step.name:
-                self.names[f"{step.name}{self.thread_count}"] = thread
+                number = self.name_counts.get(step.name, 0) + 1
+                self.name_counts[step.name] = number
+                self.names[f"{step.name}{number}"] = thread
                 self.names[step.name] = thread
         if stopped is not None:
             self.stopped_by = stopped

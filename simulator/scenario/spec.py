@@ -412,6 +412,7 @@ def _steps(raw, process: dict) -> tuple[Step, ...]:
     steps = []
     defined = set()
     threads_open_ended = set()
+    thread_counts: dict[str, int] = {}
     for index, table in enumerate(raw):
         path = ("step", index)
         if not isinstance(table, dict):
@@ -432,39 +433,47 @@ def _steps(raw, process: dict) -> tuple[Step, ...]:
             if key not in args:
                 raise SpecError(path, f"{op} needs '{key}'")
         expect = _table(table.get("expect", {}), path + ("expect",), STEP_EXPECT_KEYS)
-        # Names must be defined by an earlier step (or be built in).
-        used = set()
-        for key, value in list(args.items()) + list(expect.items()):
-            exprs = value if isinstance(value, tuple) else (value,)
-            for e in exprs:
-                if isinstance(e, Expr):
-                    used |= {(key, n) for n in e.names}
-        for key in ("thread", "target", "ptr"):
-            if key in args:
-                used.add((key, args[key]))
-        for key, name in sorted(used):
-            if name in BUILTINS or name in defined or _thread_name(name, threads_open_ended):
-                continue
-            near = difflib.get_close_matches(name, sorted(defined | BUILTINS), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            where = path + (key,) if key in table else path + ("expect", key)
-            raise SpecError(where, f"'{name}' is not defined by an earlier step{hint}")
         name = args.pop("name", None)
         repeat = args.pop("repeat", 1)
         thread = args.pop("thread", None)
         args.pop("note", None)
+        # The names this step defines: its expectations (checked after it ran) may use them.
+        own, open_ended = set(), set()
         if name is not None:
+            own.add(name)
             if op == "pthread_create":
                 count = args.get("count", 1)
                 if count is None:
-                    threads_open_ended.add(name)
+                    open_ended.add(name)
                 else:
-                    defined |= {f"{name}{i}" for i in range(1, count * repeat + 1)}
-                defined.add(name)
-            else:
-                defined.add(name)
-                if repeat > 1:
-                    defined |= {f"{name}{i}" for i in range(1, repeat + 1)}
+                    first = thread_counts.get(name, 0)
+                    thread_counts[name] = first + count * repeat
+                    own |= {f"{name}{i}" for i in range(first + 1, first + count * repeat + 1)}
+            elif repeat > 1:
+                own |= {f"{name}{i}" for i in range(1, repeat + 1)}
+        # Every other name must come from an earlier step (or be built in).
+        checks = [(key, value, defined, threads_open_ended) for key, value in args.items()]
+        checks += [(key, value, defined | own, threads_open_ended | open_ended)
+                   for key, value in expect.items()]
+        checks += [(key, Expr(args[key], (), frozenset({args[key]})), defined, threads_open_ended)
+                   for key in ("target", "ptr") if key in args]
+        if thread is not None:
+            checks.append(("thread", Expr(thread, (), frozenset({thread})), defined,
+                           threads_open_ended))
+        for key, value, known, open_names in checks:
+            exprs = value if isinstance(value, tuple) else (value,)
+            for e in exprs:
+                if not isinstance(e, Expr):
+                    continue
+                for used in sorted(e.names):
+                    if used in BUILTINS or used in known or _thread_name(used, open_names):
+                        continue
+                    near = difflib.get_close_matches(used, sorted(known | BUILTINS), n=1)
+                    hint = f" (did you mean {near[0]!r}?)" if near else ""
+                    where = path + (key,) if key in table else path + ("expect", key)
+                    raise SpecError(where, f"'{used}' is not defined by an earlier step{hint}")
+        defined |= own
+        threads_open_ended |= open_ended
         if op in LIBC_OPS and process.get("start", "program") in ("empty",):
             raise SpecError(path + ("do",), f"{op} needs glibc: use start = \"program\", "
                                             "\"exec\" or \"maps\"")
