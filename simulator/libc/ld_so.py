@@ -159,6 +159,10 @@ def dl_main(p, exe: SharedObject, exe_l_addr: int, rtld: SharedObject, rtld_l_ad
     if tls_bytes > 4096:
         p.sys_mmap(0, align_up(tls_bytes, PAGE_SIZE) + PAGE_SIZE, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS)
+    for item in loaded:
+        p.loaded[os.path.realpath(item.obj.path)] = item
+    p.loaded[os.path.realpath(exe.path)] = LoadedObject(exe, exe_l_addr)
+    p.loaded[os.path.realpath(rtld.path)] = LoadedObject(rtld, rtld_l_addr)
     for item in reversed(loaded):
         protect_relro(p, item)
     protect_relro(p, LoadedObject(exe, exe_l_addr))
@@ -170,13 +174,18 @@ def dl_main(p, exe: SharedObject, exe_l_addr: int, rtld: SharedObject, rtld_l_ad
 
 def dlopen(p, obj: SharedObject, *, cache_size: int | None = None) -> LoadedObject | Errno:
     """``dlopen`` of one object with no new dependencies: the cache is mapped and unmapped
-    again (elf/dl-open.c), the object mapped and its RELRO protected."""
+    again (elf/dl-open.c), the object mapped and its RELRO protected. An object already
+    loaded (the same file) is found by ``_dl_map_object`` and nothing is mapped."""
+    known = p.loaded.get(os.path.realpath(obj.path))
+    if known is not None:
+        return known
     cache_size = cache_size or ld_so_cache_size()
     cache = p.sys_mmap(0, cache_size, PROT_READ, MAP_PRIVATE,
                        FileRef("/etc/ld.so.cache", writable=False), 0)
     loaded = map_object(p, obj)
     if not isinstance(loaded, Errno):
         protect_relro(p, loaded)
+        p.loaded[os.path.realpath(obj.path)] = loaded
     if not isinstance(cache, Errno):
         p.sys_munmap(cache, cache_size)
     return loaded

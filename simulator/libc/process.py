@@ -39,6 +39,8 @@ class Process:
         self.glibc = glibc
         self.word = word_size(mm.profile.task_bits)
         self.syscalls: list[Syscall] = []
+        #: Objects ld.so has loaded, by real path (the link map): dlopen finds them here.
+        self.loaded: dict = {}
         self.malloc = Malloc(self)
         self.threads = Threads(self)
 

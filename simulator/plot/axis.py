@@ -69,6 +69,11 @@ class Axis:
         return self.pieces[max(i, 0)]
 
 
+def zoom_text(zoom: float) -> str:
+    """How a magnified segment is marked: ×1.8, ×14, ×2,180."""
+    return f"×{zoom:.1f}" if zoom < 10 else f"×{zoom:,.0f}"
+
+
 def linear_axis(lo: int, hi: int, height: float) -> Axis:
     return Axis((Piece(lo, hi, 0.0, height),), height / (hi - lo), False)
 

@@ -11,13 +11,12 @@ import attrs
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from simulator.plot.axis import Axis, Piece, linear_axis, segmented_axis
+from simulator.plot.axis import zoom_text, Axis, Piece, linear_axis, segmented_axis
 from simulator.plot.labels import spread, thin
 from simulator.plot.regions import (
-    EMPTY_KINDS, Group, Region, axis_top, cap_text, groups, layout_regions,
+    EMPTY_KINDS, Group, Region, axis_top, cap_text, format_size, groups, layout_regions,
 )
 from simulator.plot.style import KINDS, MONO, new_figure, rc
-from simulator.units import format_size
 
 # Column geometry, in points.
 ARROW_W = 18.0
@@ -76,19 +75,33 @@ def column_width(mm) -> float:
 
 
 def _break_text(piece: Piece, regions: list[Region]) -> str:
-    """What a break leaves out, in at most two short lines."""
+    """What a break leaves out, in at most two short lines: the total (or the largest
+    part's own label), then what else it holds."""
     inside = [r for r in regions if piece.lo <= r.start and r.end <= piece.hi]
-    size = format_size(piece.hi - piece.lo)
+    total = piece.hi - piece.lo
     free = sum(r.size for r in inside if r.kind == "free")
-    others = [r for r in inside if r.kind != "free"]
-    if not others:
-        return f"{size} free"
-    if not free and len({r.label for r in others}) == 1:
-        return others[0].label
-    head = f"{size} free" if free * 2 >= piece.hi - piece.lo else f"{size} left out"
-    rest = ", ".join(dict.fromkeys(
-        f"{format_size(r.size)} {r.label.split(' (')[0]}" for r in others))
-    return f"{head}\nincl. {rest}"
+    parts: dict[str, int] = {}
+    for r in inside:
+        if r.kind != "free":
+            parts[r.label] = parts.get(r.label, 0) + r.size
+    if not parts:
+        return f"{format_size(total)} free"
+    biggest = max(parts, key=lambda k: parts[k])
+    if free >= parts[biggest]:
+        head, rest = f"{format_size(total)} free", list(parts)
+    else:
+        head, rest = (biggest if len(parts) == 1 and not free
+                      else f"{format_size(total)}: {biggest.split(' (')[0]}"), \
+            [k for k in parts if k != biggest] + (["free"] if free else [])
+    if not rest:
+        if len(head) > 30 and " (" in head:
+            first, _, second = head.partition(" (")
+            return f"{first}\n({second}"
+        return head
+    tail = "+ " + ", ".join(k.split(" (")[0] for k in rest)
+    if len(tail) > 34:
+        tail = tail[:33] + "…"
+    return f"{head}\n{tail}"
 
 
 def _marker_labels(mm, axis: Axis) -> list[tuple[int, str, str]]:
@@ -229,19 +242,31 @@ def draw_column(ax, col: Column, index: int):
     ax.set_xlim(0, column_width(mm))
     ax.set_axis_off()
 
-    # Region boxes.
+    # Region boxes: true heights. Outlines only where there is room for them.
+    guards = []
     for r, y0, y1 in col.boxes:
         style = KINDS[r.kind]
+        tall = y1 - y0 >= 2.5
         rect = Rectangle((x_bar0, y0), BAR_W, y1 - y0, facecolor=style.fill,
-                         edgecolor=style.edge if r.kind != "free" else "none",
+                         edgecolor=style.edge if r.kind != "free" and tall else "none",
                          hatch=style.hatch or None, lw=0.4 if r.kind != "thread-guard" else 0,
                          gid=f"col{index}-{r.kind}-{r.start:x}-{r.end:x}")
         ax.add_patch(rect)
         if r.kind == "thread-guard":
-            # Guard pages are a page among megabytes: draw each as a line at least 0.9 pt thick.
-            ym = (y0 + y1) / 2
-            ax.plot([x_bar0, x_bar1], [ym, ym], color="black", lw=max(0.9, y1 - y0),
+            guards.append((y0 + y1) / 2)
+        elif y1 - y0 < 0.8 and r.kind not in ("free", "thread-stack"):
+            # Too thin to see: a hairline in the kind's edge colour marks where it is.
+            ax.plot([x_bar0, x_bar1], [(y0 + y1) / 2] * 2, color=style.edge, lw=0.8,
                     solid_capstyle="butt")
+    # Guard pages are a page among megabytes: each is a line at least 0.9 pt thick, or, when
+    # stacks are packed too densely for that, a short tick at the bar's right edge.
+    dense = len(guards) > 1 and min(b - a for a, b in zip(guards, guards[1:])) < 4.0
+    for ym in guards:
+        if dense:
+            ax.plot([x_bar1 - 10, x_bar1], [ym, ym], color="black", lw=0.35,
+                    solid_capstyle="butt")
+        else:
+            ax.plot([x_bar0, x_bar1], [ym, ym], color="black", lw=0.9, solid_capstyle="butt")
     # Outline and spine.
     ax.add_patch(Rectangle((x_bar0, 0), BAR_W, height, fill=False, edgecolor="#333333", lw=0.6))
 
@@ -263,7 +288,7 @@ def draw_column(ax, col: Column, index: int):
     for p in col.axis.pieces:
         if not p.omitted and p.zoom > 1.05:
             ax.plot([tw + 1, tw + 1], [p.y0 + 1, p.y1 - 1], color="#555555", lw=0.6)
-            ax.text(tw - 2, (p.y0 + p.y1) / 2, f"×{p.zoom:.3g}", ha="right", va="center",
+            ax.text(tw - 2, (p.y0 + p.y1) / 2, zoom_text(p.zoom), ha="right", va="center",
                     fontsize=TICK_FONT - 0.4, color="#333333", style="italic", zorder=6)
 
     # Ticks.

@@ -16,7 +16,8 @@ import attrs
 
 from simulator.kernel.arch import Placement
 from simulator.kernel.vma import VM_GROWSDOWN, VM_NOHUGEPAGE, VM_READ, VM_WRITE, Vma
-from simulator.units import GiB, MiB, PAGE_SIZE, format_size
+from simulator.units import GiB, MiB, PAGE_SIZE, TiB
+from simulator.units import format_size as _format_size
 
 #: Kinds that hold nothing the process mapped: a segmented axis may leave them out.
 EMPTY_KINDS = frozenset({"free", "reserved", "kernel"})
@@ -50,6 +51,15 @@ class Group:
     end: int
     kind: str
     text: str
+
+
+def format_size(nbytes: int) -> str:
+    """:func:`simulator.units.format_size`, going on to PiB and EiB for 64-bit spans."""
+    for unit, name in ((1 << 60, "EiB"), (1 << 50, "PiB")):
+        if nbytes >= unit:
+            return (f"{nbytes // unit} {name}" if nbytes % unit == 0
+                    else f"{nbytes / unit:.2f} {name}")
+    return _format_size(nbytes)
 
 
 def axis_top(mm) -> int:
@@ -95,9 +105,11 @@ def kernel_regions(mm) -> list[Region]:
     text = f"kernel {format_size(size)} ({_split_name(page_offset, size)} split)"
     gate = mm.gate
     if gate is not None and page_offset <= gate.start < top:
+        # The kernel's part around a gate page is only a piece of it: no size in the label.
+        text = f"kernel ({_split_name(page_offset, size)} split, {format_size(size)})"
         if gate.start > page_offset:
             out.append(Region(page_offset, gate.start, "kernel", text))
-        out.append(Region(gate.start, gate.end, "kernel", f"{gate.name} (gate page)"))
+        out.append(Region(gate.start, gate.end, "vdso", f"{gate.name} (gate page)"))
         if gate.end < top:
             out.append(Region(gate.end, top, "kernel", text))
     else:
@@ -170,6 +182,8 @@ def _vma_label(mm, vma: Vma, kind: str) -> str:
         return "thread stack"
     if kind == "anon":
         return f"anon {vma.perms()}" + (f" {name}" if name else "")
+    if kind == "stack" and not name:
+        return "MAP_GROWSDOWN"
     return name or kind
 
 

@@ -17,13 +17,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from simulator.kernel import events as ev
-from simulator.plot.axis import Axis, linear_axis, segmented_axis
+from simulator.plot.axis import zoom_text, Axis, linear_axis, segmented_axis
 from simulator.plot.labels import spread, thin
 from simulator.plot.regions import (
-    _exe_file, axis_top, groups, layout_regions, vma_kind,
+    _exe_file, axis_top, format_size, groups, layout_regions, vma_kind,
 )
 from simulator.plot.style import KINDS, MONO, OKABE_ITO, new_figure, rc
-from simulator.units import format_size
 
 #: Event type → (legend text, marker, colour, size). Distinct shapes, so colour is optional.
 EVENT_STYLE = {
@@ -98,26 +97,28 @@ def trace_variant(variant_result, scenario=None) -> Trace:
     kinds: dict = {}
     alive: dict = {}
     bands: list[Band] = []
-    vmas = list(mm.vmas())
-    _snapshot_kinds(mm, vmas, kinds)
-    for v in vmas:
-        alive[v] = -1
+
+    def observe(x):
+        vmas = list(mm.vmas())
+        _snapshot_kinds(mm, vmas, kinds)
+        # A band is a range of one kind: a VMA that only gains an anon_vma or a flag that
+        # does not change its kind goes on in the same band.
+        now = {(v.start, v.end, kinds[v]) for v in vmas}
+        for key in [k for k in alive if k not in now]:
+            bands.append(Band(*key, alive.pop(key), x - 1))
+        for key in now:
+            alive.setdefault(key, x)
+
+    observe(-1)
     outcomes = []
     x = 0
     for step in scenario.steps:
         for iteration in range(step.repeat):
             outcomes.append(state.take(step, iteration))
-            vmas = list(mm.vmas())
-            now = set(vmas)
-            for v in [v for v in alive if v not in now]:
-                bands.append(Band(v.start, v.end, kinds[v], alive.pop(v), x - 1))
-            _snapshot_kinds(mm, vmas, kinds)
-            for v in vmas:
-                if v not in alive:
-                    alive[v] = x
+            observe(x)
             x += 1
-    for v, first in alive.items():
-        bands.append(Band(v.start, v.end, kinds[v], first, x - 1))
+    for key, first in alive.items():
+        bands.append(Band(*key, first, x - 1))
     bands.sort(key=lambda b: (b.first, b.start))
     if [(o.placed, o.stacks) for o in outcomes] != [(o.placed, o.stacks)
                                                     for o in variant_result.outcomes]:
@@ -222,10 +223,10 @@ def _draw_trace(ax, lane, trace: Trace, height: float, axis_kind: str):
         style = KINDS[b.kind]
         y0, y1 = axis.y(b.start), axis.y(b.end)
         if b.kind == "thread-guard":
-            ax.plot([b.first - 0.45, b.last + 0.45], [(y0 + y1) / 2] * 2, color="black",
+            ax.plot([b.first - 0.5, b.last + 0.5], [(y0 + y1) / 2] * 2, color="black",
                     lw=max(0.7, y1 - y0), solid_capstyle="butt", zorder=3)
             continue
-        ax.add_patch(Rectangle((b.first - 0.45, y0), b.last - b.first + 0.9, max(y1 - y0, 0.6),
+        ax.add_patch(Rectangle((b.first - 0.5, y0), b.last - b.first + 1.0, max(y1 - y0, 0.6),
                                facecolor=style.fill, edgecolor=style.edge, lw=0.3,
                                hatch=style.hatch or None, zorder=2))
     # What each step placed: a solid bar at its step.
@@ -247,18 +248,24 @@ def _draw_trace(ax, lane, trace: Trace, height: float, axis_kind: str):
                     f"{format_size(p.hi - p.lo)} never mapped (axis break)", ha="center",
                     va="center", fontsize=6.2, zorder=7)
         elif p.zoom > 1.05:
-            ax.text(x_hi, (p.y0 + p.y1) / 2, f" ×{p.zoom:.3g}", ha="left", va="center",
-                    fontsize=5.8, style="italic", color="#333333", clip_on=False)
+            ax.text(-0.012, (p.y0 + p.y1) / 2, zoom_text(p.zoom), ha="right", va="center",
+                    fontsize=5.8, style="italic", color="#333333", clip_on=False,
+                    transform=ax.get_yaxis_transform())
     # Events.
     seen = set()
+    unplaced = False
     for x, addr, e in _event_points(trace):
         text, marker, color, size = EVENT_STYLE[type(e)]
-        y = axis.y(addr) if addr is not None else height - 7
+        y = axis.y(addr) if addr is not None else height + 8
+        unplaced |= addr is None
         filled = marker not in ("o", "2")
         ax.plot([x], [y], marker=marker, ls="none", markersize=size,
                 markerfacecolor=color if filled else "white", markeredgecolor="black",
                 markeredgewidth=0.7, zorder=8, clip_on=False)
         seen.add(type(e))
+    if unplaced:
+        ax.text(x_lo, height + 8, "no address:", ha="left", va="center", fontsize=6,
+                style="italic", clip_on=False)
     # Ticks at the pieces' ends.
     cands = list(dict.fromkeys([p.lo for p in axis.pieces] + [axis.hi]))
     prio = sorted(cands, key=lambda a: (0 if a in (axis.lo, axis.hi) else 1, a))
@@ -328,7 +335,7 @@ def timeline_figure(result, *, scenario=None, axis: str = "segmented",
             sub = f"{trace.label}: {trace.mm.profile.summary}"
             if not trace.exact:
                 sub += "\n(lifetimes inferred from the final state)"
-            ax.set_title(sub, fontsize=7.5, loc="left", pad=12)
+            ax.set_title(sub, fontsize=7.5, loc="left", pad=18)
             ax.set_ylabel("address (segmented axis)" if axis != "linear" else "address")
         handles = [Patch(facecolor="black", label="placed at this step")]
         for k in KINDS:

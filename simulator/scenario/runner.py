@@ -110,6 +110,7 @@ class _Run:
         from simulator.libc.process import attach_process, start_process
 
         self.scenario = scenario
+        self.label = variant.label
         spec = variant.process
         self.profile = get_profile(spec.get("arch", "x86_64"))
         kconfig = kernel_config(dict(scenario.kernel, **spec.get("kernel", {})))
@@ -329,7 +330,8 @@ class _Run:
     # -- expectations -------------------------------------------------------------------------
 
     def check_step(self, o: StepOutcome):
-        expect, step = o.step.expect, o.step
+        step = o.step
+        expect = dict(step.expect, **step.variant_expect.get(self.label, {}))
         result = o.result
         shown = _show(result)
         if "result" in expect:

@@ -282,7 +282,8 @@ class Step:
     repeat: int
     thread: str | None
     expect: dict
-    line: int | None
+    #: Expectations for one process of a [compare]: {label: {key: value}}.
+    variant_expect: dict
 
     @property
     def label(self) -> str:
@@ -351,7 +352,7 @@ def _check(scenario_path: str, text: str) -> Scenario:
     glibc = _table(data.get("glibc", {}), ("glibc",), GLIBC_KEYS)
     variants = _variants(data.get("compare"), process)
     labels = {v.label for v in variants}
-    steps = _steps(data.get("step", []), process)
+    steps = _steps(data.get("step", []), process, labels)
     expect, variant_expect = {}, {}
     raw_expect = data.get("expect", {})
     if not isinstance(raw_expect, dict):
@@ -406,7 +407,7 @@ def _variants(raw, process: dict) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
-def _steps(raw, process: dict) -> tuple[Step, ...]:
+def _steps(raw, process: dict, labels: set = frozenset()) -> tuple[Step, ...]:
     if not isinstance(raw, list):
         raise SpecError(("step",), "use [[step]] tables for steps")
     steps = []
@@ -432,7 +433,14 @@ def _steps(raw, process: dict) -> tuple[Step, ...]:
         for key in REQUIRED.get(op, ()):
             if key not in args:
                 raise SpecError(path, f"{op} needs '{key}'")
-        expect = _table(table.get("expect", {}), path + ("expect",), STEP_EXPECT_KEYS)
+        raw_expect = table.get("expect", {})
+        if not isinstance(raw_expect, dict):
+            raise SpecError(path + ("expect",), "'expect' must be a table")
+        per_variant = {key: _table(value, path + ("expect", key), STEP_EXPECT_KEYS)
+                       for key, value in raw_expect.items()
+                       if key in labels and isinstance(value, dict)}
+        expect = _table({k: v for k, v in raw_expect.items() if k not in per_variant},
+                        path + ("expect",), STEP_EXPECT_KEYS)
         name = args.pop("name", None)
         repeat = args.pop("repeat", 1)
         thread = args.pop("thread", None)
@@ -454,7 +462,7 @@ def _steps(raw, process: dict) -> tuple[Step, ...]:
         # Every other name must come from an earlier step (or be built in).
         checks = [(key, value, defined, threads_open_ended) for key, value in args.items()]
         checks += [(key, value, defined | own, threads_open_ended | open_ended)
-                   for key, value in expect.items()]
+                   for table_ in [expect, *per_variant.values()] for key, value in table_.items()]
         checks += [(key, Expr(args[key], (), frozenset({args[key]})), defined, threads_open_ended)
                    for key in ("target", "ptr") if key in args]
         if thread is not None:
@@ -477,7 +485,7 @@ def _steps(raw, process: dict) -> tuple[Step, ...]:
         if op in LIBC_OPS and process.get("start", "program") in ("empty",):
             raise SpecError(path + ("do",), f"{op} needs glibc: use start = \"program\", "
                                             "\"exec\" or \"maps\"")
-        steps.append(Step(index, op, args, name, repeat, thread, expect, None))
+        steps.append(Step(index, op, args, name, repeat, thread, expect, per_variant))
     return tuple(steps)
 
 
