@@ -60,6 +60,8 @@ class Column:
     #: Text inside the bar: (y, text) for breaks and large empty regions.
     inline: tuple[tuple[float, str], ...]
     cap: str | None
+    #: Thread guard pages too close together to draw as lines: ticks at the bar's edge.
+    dense_guards: bool = False
 
 
 def _hex(mm, addr: int) -> str:
@@ -143,6 +145,10 @@ def build_column(title: str, mm, *, axis: str = "segmented", height: float = 520
             inline.append(((y0 + y1) / 2, text))
             omitted_groups.add(r.group)
 
+    # Guard pages closer than 4 pt apart are drawn as ticks at the bar's edge, and said so.
+    guard_ys = [(y0 + y1) / 2 for r, y0, y1 in boxes if r.kind == "thread-guard"]
+    dense = len(guard_ys) > 1 and min(b - a for a, b in zip(guard_ys, guard_ys[1:])) < 4.0
+
     # Leader-line labels: every group of mapped regions, and empty ones not written inline
     # (except plain free gaps, which stay white and silent).
     wanted = []
@@ -156,6 +162,8 @@ def build_column(title: str, mm, *, axis: str = "segmented", height: float = 520
             text += ", grows up ↑"
         elif g.kind == "stack":
             text += ", grows down ↓"
+        elif g.kind == "thread-stack" and dense and "guard" in text:
+            text += "; guards: ticks at right"
         wanted.append(((y0 + y1) / 2, _hex(mm, g.start), text, g.kind, (y0, y1)))
     for addr, text, kind in _marker_labels(mm, ax):
         y = ax.y(addr)
@@ -183,7 +191,7 @@ def build_column(title: str, mm, *, axis: str = "segmented", height: float = 520
     kept = thin(ypos, TICK_FONT * 1.35)
     ticks = tuple(sorted((prio[i], ypos[i]) for i in kept))
     return Column(title, mm, tuple(regions), ax, boxes, labels, ticks, tuple(inline),
-                  cap_text(mm))
+                  cap_text(mm), dense)
 
 
 def _zigzag(ax, x0, x1, y, amp=1.6, n=None, **kw):
@@ -260,9 +268,8 @@ def draw_column(ax, col: Column, index: int):
                     solid_capstyle="butt")
     # Guard pages are a page among megabytes: each is a line at least 0.9 pt thick, or, when
     # stacks are packed too densely for that, a short tick at the bar's right edge.
-    dense = len(guards) > 1 and min(b - a for a, b in zip(guards, guards[1:])) < 4.0
     for ym in guards:
-        if dense:
+        if col.dense_guards:
             ax.plot([x_bar1 - 10, x_bar1], [ym, ym], color="black", lw=0.35,
                     solid_capstyle="butt")
         else:

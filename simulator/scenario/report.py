@@ -82,6 +82,17 @@ def show_result(o: StepOutcome) -> str:
     return str(r)
 
 
+def _grouped(events):
+    """Events with runs of the same kind folded: (first event, how many)."""
+    out = []
+    for e in events:
+        if out and type(out[-1][0]) is type(e):
+            out[-1][1] += 1
+        else:
+            out.append([e, 1])
+    return [(e, n) for e, n in out]
+
+
 def _wrap(text: str, indent: str) -> list[str]:
     return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ")
 
@@ -98,10 +109,13 @@ def variant_text(v: VariantResult, *, quiet: bool = False, maps: bool = False) -
                     and previous.iteration < o.iteration - 1:
                 lines.append("    ...")
             lines += _wrap(f"{o.step.label}{repeat}: {show_result(o)}", "  ")
-            for e in o.events:
+            for e, count in _grouped(o.events):
                 if isinstance(e, ev.StackGrown) and quiet:
                     continue
-                lines += _wrap(f"- {describe_event(e)}", "    ")
+                text = describe_event(e)
+                if count > 1:
+                    text += f" (and {count - 1} more {event_kind(e)} events like it in this step)"
+                lines += _wrap(f"- {text}", "    ")
             for failure in o.failures:
                 lines += _wrap(f"! FAILED: {failure}", "    ")
             previous = o
