@@ -120,3 +120,29 @@ class Errno(enum.IntEnum):
 def is_errno(value: object) -> bool:
     """True if a syscall result is an error rather than an address or 0."""
     return isinstance(value, Errno)
+
+
+def _format_bits(value: int, table: dict[str, int], zero: str) -> str:
+    names = []
+    for name, bit in table.items():
+        if bit and value & bit == bit and name not in ("MAP_ANON", "MAP_SHARED_VALIDATE"):
+            if name.startswith("MAP_HUGE_") and value & (MAP_HUGE_MASK << MAP_HUGE_SHIFT) != bit:
+                continue
+            names.append(name)
+            value &= ~bit
+    if value:
+        names.append(hex(value))
+    return "|".join(names) or zero
+
+
+def format_prot(prot: int) -> str:
+    """``PROT_READ|PROT_WRITE`` as strace prints it."""
+    return _format_bits(prot, PROT_NAMES, "PROT_NONE")
+
+
+def format_map_flags(flags: int) -> str:
+    """``MAP_PRIVATE|MAP_ANONYMOUS`` as strace prints it (MAP_SHARED_VALIDATE for type 3)."""
+    if flags & MAP_TYPE == MAP_SHARED_VALIDATE:
+        rest = _format_bits(flags & ~MAP_TYPE, MAP_NAMES, "")
+        return "MAP_SHARED_VALIDATE" + ("|" + rest if rest else "")
+    return _format_bits(flags, MAP_NAMES, "0")

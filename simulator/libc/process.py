@@ -10,7 +10,7 @@ from __future__ import annotations
 import attrs
 
 from simulator.kernel.mm import AddressSpace
-from simulator.kernel.uapi import Errno
+from simulator.kernel.uapi import Errno, format_map_flags, format_prot
 from simulator.libc.config import GlibcConfig, word_size
 
 
@@ -23,9 +23,24 @@ class Syscall:
     result: object
 
     def __str__(self) -> str:
-        args = ", ".join(hex(a) if isinstance(a, int) and a > 9 else str(a) for a in self.args)
-        result = self.result if isinstance(self.result, Errno) else hex(self.result)
-        return f"{self.name}({args}) = {result}"
+        """The call as strace would print it."""
+        name, args = self.name, list(self.args)
+        shown = [("NULL" if a == 0 else hex(a)) if i == 0 else str(a) for i, a in enumerate(args)]
+        if name in ("mmap", "mmap2"):
+            shown[2], shown[3] = format_prot(args[2]), format_map_flags(args[3])
+            shown[4] = "-1" if args[4] == -1 else "fd"
+            shown[5] = hex(args[5]) if args[5] else "0"
+        elif name == "mprotect":
+            shown[2] = format_prot(args[2])
+        elif name in ("munmap", "brk"):
+            pass
+        if isinstance(self.result, Errno):
+            result = str(self.result)
+        elif name in ("mmap", "mmap2", "mremap", "brk") and self.result:
+            result = hex(self.result)
+        else:
+            result = str(self.result)
+        return f"{name}({', '.join(shown)}) = {result}"
 
 
 class Process:

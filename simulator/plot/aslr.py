@@ -132,9 +132,10 @@ def aslr_samples(profile_name: str, seeds=range(200), *,
     mask = profile.stack_rnd_mask if randomize else 0
     extra_page = 1 if randomize and profile.stack_align_random > PAGE_SIZE else 0
     stack_lo = stack_hi - (mask + extra_page) * PAGE_SIZE
-    stack_why = (f"STACK_RND_MASK {mask:#x} pages"
-                 + (f" + up to a page from arch_align_stack ({format_size(profile.stack_align_random)})"
-                    if extra_page else ""))
+    stack_why = f"STACK_RND_MASK {mask:#x} pages"
+    if extra_page:
+        stack_why += (" + up to a page from arch_align_stack "
+                      f"({format_size(profile.stack_align_random)})")
     spreads.append(RegionSpread("stack top ([stack] end)", tuple(r[4] for r in rows), stack_lo,
                                 stack_hi, mask + 1 + extra_page, stack_why,
                                 "stack top"))
@@ -211,7 +212,8 @@ def aslr_figure(profile_name: str, seeds=range(200), *, kconfig: KernelConfig = 
         handles = [Patch(facecolor="#e6e6e6", edgecolor="#bbbbbb", hatch="////",
                          label="possible range (kernel's parameters)"),
                    Line2D([], [], ls="none", marker="o", markerfacecolor="#888888",
-                          markeredgecolor="black", markersize=4, label="one seed (jittered vertically)")]
+                          markeredgecolor="black", markersize=4,
+                          label="one seed (jittered vertically)")]
         fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.04, 0.0), ncol=2,
                    frameon=False, fontsize=6.6)
         fig.suptitle(title or f"ASLR on {profile_name}: {profile.summary}\n"

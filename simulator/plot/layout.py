@@ -11,10 +11,10 @@ import attrs
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from simulator.plot.axis import zoom_text, Axis, Piece, linear_axis, segmented_axis
+from simulator.plot.axis import Axis, Piece, linear_axis, segmented_axis, zoom_text
 from simulator.plot.labels import spread, thin
 from simulator.plot.regions import (
-    EMPTY_KINDS, Group, Region, axis_top, cap_text, format_size, groups, layout_regions,
+    EMPTY_KINDS, Region, axis_top, cap_text, format_size, groups, layout_regions,
 )
 from simulator.plot.style import KINDS, MONO, new_figure, rc
 
@@ -112,9 +112,15 @@ def _marker_labels(mm, axis: Axis) -> list[tuple[int, str, str]]:
     direction = "down ↓" if mm.topdown else "up ↑"
     which = "mmap_base" if mm.topdown else "mmap_base (legacy layout)"
     out.append((mm.mmap_base, f"{which}: mmap area grows {direction}", "marker"))
-    if mm.current_brk == mm.start_brk:
+    if mm.current_brk == mm.start_brk and mm.start_brk:
         out.append((mm.start_brk, "start_brk: heap empty, grows up ↑", "marker"))
-    return out
+    marked = []
+    for addr, text, kind in out:
+        piece = axis.piece_at(addr)
+        if piece.omitted and piece.lo < addr < piece.hi:
+            text += " (inside the axis break)"
+        marked.append((addr, text, kind))
+    return marked
 
 
 def build_column(title: str, mm, *, axis: str = "segmented", height: float = 520.0,
@@ -142,6 +148,9 @@ def build_column(title: str, mm, *, axis: str = "segmented", height: float = 520
     for r, y0, y1 in boxes:
         if r.kind in EMPTY_KINDS and r.group not in omitted_groups and y1 - y0 >= 11:
             text = f"free {format_size(r.size)}" if r.kind == "free" else r.label
+            if r.kind == "kernel" and format_size(r.size) not in text:
+                # A piece of a larger whole (kernel space around a gate page): its own size.
+                text = f"{text.split(' (')[0]} {format_size(r.size)}"
             inline.append(((y0 + y1) / 2, text))
             omitted_groups.add(r.group)
 
@@ -313,7 +322,8 @@ def draw_column(ax, col: Column, index: int):
                     arrowprops=dict(arrowstyle="-|>", color="black", lw=1.0,
                                     mutation_scale=7, shrinkA=0, shrinkB=0))
 
-    arrow(xa_heap, col.axis.y(mm.start_brk), 20)
+    if mm.start_brk:
+        arrow(xa_heap, col.axis.y(mm.start_brk), 20)
     stack = mm.vma_at(mm.start_stack)
     if stack is not None:
         arrow(xa_heap, col.axis.y(stack.start), -20)
@@ -355,7 +365,7 @@ def layout_columns(columns, *, axis: str = "segmented", height: float | None = N
         height = 520.0
         for title, mm in columns:
             n = len(groups(layout_regions(mm))) + 2
-            height = max(height, n * LABEL_SEP * 0.9 + 20)
+            height = max(height, min(n * LABEL_SEP * 0.9 + 20, 1300.0))
     return [build_column(title, mm, axis=axis, height=height) for title, mm in columns]
 
 
@@ -408,4 +418,4 @@ def layout_figure(columns, *, axis: str = "segmented", height: float | None = No
     return fig
 
 
-__all__ = ["layout_figure", "layout_columns", "build_column", "Column", "Label", "Group"]
+__all__ = ["layout_figure", "layout_columns", "build_column", "Column", "Label"]

@@ -16,7 +16,7 @@ import attrs
 
 from simulator.kernel.arch import Placement
 from simulator.kernel.vma import VM_GROWSDOWN, VM_NOHUGEPAGE, VM_READ, VM_WRITE, Vma
-from simulator.units import GiB, MiB, PAGE_SIZE, TiB
+from simulator.units import GiB, MiB, PAGE_SIZE
 from simulator.units import format_size as _format_size
 
 #: Kinds that hold nothing the process mapped: a segmented axis may leave them out.
@@ -121,8 +121,9 @@ def cap_text(mm) -> str | None:
     """What lies above the column's top, said in words (nothing can be drawn to scale there)."""
     prof = mm.profile
     gate = mm.gate
-    gate_text = (f"\n{gate.name} at {gate.start:x} (gate page in the kernel half)" if gate is not None
-                 and gate.start >= axis_top(mm) else "")
+    gate_text = ""
+    if gate is not None and gate.start >= axis_top(mm):
+        gate_text = f"\n{gate.name} at {gate.start:x} (gate page in the kernel half)"
     if prof.task_bits == 64:
         return f"above {axis_top(mm):#x}: non-canonical hole, then the kernel half" + gate_text
     if prof.kernel_bits == 64:
@@ -131,16 +132,18 @@ def cap_text(mm) -> str | None:
 
 
 def _exe_file(mm):
-    """The executable's open file: the one mapped at ``exe_start``, else the file mapping that
-    ends where the heap starts."""
+    """The executable's open file: the one mapped at ``exe_start``; for an address space read
+    from /proc/PID/maps (no exe_start), the file mapped highest below the heap."""
     if mm.exe_start:
         vma = mm.vma_at(mm.exe_start)
         if vma is not None and vma.file is not None:
             return vma.file
-    for vma in mm.vmas():
-        if vma.file is not None and vma.end == mm.start_brk:
-            return vma.file
-    return None
+    best = None
+    if mm.start_brk:
+        for vma in mm.vmas_in(0, mm.start_brk):
+            if vma.file is not None and not vma.file.shmem and vma.end <= mm.start_brk:
+                best = vma.file
+    return best
 
 
 def _is_map_stack(vma: Vma) -> bool:
@@ -194,7 +197,8 @@ def _free_regions(mm, start: int, end: int) -> list[Region]:
     for vma in mm.vmas_in(end, end + 1):
         if vma.start == end and vma.flags & VM_GROWSDOWN and mm.stack_guard_gap:
             lo = max(start, end - mm.stack_guard_gap)
-            cuts.append((lo, end, "guard-gap", f"stack_guard_gap {format_size(mm.stack_guard_gap)}"))
+            cuts.append((lo, end, "guard-gap",
+                         f"stack_guard_gap {format_size(mm.stack_guard_gap)}"))
     out = []
     cursor = start
     low = mm.mmap_min_addr

@@ -113,7 +113,7 @@ def threads_chart(layouts=DEFAULT_LAYOUTS, stack_sizes=DEFAULT_SIZES, *,
     sizes = sorted(set(stack_sizes))
     with rc():
         fig = new_figure(7.4, 4.8)
-        ax = fig.add_axes([0.1, 0.13, 0.86, 0.76])
+        ax = fig.add_axes([0.1, 0.1, 0.86, 0.8])
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ymax = max(p.threads for pts in data.values() for p in pts)
@@ -129,8 +129,10 @@ def threads_chart(layouts=DEFAULT_LAYOUTS, stack_sizes=DEFAULT_SIZES, *,
                 ax.plot([p.stack_size], [y], marker=marker, ls="none", markersize=5.5,
                         markerfacecolor="white" if hollow else color, markeredgecolor=color,
                         markeredgewidth=1.2, zorder=4)
+            at8 = [p.threads for p in pts if p.stack_size == 8 * MiB]
+            text = f"{label}: {at8[0]:,} threads at 8M" if at8 else label
             handles.append(Line2D([], [], color=color, ls=ls, marker=marker, lw=1.4,
-                                  markersize=5.5, label=label))
+                                  markersize=5.5, label=text))
         # References: the address-space ceiling and the map-count ceiling.
         ceiling = [0]
         if all(get_profile(as_layout(i).arch).task_bits == 32 for i in layouts):
@@ -150,13 +152,6 @@ def threads_chart(layouts=DEFAULT_LAYOUTS, stack_sizes=DEFAULT_SIZES, *,
             ax.axvline(8 * MiB, color="#999999", lw=0.8, zorder=1)
             ax.text(8 * MiB * 1.05, ymin * 0.75, "8M: glibc's default\n(ulimit -s 8192)",
                     fontsize=6.5, va="top", ha="left", color="#333333")
-        if 8 * MiB in sizes:
-            rows = [f"{label}: {next(p.threads for p in pts if p.stack_size == 8 * MiB):,}"
-                    for label, pts in data.items()]
-            ax.text(0.015, 0.03, "threads with 8 MiB stacks\n" + "\n".join(rows),
-                    transform=ax.transAxes, fontsize=6.4, va="bottom", ha="left",
-                    linespacing=1.35, bbox=dict(boxstyle="round,pad=0.4", facecolor="white",
-                                                edgecolor="#cccccc"))
         ax.xaxis.set_major_locator(FixedLocator(sizes))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _size_label(int(round(v)))))
@@ -169,9 +164,11 @@ def threads_chart(layouts=DEFAULT_LAYOUTS, stack_sizes=DEFAULT_SIZES, *,
         ax.grid(True, which="minor", axis="y", color="#f0f0f0", lw=0.4)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-        ax.legend(handles=handles, loc="upper right", fontsize=6.6, frameon=True,
-                  framealpha=0.95, edgecolor="#cccccc")
-        ax.set_title(title or "How many threads fit: 32-bit layouts (ASLR off, typical program)",
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.1, 0.0), ncol=2,
+                   fontsize=6.6, frameon=False, handlelength=3.2, columnspacing=1.6)
+        bits = {get_profile(as_layout(i).arch).task_bits for i in layouts}
+        what = "32-bit layouts" if bits == {32} else "by layout"
+        ax.set_title(title or f"How many threads fit: {what} (ASLR off, typical program)",
                      loc="left", fontsize=9.5, weight="bold")
         fig.vasim_data = data
     return fig

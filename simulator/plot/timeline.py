@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from simulator.kernel import events as ev
-from simulator.plot.axis import zoom_text, Axis, linear_axis, segmented_axis
+from simulator.plot.axis import Axis, linear_axis, segmented_axis, zoom_text
 from simulator.plot.labels import spread, thin
 from simulator.plot.regions import (
     _exe_file, axis_top, format_size, groups, layout_regions, vma_kind,
@@ -29,7 +29,7 @@ EVENT_STYLE = {
     ev.FixedReplaced: ("MAP_FIXED replaced a mapping", "X", OKABE_ITO["vermillion"], 9),
     ev.PlacedInGrowthRoom: ("placed in a stack's growth room", "^", OKABE_ITO["orange"], 8),
     ev.StackGrowthRefused: ("stack growth refused", "v", OKABE_ITO["purple"], 8),
-    ev.NoMemory: ("ENOMEM (no gap large enough)", "s", OKABE_ITO["black"], 7),
+    ev.NoMemory: ("ENOMEM (no gap large enough)", "s", OKABE_ITO["yellow"], 7),
     ev.MapCountExceeded: ("vm.max_map_count reached", "D", OKABE_ITO["blue"], 6),
     ev.HintIgnored: ("hint not honoured", "o", OKABE_ITO["skyblue"], 6),
     ev.TopDownFallback: ("top-down search fell back to bottom-up", ">", OKABE_ITO["green"], 7),
@@ -133,12 +133,12 @@ def _trace_from_result(result) -> Trace:
     kinds = _snapshot_kinds(mm, vmas, {})
     n = len(result.outcomes)
     bands = []
-    placed_at: dict = {}
-    for x, o in enumerate(result.outcomes):
-        for start, length in ([o.placed] if o.placed else []) + list(o.stacks):
-            placed_at.setdefault(start, x)
+    placed = [(x, start, start + length) for x, o in enumerate(result.outcomes)
+              for start, length in ([o.placed] if o.placed else []) + list(o.stacks)]
     for v in vmas:
-        first = min((x for s, x in placed_at.items() if v.start <= s < v.end), default=-1)
+        # The latest placement that overlaps it made this VMA as it is now (a later one
+        # would have replaced or split it).
+        first = max((x for x, s, e in placed if s < v.end and v.start < e), default=-1)
         bands.append(Band(v.start, v.end, kinds[v], first, n - 1))
     return Trace(result.variant.label, mm, tuple(result.outcomes), tuple(bands), False)
 
@@ -218,22 +218,42 @@ def _draw_trace(ax, lane, trace: Trace, height: float, axis_kind: str):
     x_lo, x_hi = -1.6, n - 0.4
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(0, height)
-    # Bands: every VMA over its lifetime.
+    # Bands: every VMA over its lifetime. Outlines and guard lines only where there is room:
+    # hundreds of stacks packed together would otherwise turn black.
+    guard_ys = sorted((axis.y(b.start) + axis.y(b.end)) / 2 for b in trace.bands
+                      if b.kind == "thread-guard")
+    dense = len(guard_ys) > 1 and min(b - a for a, b in zip(guard_ys, guard_ys[1:])) < 4.0
     for b in trace.bands:
         style = KINDS[b.kind]
         y0, y1 = axis.y(b.start), axis.y(b.end)
         if b.kind == "thread-guard":
-            ax.plot([b.first - 0.5, b.last + 0.5], [(y0 + y1) / 2] * 2, color="black",
-                    lw=max(0.7, y1 - y0), solid_capstyle="butt", zorder=3)
+            if not dense:
+                ax.plot([b.first - 0.5, b.last + 0.5], [(y0 + y1) / 2] * 2, color="black",
+                        lw=max(0.7, y1 - y0), solid_capstyle="butt", zorder=3)
             continue
+        tall = y1 - y0 >= 2.5
         ax.add_patch(Rectangle((b.first - 0.5, y0), b.last - b.first + 1.0, max(y1 - y0, 0.6),
-                               facecolor=style.fill, edgecolor=style.edge, lw=0.3,
-                               hatch=style.hatch or None, zorder=2))
-    # What each step placed: a solid bar at its step.
+                               facecolor=style.fill, edgecolor=style.edge if tall else "none",
+                               lw=0.3, hatch=style.hatch or None, zorder=2))
+    # What each step placed: a dark bar at its step (adjacent placements of one step as one
+    # bar when they are too many to tell apart).
+    by_step: dict = {}
     for x, start, length, _kind in _placements(trace):
-        y0, y1 = axis.y(start), axis.y(start + length)
-        ax.add_patch(Rectangle((x - 0.18, y0), 0.36, max(y1 - y0, 1.0), facecolor="black",
-                               edgecolor="black", lw=0.3, zorder=4))
+        by_step.setdefault(x, []).append((start, start + length))
+    for x, spans in by_step.items():
+        spans.sort()
+        if len(spans) > 40:
+            merged = [list(spans[0])]
+            for s0, e0 in spans[1:]:
+                if s0 <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], e0)
+                else:
+                    merged.append([s0, e0])
+            spans = merged
+        for start, end in spans:
+            y0, y1 = axis.y(start), axis.y(end)
+            ax.add_patch(Rectangle((x - 0.18, y0), 0.36, max(y1 - y0, 1.0),
+                                   facecolor="#222222", edgecolor="white", lw=0.5, zorder=4))
     # Breaks.
     for p in axis.pieces:
         if p.omitted:
@@ -291,7 +311,7 @@ def _draw_trace(ax, lane, trace: Trace, height: float, axis_kind: str):
     lane.set_axis_off()
     wanted = []
     for g in groups(layout_regions(mm)):
-        if g.kind in ("free", "reserved", "kernel"):
+        if g.kind in ("free", "reserved", "kernel", "guard-gap") or axis.piece_at(g.start).omitted:
             continue
         y0, y1 = axis.y(g.start), axis.y(g.end)
         wanted.append(((y0 + y1) / 2, g.text))
@@ -337,7 +357,7 @@ def timeline_figure(result, *, scenario=None, axis: str = "segmented",
                 sub += "\n(lifetimes inferred from the final state)"
             ax.set_title(sub, fontsize=7.5, loc="left", pad=18)
             ax.set_ylabel("address (segmented axis)" if axis != "linear" else "address")
-        handles = [Patch(facecolor="black", label="placed at this step")]
+        handles = [Patch(facecolor="#222222", edgecolor="white", label="placed at this step")]
         for k in KINDS:
             if k in seen_kinds:
                 s = KINDS[k]
