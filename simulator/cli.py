@@ -299,6 +299,70 @@ def cmd_compare(args) -> int:
     return 0 if result.ok else 1
 
 
+PLOT_EPILOG = """\
+examples:
+  vasim plot scenarios/growsdown-guard-gap.toml -o growsdown.svg            # a timeline
+  vasim plot scenarios/thread-counts-by-split.toml --kind layout -o split.png
+  vasim plot --arch i686,x86_64 --kind layout -o layout                     # PNG and SVG
+  vasim plot --arch i686,i386-3g,i386-1g --kind threads -o threads.svg
+  vasim plot --arch x86_64 --kind aslr -o aslr.png
+
+Kinds: timeline (a scenario's steps: address against step; the default for a scenario),
+layout (one column per process: a scenario's final states, or the layout at the start of
+main of the modelled program for each --arch; the default without a scenario), threads
+(threads until pthread_create fails against the stack size, one line per --arch), aslr
+(where each region lands over 200 seeds, with its entropy). -o FILE picks the format by its
+extension (.png or .svg); without one both are written.
+"""
+
+
+def cmd_plot(args) -> int:
+    from simulator import plot
+
+    kind = args.kind or ("timeline" if args.scenario else "layout")
+    if args.scenario is None and kind == "timeline":
+        raise UsageError("vasim plot: a timeline needs a SCENARIO")
+    if args.scenario is not None and kind in ("threads", "aslr"):
+        raise UsageError(f"vasim plot: --kind {kind} takes --arch, not a scenario")
+    arches = [a.strip() for a in (args.arch or "x86_64").split(",") if a.strip()]
+    proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
+                         rlimit_stack=args.rlimit_stack)
+    if args.scenario is not None:
+        from simulator.scenario.runner import run
+        from simulator.scenario.spec import load
+        result = run(load(args.scenario))
+        if kind == "timeline":
+            fig = plot.timeline_figure(result)
+        else:
+            fig = plot.layout_figure([(v.variant.label, v.mm) for v in result.variants])
+    elif kind == "layout":
+        fig = plot.layout_figure([(arch, _started(arch, proc).mm) for arch in arches])
+    elif kind == "threads":
+        fig = plot.threads_chart(arches)
+    else:
+        if len(arches) != 1:
+            raise UsageError("vasim plot: --kind aslr takes one --arch")
+        fig = plot.aslr_figure(arches[0])
+    import os
+    ext = os.path.splitext(args.output)[1].lower().lstrip(".")
+    if ext and ext not in ("png", "svg"):
+        raise UsageError(f"vasim plot: -o {args.output}: use .png, .svg or no extension")
+    for path in plot.save(fig, args.output, formats=(ext,) if ext else ("png", "svg")):
+        print(path)
+    return 0
+
+
+def _started(arch: str, proc: ProcessConfig):
+    """The modelled program of ``arch`` at the start of main."""
+    from simulator.kernel.exec import exec_layout
+    from simulator.libc.process import start_process
+    from simulator.programs import typical_process_images
+
+    profile = get_profile(arch)
+    exe, rtld, libs = typical_process_images(profile)
+    return start_process(exec_layout(profile, exe.elf, rtld.elf, proc=proc), exe, rtld, libs)
+
+
 def _arch_list(text: str) -> str:
     for name in text.split(","):
         if name.strip() and name.strip() not in PROFILES:
@@ -323,6 +387,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maps", action="store_true", help="print the final /proc/PID/maps too")
     p.add_argument("--quiet", action="store_true", help="only steps with events or failures")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("plot", help="draw a figure: layout, timeline, thread counts, ASLR",
+                       epilog=PLOT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Draw a figure from the model (matplotlib): PNG and SVG, "
+                                   "deterministic, readable in greyscale.")
+    p.add_argument("scenario", nargs="?", metavar="SCENARIO", help="a scenario file")
+    p.add_argument("--kind", choices=("layout", "timeline", "threads", "aslr"),
+                   help="the figure (default: timeline for a scenario, else layout)")
+    p.add_argument("--arch", type=_arch_list, metavar="A,B,...",
+                   help="profiles, without a scenario (default x86_64)")
+    p.add_argument("--personality", type=_personality, default=Personality(0), metavar="FLAGS",
+                   help="personality flags for --arch (ASLR stays off)")
+    p.add_argument("--rlimit-stack", type=_rlimit, default=8 << 20, metavar="SIZE",
+                   help="RLIMIT_STACK for --arch (default 8M)")
+    p.add_argument("-o", "--output", default="vasim-figure", metavar="FILE",
+                   help="output file: .png or .svg, or no extension for both")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("compare", help="run a scenario in several processes side by side",
                        epilog=COMPARE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,

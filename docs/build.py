@@ -1,0 +1,122 @@
+"""Regenerate every figure of the documentation and build the site, offline.
+
+    python docs/build.py                 # figures into docs/figures/, the CLI reference, then
+                                         # mkdocs build --strict into site/
+    python docs/build.py --figures-only
+
+Every figure is drawn from the model (simulator.plot), deterministically: the same command
+gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))
+
+from simulator import plot  # noqa: E402
+from simulator.cli import build_parser  # noqa: E402
+from simulator.kernel.arch import get_profile  # noqa: E402
+from simulator.kernel.config import Personality, ProcessConfig  # noqa: E402
+from simulator.kernel.exec import exec_layout  # noqa: E402
+from simulator.libc.process import start_process  # noqa: E402
+from simulator.programs import typical_process_images  # noqa: E402
+from simulator.scenario.runner import run  # noqa: E402
+from simulator.scenario.spec import load  # noqa: E402
+from simulator.units import RLIM_INFINITY  # noqa: E402
+
+OFF = Personality.ADDR_NO_RANDOMIZE
+
+
+def process(arch: str, personality=Personality(0), rlimit_stack: int = 8 << 20, threads=0):
+    """The modelled program at the start of main, after ``threads`` pthread_creates
+    (-1: until one fails)."""
+    profile = get_profile(arch)
+    exe, rtld, libs = typical_process_images(profile)
+    mm = exec_layout(profile, exe.elf, rtld.elf,
+                     proc=ProcessConfig(personality=personality | OFF, rlimit_stack=rlimit_stack))
+    p = start_process(mm, exe, rtld, libs)
+    if threads < 0:
+        p.threads.create_until_failure()
+    for _ in range(max(threads, 0)):
+        p.threads.create()
+    return p.mm
+
+
+def scenario(name: str):
+    return run(load(str(ROOT / "scenarios" / name)))
+
+
+FIGURES = {
+    "vma-layout": lambda: plot.layout_figure([("i686 at the start of main", process("i686"))]),
+    "layout-32-64": lambda: plot.layout_figure([("i686 (32-bit on x86_64)", process("i686", threads=3)),
+                                                ("x86_64", process("x86_64", threads=3))]),
+    "task-size-split": lambda: plot.layout_figure([
+        ("i686 on x86_64: 4 GiB", process("i686", threads=-1)),
+        ("i386 3G/1G", process("i386-3g", threads=-1)),
+        ("i386 2G/2G", process("i386-2g", threads=-1)),
+        ("i386 1G/3G", process("i386-1g", threads=-1))]),
+    "mmap-base": lambda: plot.layout_figure([
+        ("i686, ulimit -s 8192", process("i686", threads=3)),
+        ("i686, ulimit -s unlimited", process("i686", rlimit_stack=RLIM_INFINITY, threads=3))]),
+    "layouts": lambda: plot.layout_figure([
+        ("top-down (default): 509 threads", process("i686", threads=-1)),
+        ("legacy (setarch -L): 340 threads",
+         process("i686", Personality.ADDR_COMPAT_LAYOUT, threads=-1))]),
+    "guard-gaps": lambda: plot.layout_figure([("i686 with three threads", process("i686", threads=3))],
+                                             axis="segmented"),
+    "growsdown": lambda: plot.timeline_figure(scenario("growsdown-guard-gap.toml")),
+    "compat": lambda: plot.layout_figure([("i686 on x86_64", process("i686")),
+                                          ("native i386 3G/1G", process("i386-3g"))]),
+    "aslr": lambda: plot.aslr_figure("i686"),
+    "threads-chart": lambda: plot.threads_chart(),
+    "thread-stacks-timeline": lambda: plot.timeline_figure(scenario("thread-stacks-32-vs-64.toml")),
+}
+
+
+def figures(out_dir: Path = DOCS / "figures") -> list[str]:
+    """Draw every figure as PNG and SVG into ``out_dir``; returns the files written."""
+    import matplotlib.pyplot as plt
+
+    written = []
+    for name, make in FIGURES.items():
+        fig = make()
+        written += plot.save(fig, str(out_dir / name))
+        plt.close(fig)
+    return written
+
+
+def cli_reference() -> str:
+    """docs/cli.md: every command's --help, as the program prints it."""
+    parser = build_parser()
+    lines = ["# Command-line reference", "",
+             "Generated from the program by `python docs/build.py`.", ""]
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in commands.items():
+        lines += [f"## vasim {name}", "", "```", sub.format_help().rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--figures-only", action="store_true")
+    args.add_argument("--site-dir", default=str(ROOT / "site"))
+    opts = args.parse_args(argv)
+    for path in figures():
+        print(path)
+    (DOCS / "cli.md").write_text(cli_reference())
+    if opts.figures_only:
+        return 0
+    return subprocess.call([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean",
+                            "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", opts.site_dir])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
