@@ -143,6 +143,9 @@ def dl_main(p, exe: SharedObject, exe_l_addr: int, rtld: SharedObject, rtld_l_ad
     the executable, then ld.so); the cache unmapped. The minimal-malloc sizes are those
     observed for programs with few libraries (elf/dl-minimal-malloc.c)."""
     cache_size = cache_size or ld_so_cache_size()
+    # elf/rtld.c: GL(dl_stack_flags) comes from the executable's PT_GNU_STACK; thread stacks
+    # are mapped with PROT_EXEC when it has PF_X.
+    p.exec_stack = exe.elf.exec_stack
     p.sys_brk(0)
     p.sys_mmap(0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     cache = p.sys_mmap(0, cache_size, PROT_READ, MAP_PRIVATE, FileRef("/etc/ld.so.cache",

@@ -25,6 +25,7 @@ MMAP_AS_MORECORE_SIZE = 1 * MiB
 FASTBIN_CONSOLIDATION_THRESHOLD = 64 * KiB
 HEAP_MIN_SIZE = 32 * KiB
 TCACHE_FILL_COUNT = 7
+IS_MMAPPED = 0x2  # malloc/malloc.c: the chunk header's mmapped bit
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
@@ -36,6 +37,8 @@ class Heap:
     addr: int
     size: int            # bytes in use (read-write), from addr
     mprotect_size: int   # high-water mark of the read-write part
+    #: Where the fenceposts at this heap's end start, once a newer heap took over the top.
+    fence: int | None = None
 
 
 @attrs.define
@@ -104,12 +107,13 @@ class Malloc:
         return self._arena_malloc(thread, self.w.request2size(nbytes))
 
     def free(self, thread, mem: int) -> None:
-        """``__libc_free``."""
-        self._maybe_init_tcache(thread)
+        """``__libc_free``: an mmapped chunk is unmapped before the tcache (and so an arena)
+        is set up."""
         chunk = self.chunks.pop(mem)
         if chunk.mmapped:
             self._munmap_chunk(chunk)
             return
+        self._maybe_init_tcache(thread)
         if self._tcache_put(thread, chunk):
             return
         self._int_free(chunk.arena, chunk.addr, chunk.size)
@@ -144,21 +148,23 @@ class Malloc:
 
     def _maybe_init_tcache(self, thread) -> None:
         """``tcache_init``: the first malloc or free of a thread picks its arena and
-        allocates the tcache there."""
-        if thread.tcache is not None:
+        allocates the tcache there; not once the thread is exiting (tcache_shutting_down)."""
+        if thread.tcache is not None or thread.tcache_shut_down:
             return
         thread.tcache = {}
         arena = self.arena_for(thread, self.w.tcache_bytes)
         thread.tcache_struct = self._int_malloc(arena, self.w.request2size(self.w.tcache_bytes))
 
     def _tcache_get(self, thread, nb: int) -> int | None:
+        if thread.tcache is None:
+            return None
         entries = thread.tcache.get(nb)
         if entries:
             return entries.pop()
         return None
 
     def _tcache_put(self, thread, chunk: Chunk) -> bool:
-        if chunk.size > self.w.tcache_max_chunk:
+        if thread.tcache is None or chunk.size > self.w.tcache_max_chunk:
             return False
         entries = thread.tcache.setdefault(chunk.size, [])
         if len(entries) >= TCACHE_FILL_COUNT:
@@ -348,7 +354,7 @@ class Malloc:
                     arena.heaps.append(heap)
                     arena.top = heap.addr + w.sizeof_heap_info
                     arena.top_size = heap.size - w.sizeof_heap_info
-                    self._retire_old_top(arena, old_top, old_size)
+                    arena.heaps[-2].fence = self._retire_old_top(arena, old_top, old_size)
                 elif not tried_mmap:
                     return self._sysmalloc_mmap(nb)
         else:
@@ -359,14 +365,17 @@ class Malloc:
             return self._give(arena, p, nb)
         return None
 
-    def _retire_old_top(self, arena: Arena, old_top: int, old_size: int) -> None:
-        """Fenceposts at the old top; what is left of it goes to the free chunks."""
+    def _retire_old_top(self, arena: Arena, old_top: int, old_size: int) -> int:
+        """Fenceposts at the old top; what is left of it goes to the free chunks. Returns
+        where the fenceposts start."""
         w = self.w
         if old_size == 0:
-            return
+            return old_top
         old_size = (old_size - 4 * w.size_sz) & ~(w.malloc_alignment - 1)
         if old_size >= w.minsize:
             self._int_free(arena, old_top, old_size)
+            return old_top + old_size
+        return old_top
 
     def _sysmalloc_mmap(self, nb: int) -> int | None:
         """``sysmalloc_mmap``: a chunk of its own mapping. With 16-byte alignment and 8-byte
@@ -455,9 +464,12 @@ class Malloc:
 
     def _munmap_chunk(self, chunk: Chunk) -> None:
         """``munmap_chunk`` and the dynamic threshold: freeing an mmapped chunk above the
-        threshold raises the threshold to its size (up to DEFAULT_MMAP_THRESHOLD_MAX)."""
-        if (not self.no_dyn_threshold and chunk.size > self.mmap_threshold
-                and chunk.size <= self.w.mmap_threshold_max):
+        threshold raises the threshold to its size (up to DEFAULT_MMAP_THRESHOLD_MAX). glibc
+        compares ``chunksize_nomask``, the size with its IS_MMAPPED bit: a chunk of exactly
+        the maximum does not raise it."""
+        size_nomask = chunk.size | IS_MMAPPED
+        if (not self.no_dyn_threshold and size_nomask > self.mmap_threshold
+                and size_nomask <= self.w.mmap_threshold_max):
             self.mmap_threshold = chunk.size
             self.trim_threshold = 2 * chunk.size
         self.n_mmaps -= 1
@@ -529,16 +541,29 @@ class Malloc:
             arena.top_size -= released
 
     def _heap_trim(self, arena: Arena) -> None:
-        """``heap_trim``: unmap a whole heap the top covers, or shrink with madvise."""
+        """``heap_trim``: unmap a whole heap the top covers, if the previous heap's end (its
+        fenceposts and a free chunk just below them, which become the top) leaves room for
+        top_pad; else shrink the newest heap with madvise."""
         w = self.w
         while len(arena.heaps) > 1 and arena.top == arena.heaps[-1].addr + w.sizeof_heap_info:
-            heap = arena.heaps.pop()
-            prev = arena.heaps[-1]
+            heap, prev = arena.heaps[-1], arena.heaps[-2]
+            end = prev.addr + prev.size
+            p = prev.fence
+            new_size = end - p
+            below = next((a for a, s in arena.free.items() if a + s == p), None)
+            if below is not None:
+                new_size += arena.free[below]
+            if new_size + (w.heap_max - prev.size) < self.top_pad + w.minsize + PAGE_SIZE:
+                break
+            arena.heaps.pop()
             if self.aligned_heap_area == heap.addr + w.heap_max:
                 self.aligned_heap_area = None
             self.p.sys_munmap(heap.addr, w.heap_max)
-            end = prev.addr + prev.size
-            arena.top, arena.top_size = end - 2 * w.minsize, 2 * w.minsize
+            if below is not None:
+                del arena.free[below]
+                p = below
+            prev.fence = None
+            arena.top, arena.top_size = p, new_size
         heap = arena.heaps[-1]
         if arena.top_size < self.trim_threshold:
             return
@@ -556,8 +581,9 @@ class Malloc:
     def thread_exit(self, thread) -> None:
         """``__malloc_arena_thread_freeres``: the tcache goes back to the arena, and an arena
         no thread uses any more goes on the free list for the next new thread."""
+        # tcache_thread_shutdown: every cached chunk, then the tcache itself, is freed.
+        thread.tcache_shut_down = True
         if thread.tcache is not None:
-            # tcache_thread_shutdown: every cached chunk, then the tcache itself, is freed.
             for size, mems in thread.tcache.items():
                 for mem in mems:
                     chunk = self.chunks.pop(mem)

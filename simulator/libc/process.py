@@ -56,6 +56,8 @@ class Process:
         self.syscalls: list[Syscall] = []
         #: Objects ld.so has loaded, by real path (the link map): dlopen finds them here.
         self.loaded: dict = {}
+        #: GL(dl_stack_flags) & PF_X: the executable asked for an executable stack.
+        self.exec_stack = False
         self.malloc = Malloc(self)
         self.threads = Threads(self)
 

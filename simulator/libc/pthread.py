@@ -66,6 +66,8 @@ class Thread:
     arena: object = None
     tcache: dict | None = None
     tcache_struct: int | None = None
+    #: malloc/malloc.c tcache_shutting_down: set at thread exit, no tcache after it.
+    tcache_shut_down: bool = False
 
 
 def default_stacksize(rlimit_stack: int, tls_static_size: int) -> int:
@@ -89,10 +91,14 @@ class Threads:
         #: dl_stack_cache: most recently released first.
         self.cache: list[Stack] = []
         self.cache_size = 0
-        self.stack_prot = PROT_READ | PROT_WRITE
         self.guard_by_madvise = process.glibc.guard_by_madvise
         #: Why the last pthread_create failed: the failing syscall and its errno.
         self.last_failure: tuple[str, Errno] | None = None
+
+    @property
+    def stack_prot(self) -> int:
+        """allocate_stack's ``prot``: PROT_EXEC too when GL(dl_stack_flags) has PF_X."""
+        return PROT_READ | PROT_WRITE | (PROT_EXEC if self.p.exec_stack else 0)
 
     # -- pthread_create -------------------------------------------------------------------
 
@@ -101,6 +107,10 @@ class Threads:
         DTV: the mmap ENOMEM glibc turns into EAGAIN) or Errno.EINVAL (stack too small)."""
         creator = creator or self.main
         self.last_failure = None
+        if attr.stacksize and attr.stacksize < PTHREAD_STACK_MIN:
+            # nptl/pthread_attr_setstacksize.c (and pthread_attr_setstack) refuse such a
+            # size with EINVAL; the model reports it where the program would stop.
+            return Errno.EINVAL
         stack = self.allocate_stack(creator, attr)
         if isinstance(stack, Errno):
             return Errno.EAGAIN if stack is Errno.ENOMEM else stack
@@ -113,10 +123,16 @@ class Threads:
         p = self.p
         w = p.word
         if attr.stackaddr is not None:
-            return Stack(attr.stackaddr - attr.stacksize, attr.stacksize, 0, user=True)
+            # A user stack maps nothing, but _dl_allocate_tls still callocs the DTV.
+            stack = Stack(attr.stackaddr - attr.stacksize, attr.stacksize, 0, user=True)
+            return self._allocate_dtv(creator, stack)
         size = attr.stacksize or self.default_stacksize
         size &= ~(w.tls_static_align - 1)
-        guard = align_up(attr.guardsize, PAGE_SIZE)
+        # size_t arithmetic: a huge guard size wraps, which glibc catches as EINVAL.
+        size_max = (1 << (8 * w.size_sz)) - 1
+        guard = align_up(attr.guardsize, PAGE_SIZE) & size_max
+        if guard < attr.guardsize or (size + guard) & size_max < guard:
+            return Errno.EINVAL
         size += guard
         if size < align_up(guard + self.tls_static + MINIMAL_REST_STACK, PAGE_SIZE):
             return Errno.EINVAL
@@ -138,12 +154,17 @@ class Threads:
                     self.last_failure = ("mprotect", result)
                     p.sys_munmap(mem, size)
                     return result
-        stack = Stack(mem, size, guard)
-        # _dl_allocate_tls → allocate_dtv: calloc in the creating thread's arena.
-        dtv = p.malloc.calloc(creator, w.dtv_bytes)
+        stack = self._allocate_dtv(creator, Stack(mem, size, guard))
+        if isinstance(stack, Errno):
+            p.sys_munmap(mem, size)
+        return stack
+
+    def _allocate_dtv(self, creator: Thread, stack: Stack):
+        """elf/dl-tls.c ``_dl_allocate_tls`` → ``allocate_dtv``: the DTV is calloc'ed in
+        the creating thread's arena (the first create from main makes the brk heap)."""
+        dtv = self.p.malloc.calloc(creator, self.p.word.dtv_bytes)
         if dtv is None:
             self.last_failure = ("calloc", Errno.ENOMEM)
-            p.sys_munmap(mem, size)
             return Errno.ENOMEM
         stack.dtv = dtv
         return stack
@@ -207,8 +228,15 @@ class Threads:
         return 0
 
     def _release(self, thread: Thread, releaser: Thread | None = None) -> None:
+        """nptl/nptl-stack.c ``__nptl_deallocate_stack``: a user stack only frees its DTV
+        (``_dl_deallocate_tls``); a mapped one goes to the cache."""
         stack = thread.stack
-        if stack is None or stack.user:
+        if stack is None:
+            return
+        if stack.user:
+            if stack.dtv is not None:
+                self.p.malloc.free(releaser or thread, stack.dtv)
+                stack.dtv = None
             return
         self.cache.insert(0, stack)
         self.cache_size += stack.size
