@@ -18,8 +18,27 @@ from __future__ import annotations
 
 import operator
 from bisect import bisect_left, bisect_right
+from itertools import compress, count, repeat
+from operator import ge, sub
 
 LOAD = 16
+
+
+# The scans inside one chunk run in C (map/compress), not as Python loops: placement spends
+# most of its time here.
+
+def _last_fitting(starts: list[int], ends: list[int], stop: int, size: int) -> int:
+    """The index of the last gap before ``stop`` of at least ``size`` bytes, or -1."""
+    if stop <= 0:
+        return -1
+    fits = map(ge, map(sub, ends[stop - 1::-1], starts[stop - 1::-1]), repeat(size))
+    return next(compress(count(stop - 1, -1), fits), -1)
+
+
+def _first_fitting(starts: list[int], ends: list[int], begin: int, size: int) -> int:
+    """The index of the first gap from ``begin`` on of at least ``size`` bytes, or -1."""
+    fits = map(ge, map(sub, ends[begin:], starts[begin:]), repeat(size))
+    return next(compress(count(begin), fits), -1)
 
 
 class GapIndex:
@@ -40,19 +59,31 @@ class GapIndex:
         starts, ends = self._starts[c], self._ends[c]
         return max(map(operator.sub, ends, starts)) if starts else -1
 
-    def _rebuild_tree(self) -> None:
+    def _rebuild_tree(self, maxima: list[int] | None = None) -> None:
+        """Rebuild the tree over the chunks, whose largest gaps are ``maxima`` (computed
+        when not given). Level by level, so the work runs in C: chunks split or vanish
+        often enough that a Python loop over all nodes would dominate at 15k VMAs."""
         n = len(self._starts)
+        if maxima is None:
+            maxima = [self._chunk_max(c) for c in range(n)]
         leaves = 1
         while leaves < n:
             leaves *= 2
         self._leaves = leaves
-        tree = [-1] * (2 * leaves)
-        for c in range(n):
-            tree[leaves + c] = self._chunk_max(c)
-        for i in range(leaves - 1, 0, -1):
-            tree[i] = max(tree[2 * i], tree[2 * i + 1])
+        level = maxima + [-1] * (leaves - n)
+        levels = [level]
+        while len(level) > 1:
+            level = list(map(max, level[0::2], level[1::2]))
+            levels.append(level)
+        tree = [-1]
+        for level in reversed(levels):
+            tree += level
         self._tree = tree
         self._firsts = [s[0] if s else self.limit for s in self._starts]
+
+    def _maxima(self) -> list[int]:
+        """Each chunk's largest gap, as the tree's leaves hold them."""
+        return self._tree[self._leaves:self._leaves + len(self._starts)]
 
     def _update_chunk(self, c: int, *, shrunk: int | None = None,
                       grown: int | None = None) -> None:
@@ -61,14 +92,17 @@ class GapIndex:
         to that size (the new maximum is at least that)."""
         starts = self._starts[c]
         if not starts and len(self._starts) > 1:
-            del self._starts[c], self._ends[c]
-            self._rebuild_tree()
+            maxima = self._maxima()
+            del self._starts[c], self._ends[c], maxima[c]
+            self._rebuild_tree(maxima)
             return
         if len(starts) > 2 * LOAD:
             ends = self._ends[c]
+            maxima = self._maxima()
             self._starts[c:c + 1] = [starts[:LOAD], starts[LOAD:]]
             self._ends[c:c + 1] = [ends[:LOAD], ends[LOAD:]]
-            self._rebuild_tree()
+            maxima[c:c + 1] = [self._chunk_max(c), self._chunk_max(c + 1)]
+            self._rebuild_tree(maxima)
             return
         self._firsts[c] = starts[0] if starts else self.limit
         tree = self._tree
@@ -208,21 +242,20 @@ class GapIndex:
             return s, e
         if starts[i] <= low:
             return None
-        j = i - 1
-        while True:
-            while j >= 0:
-                gs, ge = starts[j], ends[j]
-                if ge <= low:
-                    return None
-                if ge - gs >= size:
-                    s = max(gs, low)
-                    return (s, ge) if ge - s >= size else None
-                j -= 1
+        # Gaps are sorted and disjoint: the highest one that fits decides. If it lies below
+        # ``low`` (or does not fit once clipped to it), no lower one can do better.
+        j = _last_fitting(starts, ends, i, size) if self._tree[self._leaves + c] >= size else -1
+        while j < 0:
             c = self._rightmost_chunk(c, size)
             if c < 0:
                 return None
             starts, ends = self._starts[c], self._ends[c]
-            j = len(starts) - 1
+            j = _last_fitting(starts, ends, len(starts), size)
+        gs, ge = starts[j], ends[j]
+        if ge <= low:
+            return None
+        s = max(gs, low)
+        return (s, ge) if ge - s >= size else None
 
     def lowest(self, low: int, high: int, size: int) -> tuple[int, int] | None:
         """The lowest gap whose part inside ``[low, high)`` holds ``size`` bytes, clipped.
@@ -244,22 +277,18 @@ class GapIndex:
             return None
         if e - s >= size:
             return s, e
-        j = i + 1
-        while True:
-            n = len(starts)
-            while j < n:
-                gs, ge = starts[j], ends[j]
-                if gs >= high:
-                    return None
-                if ge - gs >= size:
-                    e = min(ge, high)
-                    return (gs, e) if e - gs >= size else None
-                j += 1
+        j = _first_fitting(starts, ends, i + 1, size) if self._tree[self._leaves + c] >= size else -1
+        while j < 0:
             c = self._leftmost_chunk(c, size)
             if c < 0:
                 return None
             starts, ends = self._starts[c], self._ends[c]
-            j = 0
+            j = _first_fitting(starts, ends, 0, size)
+        gs, ge = starts[j], ends[j]
+        if gs >= high:
+            return None
+        e = min(ge, high)
+        return (gs, e) if e - gs >= size else None
 
     def gap_at(self, addr: int) -> tuple[int, int] | None:
         """The gap containing ``addr``, or None if ``addr`` is mapped."""

@@ -17,10 +17,11 @@ from simulator.kernel.vma import VM_SPECIAL, Vma
 from simulator.units import PAGE_SHIFT
 
 
-def _with(vma: Vma, start: int, end: int, pgoff: int, anon_vma) -> Vma:
-    """``vma`` with new bounds, offset and anon_vma (faster than ``_replace``)."""
-    return Vma(start, end, vma.flags, pgoff, vma.file, vma.special, vma.anon_name, anon_vma,
-               vma.nomerge)
+def _with(vma: Vma, start: int, end: int, pgoff: int, anon_vma, flags: int | None = None) -> Vma:
+    """``vma`` with new bounds, offset, anon_vma and maybe flags (``_replace`` is several
+    times slower, and merging runs on every mmap and mprotect)."""
+    return Vma(start, end, vma.flags if flags is None else flags, pgoff, vma.file, vma.special,
+               vma.anon_name, anon_vma, vma.nomerge)
 
 
 def _anon_compatible(a: Vma, b: Vma) -> bool:
@@ -42,8 +43,7 @@ def vma_merge_new_range(mm, new: Vma) -> Vma:
     (``can_vma_merge_right``: their anon_vmas); otherwise only ``prev`` is extended.
     Returns the VMA now covering the range.
     """
-    prev = mm._vmas.before(new.start)
-    nxt = mm._vmas.after(new.start)
+    prev, nxt = mm._vmas.neighbours(new.start)
     left = prev is not None and prev.end == new.start and mm.is_mergeable(prev, new)
     right = nxt is not None and nxt.start == new.end and mm.is_mergeable(new, nxt)
     if left and right and not _anon_compatible(prev, nxt):
@@ -76,8 +76,8 @@ def vma_merge_existing_range(mm, prev: Vma | None, middle: Vma, start: int, end:
     right_side = end == middle.end
     if flags & VM_SPECIAL or not (left_side or right_side):
         return None
-    rng = middle._replace(start=start, end=end, flags=flags,
-                       pgoff=middle.pgoff + ((start - middle.start) >> PAGE_SHIFT))
+    rng = _with(middle, start, end, middle.pgoff + ((start - middle.start) >> PAGE_SHIFT),
+                middle.anon_vma, flags)
     merge_left = (left_side and prev is not None and prev is not middle
                   and mm.is_mergeable(prev, rng))
     nxt = mm.next_vma(middle) if right_side else None
@@ -90,24 +90,23 @@ def vma_merge_existing_range(mm, prev: Vma | None, middle: Vma, start: int, end:
     new = []
     if merge_left and merge_right:
         old += [prev, nxt]
-        merged = prev._replace(end=nxt.end, flags=flags,
-                              anon_vma=_first_anon(prev, nxt, middle))
+        merged = _with(prev, prev.start, nxt.end, prev.pgoff, _first_anon(prev, nxt, middle),
+                       flags)
         new.append(merged)
     elif merge_left:
         old.append(prev)
-        merged = prev._replace(end=end, flags=flags, anon_vma=_first_anon(prev, middle))
+        merged = _with(prev, prev.start, end, prev.pgoff, _first_anon(prev, middle), flags)
         new.append(merged)
         if end < middle.end:
-            new.append(middle._replace(start=end,
-                                    pgoff=middle.pgoff + ((end - middle.start) >> PAGE_SHIFT)))
+            new.append(_with(middle, end, middle.end,
+                             middle.pgoff + ((end - middle.start) >> PAGE_SHIFT), middle.anon_vma))
     else:
         old.append(nxt)
-        merged = nxt._replace(start=start, flags=flags,
-                              pgoff=nxt.pgoff - ((nxt.start - start) >> PAGE_SHIFT),
-                              anon_vma=_first_anon(nxt, middle))
+        merged = _with(nxt, start, nxt.end, nxt.pgoff - ((nxt.start - start) >> PAGE_SHIFT),
+                       _first_anon(nxt, middle), flags)
         new.append(merged)
         if start > middle.start:
-            new.append(middle._replace(end=start))
+            new.append(_with(middle, middle.start, start, middle.pgoff, middle.anon_vma))
     mm._rewrite(old, new)
     return merged
 
@@ -144,6 +143,6 @@ def vma_modify(mm, prev: Vma | None, middle: Vma, start: int, end: int, flags: i
                 mm.unmerged_splits.add(start)  # the first split stays, unmerged
             return parts
         vma = parts[0]
-    updated = vma._replace(flags=flags)
+    updated = _with(vma, vma.start, vma.end, vma.pgoff, vma.anon_vma, flags)
     mm._replace(vma, updated)
     return updated

@@ -85,7 +85,7 @@ class AddressSpace:
     @property
     def map_count(self) -> int:
         """``mm->map_count``: VMAs in the tree (the gate area is not one of them)."""
-        return len(self._vmas)
+        return self._vmas._len
 
     def vmas(self) -> VmaList:
         """All VMAs in address order (iterable, with ``len`` and indexing)."""

@@ -48,6 +48,9 @@ def calc_vm_flag_bits(flags: int) -> int:
     return vm
 
 
+_POPULATING = MAP_POPULATE | MAP_LOCKED
+
+
 def round_hint_to_min(mm, hint: int) -> int:
     """mm/mmap.c: hints are rounded down to a page, and a non-zero hint below mmap_min_addr
     is raised to it."""
@@ -106,9 +109,10 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
     if not flags & MAP_FIXED:
         addr = round_hint_to_min(mm, addr)
     length = page_align(length)
-    if not length or length >= 1 << mm.profile.kernel_bits:
+    word_limit = 1 << mm.profile.kernel_bits
+    if not length or length >= word_limit:
         return Errno.ENOMEM
-    if pgoff + (length >> PAGE_SHIFT) >= 1 << mm.profile.kernel_bits:
+    if pgoff + (length >> PAGE_SHIFT) >= word_limit:
         return Errno.EOVERFLOW
     if mm.map_count > mm.max_map_count:
         mm._event(ev.MapCountExceeded, syscall="mmap", map_count=mm.map_count,
@@ -168,7 +172,7 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
     if not flags & MAP_FIXED and hint and result != round_hint_to_min(mm, hint):
         mm._event(ev.HintIgnored, hint=hint, length=length, result=result,
                   reason=hint_refusal(mm, round_hint_to_min(mm, hint), length))
-    if flags & (MAP_POPULATE | MAP_LOCKED) and vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE:
+    if flags & _POPULATING and vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE:
         # populate_vma_page_range faults private writable pages in for write (FOLL_WRITE).
         anon_vma_prepare(mm, mm.vma_at(result))
     note_growth_room(mm, result, result + length)
@@ -181,14 +185,15 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
     insert a new VMA. (Without MAP_FIXED the range is free by construction.)"""
     end = addr + length
     destroyed = [mm.region(v) for v in mm.vmas_in(addr, end)] if fixed else ()
-    gathered = []
+    added = length
     if destroyed:
         gathered = gather_munmap_vmas(mm, addr, end)
         if isinstance(gathered, Errno):
             return gathered
+        added -= sum(v.end - v.start for v in gathered)
     # may_expand_vm counts only what the mapping adds; a refused MAP_FIXED keeps the old
     # mappings, but the splits the gather made stay (vms_abort_munmap_vmas).
-    if not mm.may_expand_vm(length - sum(v.end - v.start for v in gathered)):
+    if not mm.may_expand_vm(added):
         return Errno.ENOMEM
     if destroyed:
         for vma in gathered:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from simulator.kernel.config import Personality
 from simulator.kernel.merge import vma_modify
 from simulator.kernel.uapi import (
     PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE, Errno,
@@ -63,7 +62,7 @@ def sys_mprotect(mm, start: int, length: int, prot: int) -> int | Errno:
         if grows & PROT_GROWSUP:
             return Errno.EINVAL  # no VM_GROWSUP VMAs on the modelled architectures
     prev = vma if start > vma.start else mm.prev_vma(vma)
-    rier = mm.personality & Personality.READ_IMPLIES_EXEC and prot & PROT_READ
+    rier = mm.read_implies_exec and prot & PROT_READ
     nstart = start
     tmp = vma.start
     error: Errno | None = None

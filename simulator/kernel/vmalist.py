@@ -43,13 +43,13 @@ class VmaList:
             index -= len(chunk)
         raise IndexError(index)
 
-    def _chunk(self, addr: int) -> int:
-        c = bisect_right(self._firsts, addr) - 1
-        return c if c > 0 else 0
+    # Every lookup starts the same way: the chunk is the last one whose first VMA starts at
+    # or below the address (chunk 0 for lower addresses: ``_firsts[0]`` is 0). It is written
+    # out in each method rather than called: these run several times per system call.
 
     def find(self, addr: int):
         """``find_vma``: the first VMA with ``end > addr``, or None."""
-        c = self._chunk(addr)
+        c = bisect_right(self._firsts, addr) - 1
         starts = self._starts[c]
         j = bisect_right(starts, addr) - 1
         if j >= 0:
@@ -59,63 +59,71 @@ class VmaList:
         j += 1
         if j < len(starts):
             return self._vmas[c][j]
-        c += 1
-        while c < len(self._vmas):
-            if self._vmas[c]:
-                return self._vmas[c][0]
-            c += 1
+        if c + 1 < len(self._vmas):
+            return self._vmas[c + 1][0]  # chunks other than a lone first one are never empty
         return None
 
     def before(self, addr: int):
         """The last VMA that starts below ``addr``, or None."""
-        c = self._chunk(addr)
+        c = bisect_right(self._firsts, addr) - 1
         j = bisect_left(self._starts[c], addr) - 1
-        while j < 0:
-            c -= 1
-            if c < 0:
-                return None
-            j = len(self._vmas[c]) - 1
-        return self._vmas[c][j]
+        if j >= 0:
+            return self._vmas[c][j]
+        if c > 0:
+            return self._vmas[c - 1][-1]
+        return None
 
     def after(self, addr: int):
         """The first VMA that starts above ``addr``, or None."""
-        c = self._chunk(addr)
-        starts = self._starts[c]
-        j = bisect_right(starts, addr)
-        while j >= len(self._vmas[c]):
-            c += 1
-            if c >= len(self._vmas):
-                return None
-            j = 0
-        return self._vmas[c][j]
+        c = bisect_right(self._firsts, addr) - 1
+        j = bisect_right(self._starts[c], addr)
+        vmas = self._vmas[c]
+        if j < len(vmas):
+            return vmas[j]
+        if c + 1 < len(self._vmas):
+            return self._vmas[c + 1][0]
+        return None
+
+    def neighbours(self, addr: int):
+        """``(before(addr), after(addr))`` for an unmapped ``addr``, with one lookup."""
+        c = bisect_right(self._firsts, addr) - 1
+        j = bisect_left(self._starts[c], addr)
+        vmas = self._vmas[c]
+        if j > 0:
+            prev = vmas[j - 1]
+        else:
+            prev = self._vmas[c - 1][-1] if c > 0 else None
+        if j < len(vmas):
+            return prev, vmas[j]
+        return prev, (self._vmas[c + 1][0] if c + 1 < len(self._vmas) else None)
 
     def get(self, start: int):
         """The VMA starting exactly at ``start``."""
-        c = self._chunk(start)
-        j = bisect_left(self._starts[c], start)
-        if j < len(self._starts[c]) and self._starts[c][j] == start:
+        c = bisect_right(self._firsts, start) - 1
+        starts = self._starts[c]
+        j = bisect_left(starts, start)
+        if j < len(starts) and starts[j] == start:
             return self._vmas[c][j]
         return None
 
     def add(self, vma) -> None:
-        c = self._chunk(vma.start)
+        start = vma.start
+        c = bisect_right(self._firsts, start) - 1
         starts = self._starts[c]
-        j = bisect_left(starts, vma.start)
-        starts.insert(j, vma.start)
+        j = bisect_left(starts, start)
+        starts.insert(j, start)
         self._vmas[c].insert(j, vma)
         self._len += 1
-        if j == 0:
-            self._firsts[c] = vma.start
+        if j == 0 and c > 0:
+            self._firsts[c] = start
         if len(starts) > 2 * LOAD:
             vmas = self._vmas[c]
             self._vmas[c:c + 1] = [vmas[:LOAD], vmas[LOAD:]]
             self._starts[c:c + 1] = [starts[:LOAD], starts[LOAD:]]
-            self._firsts[c:c + 1] = [starts[0], starts[LOAD]]
-        if c == 0:
-            self._firsts[0] = 0
+            self._firsts[c:c + 1] = [self._firsts[c], starts[LOAD]]
 
     def discard(self, start: int) -> None:
-        c = self._chunk(start)
+        c = bisect_right(self._firsts, start) - 1
         starts = self._starts[c]
         j = bisect_left(starts, start)
         assert j < len(starts) and starts[j] == start, f"no VMA at {start:#x}"
@@ -129,29 +137,27 @@ class VmaList:
 
     def set(self, vma) -> None:
         """Replace the VMA that starts at ``vma.start``."""
-        c = self._chunk(vma.start)
-        j = bisect_left(self._starts[c], vma.start)
-        assert self._starts[c][j] == vma.start
+        start = vma.start
+        c = bisect_right(self._firsts, start) - 1
+        j = bisect_left(self._starts[c], start)
+        assert self._starts[c][j] == start
         self._vmas[c][j] = vma
 
     def between(self, start: int, end: int) -> list:
         """VMAs intersecting ``[start, end)``, in order."""
-        out = []
-        vma = self.find(start)
-        if vma is None or vma.start >= end:
-            return out
-        c = self._chunk(vma.start)
-        j = bisect_left(self._starts[c], vma.start)
-        while c < len(self._vmas):
-            chunk = self._vmas[c]
-            while j < len(chunk):
-                vma = chunk[j]
-                if vma.start >= end:
-                    return out
-                out.append(vma)
-                j += 1
+        c = bisect_right(self._firsts, start) - 1
+        j = bisect_right(self._starts[c], start) - 1
+        vmas = self._vmas[c]
+        if j < 0 or vmas[j].end <= start:
+            j += 1  # the VMA below ``start`` ends at or before it
+        # All but the last chunk hold at most 2 * LOAD VMAs: slicing beats a Python loop.
+        k = bisect_left(self._starts[c], end, j)
+        out = vmas[j:k]
+        while k == len(vmas) and c + 1 < len(self._vmas):
             c += 1
-            j = 0
+            vmas = self._vmas[c]
+            k = bisect_left(self._starts[c], end)
+            out += vmas[:k]
         return out
 
     def _check(self) -> None:
