@@ -180,13 +180,29 @@ def _nonneg_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def cmd_threads(args) -> int:
+def threads_until_failure(profile, proc, attr, initial_maps: str | None = None):
+    """What ``vasim threads`` runs: the process (from ``initial_maps``, a /proc/PID/maps
+    taken before the first pthread_create, or the modelled typical PIE) creates threads with
+    ``attr`` until pthread_create fails. Returns ``(process, ExhaustionResult)``."""
     from simulator.kernel.exec import exec_layout
     from simulator.libc.process import attach_process, start_process
-    from simulator.libc.pthread import PTHREAD_STACK_MIN, ThreadAttr
     from simulator.programs import typical_process_images
     from simulator.trace.loadmaps import address_space_from_maps
     from simulator.trace.procmaps import read_maps
+
+    if initial_maps:
+        mm = address_space_from_maps(read_maps(initial_maps), profile, proc=proc,
+                                     source=initial_maps)
+        process = attach_process(mm)
+    else:
+        exe, rtld, libs = typical_process_images(profile)
+        mm = exec_layout(profile, exe.elf, rtld.elf, proc=proc)
+        process = start_process(mm, exe, rtld, libs)
+    return process, process.threads.create_until_failure(attr)
+
+
+def cmd_threads(args) -> int:
+    from simulator.libc.pthread import PTHREAD_STACK_MIN, ThreadAttr
 
     if args.stack_size is not None and args.stack_size < PTHREAD_STACK_MIN:
         raise UsageError(f"vasim threads: argument --stack-size: pthread_attr_setstacksize "
@@ -194,17 +210,10 @@ def cmd_threads(args) -> int:
     profile = get_profile(args.arch)
     proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
                          rlimit_stack=args.rlimit_stack)
-    if args.initial_maps:
-        mm = address_space_from_maps(read_maps(args.initial_maps), profile, proc=proc,
-                                     source=args.initial_maps)
-        process = attach_process(mm)
-    else:
-        exe, rtld, libs = typical_process_images(profile)
-        mm = exec_layout(profile, exe.elf, rtld.elf, proc=proc)
-        process = start_process(mm, exe, rtld, libs)
     attr = ThreadAttr(stacksize=args.stack_size or 0,
                       guardsize=args.guard_size if args.guard_size is not None else 4096)
-    result = process.threads.create_until_failure(attr)
+    process, result = threads_until_failure(profile, proc, attr, args.initial_maps)
+    mm = process.mm
     block = result.stacks[0].size if result.stacks else None
     gap = mm.largest_free_gap()
     out = {

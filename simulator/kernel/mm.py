@@ -227,7 +227,8 @@ class AddressSpace:
                 and low.file is high.file
                 and low.special is None and high.special is None
                 and low.anon_name == high.anon_name
-                and low.nomerge == high.nomerge
+                and (low.nomerge is None or high.nomerge is None
+                     or low.nomerge == high.nomerge)
                 and low.pgoff + low.pages == high.pgoff
                 and (low.anon_vma is None or high.anon_vma is None
                      or low.anon_vma == high.anon_vma))

@@ -114,7 +114,10 @@ class Vma(NamedTuple):
     anon_vmas never merge (mm/vma.c ``is_mergeable_anon_vma``).
 
     ``nomerge`` is an opaque token for differences the model cannot see (a VMA read from
-    /proc/PID/maps that the kernel kept apart from an identical-looking neighbour).
+    /proc/PID/maps that the kernel kept apart from an identical-looking neighbour). Like an
+    anon_vma it keeps apart only VMAs that both carry one, and different ones: the most likely
+    unseen difference is two anon_vmas, and memory added later (brk growth, a new mapping next
+    to it) merges with either side, as the kernel merges a VMA without an anon_vma.
     """
 
     start: int
