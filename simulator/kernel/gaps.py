@@ -5,9 +5,12 @@ The kernel keeps VMAs in a maple tree whose internal nodes record the largest ga
 size skips whole subtrees. gVisor does the same with an augmented B-tree (pkg/sentry/mm).
 
 Here the gaps are kept in address order in chunks of at most ``2 * LOAD`` entries, like
-sortedcontainers' SortedList. A segment tree over the chunks holds each chunk's largest gap,
-so finding the highest (or lowest) gap of at least ``size`` bytes descends O(log n) nodes and
-then scans one chunk. Updates touch one chunk and one tree path.
+sortedcontainers' SortedList, with each chunk's largest gap, and the largest of each group of
+``GROUP`` chunks on top: two levels of maxima instead of a tree's log n. Finding the highest
+(or lowest) gap of at least ``size`` bytes scans the rest of one chunk, of its group, the
+group maxima, then one group and one chunk; every scan runs in C (``map``/``compress`` over a
+list slice), so a search costs a handful of Python steps however many gaps there are. An
+update refreshes one chunk's maximum and its group's.
 
 The index knows only coverage: :meth:`occupy` when a free range becomes mapped and
 :meth:`release` when a mapped range becomes free. Splitting, merging and re-protecting VMAs
@@ -16,12 +19,13 @@ change nothing here.
 
 from __future__ import annotations
 
-import operator
 from bisect import bisect_left, bisect_right
 from itertools import compress, count, repeat
 from operator import ge, sub
 
 LOAD = 16
+#: Chunks per group of the upper level of maxima.
+GROUP = 32
 
 
 # The scans inside one chunk run in C (map/compress), not as Python loops: placement spends
@@ -41,6 +45,20 @@ def _first_fitting(starts: list[int], ends: list[int], begin: int, size: int) ->
     return next(compress(count(begin), fits), -1)
 
 
+def _last_at_least(values: list[int], lo: int, hi: int, size: int) -> int:
+    """The last index in ``[lo, hi)`` whose value is at least ``size``, or -1."""
+    if hi <= lo:
+        return -1
+    fits = map(ge, reversed(values[lo:hi]), repeat(size))
+    return next(compress(count(hi - 1, -1), fits), -1)
+
+
+def _first_at_least(values: list[int], lo: int, hi: int, size: int) -> int:
+    """The first index in ``[lo, hi)`` whose value is at least ``size``, or -1."""
+    fits = map(ge, values[lo:hi], repeat(size))
+    return next(compress(count(lo), fits), -1)
+
+
 class GapIndex:
     """Free ranges ``[start, end)`` of ``[0, limit)``, searchable by size within address bounds."""
 
@@ -49,41 +67,20 @@ class GapIndex:
         self._starts: list[list[int]] = [[0]]
         self._ends: list[list[int]] = [[limit]]
         self._firsts: list[int] = [0]
-        self._tree: list[int] = []
-        self._leaves = 1
-        self._rebuild_tree()
+        #: The largest gap of each chunk, and of each group of GROUP chunks (-1: empty).
+        self._maxes: list[int] = [limit]
+        self._group_maxes: list[int] = [limit]
 
     # -- structure ---------------------------------------------------------------------------
 
     def _chunk_max(self, c: int) -> int:
         starts, ends = self._starts[c], self._ends[c]
-        return max(map(operator.sub, ends, starts)) if starts else -1
+        return max(map(sub, ends, starts)) if starts else -1
 
-    def _rebuild_tree(self, maxima: list[int] | None = None) -> None:
-        """Rebuild the tree over the chunks, whose largest gaps are ``maxima`` (computed
-        when not given). Level by level, so the work runs in C: chunks split or vanish
-        often enough that a Python loop over all nodes would dominate at 15k VMAs."""
-        n = len(self._starts)
-        if maxima is None:
-            maxima = [self._chunk_max(c) for c in range(n)]
-        leaves = 1
-        while leaves < n:
-            leaves *= 2
-        self._leaves = leaves
-        level = maxima + [-1] * (leaves - n)
-        levels = [level]
-        while len(level) > 1:
-            level = list(map(max, level[0::2], level[1::2]))
-            levels.append(level)
-        tree = [-1]
-        for level in reversed(levels):
-            tree += level
-        self._tree = tree
-        self._firsts = [s[0] if s else self.limit for s in self._starts]
-
-    def _maxima(self) -> list[int]:
-        """Each chunk's largest gap, as the tree's leaves hold them."""
-        return self._tree[self._leaves:self._leaves + len(self._starts)]
+    def _rebuild_groups(self) -> None:
+        """After chunks were split or removed: every group's members moved."""
+        m = self._maxes
+        self._group_maxes = [max(m[i:i + GROUP]) for i in range(0, len(m), GROUP)]
 
     def _update_chunk(self, c: int, *, shrunk: int | None = None,
                       grown: int | None = None) -> None:
@@ -92,22 +89,19 @@ class GapIndex:
         to that size (the new maximum is at least that)."""
         starts = self._starts[c]
         if not starts and len(self._starts) > 1:
-            maxima = self._maxima()
-            del self._starts[c], self._ends[c], maxima[c]
-            self._rebuild_tree(maxima)
+            del self._starts[c], self._ends[c], self._maxes[c], self._firsts[c]
+            self._rebuild_groups()
             return
         if len(starts) > 2 * LOAD:
             ends = self._ends[c]
-            maxima = self._maxima()
             self._starts[c:c + 1] = [starts[:LOAD], starts[LOAD:]]
             self._ends[c:c + 1] = [ends[:LOAD], ends[LOAD:]]
-            maxima[c:c + 1] = [self._chunk_max(c), self._chunk_max(c + 1)]
-            self._rebuild_tree(maxima)
+            self._maxes[c:c + 1] = [self._chunk_max(c), self._chunk_max(c + 1)]
+            self._firsts[c:c + 1] = [starts[0], starts[LOAD]]
+            self._rebuild_groups()
             return
         self._firsts[c] = starts[0] if starts else self.limit
-        tree = self._tree
-        i = self._leaves + c
-        old = tree[i]
+        old = self._maxes[c]
         if shrunk is not None and shrunk < old:
             return  # a smaller gap than the maximum changed: the maximum stands
         if grown is not None:
@@ -118,15 +112,13 @@ class GapIndex:
             value = self._chunk_max(c)
         if old == value:
             return
-        tree[i] = value
-        i >>= 1
-        while i:
-            a, b = tree[2 * i], tree[2 * i + 1]
-            value = a if a > b else b
-            if tree[i] == value:
-                return  # the maxima above are unchanged
-            tree[i] = value
-            i >>= 1
+        self._maxes[c] = value
+        g = c // GROUP
+        group_max = self._group_maxes[g]
+        if value > group_max:
+            self._group_maxes[g] = value
+        elif old == group_max:
+            self._group_maxes[g] = max(self._maxes[g * GROUP:(g + 1) * GROUP])
 
     def _locate(self, addr: int) -> tuple[int, int]:
         """(chunk, index) of the last gap whose start is <= addr, or (0, -1) if none."""
@@ -139,33 +131,30 @@ class GapIndex:
         """The highest chunk index < ``before`` holding a gap of at least ``size``, or -1."""
         if before <= 0:
             return -1
-        tree, leaves = self._tree, self._leaves
-        p = leaves + before - 1
-        while tree[p] < size:
-            while not p & 1:  # a left child: nothing more to its left at this level
-                p >>= 1
-            if p == 1:
-                return -1
-            p -= 1
-        while p < leaves:
-            p = 2 * p + 1 if tree[2 * p + 1] >= size else 2 * p
-        return p - leaves
+        maxes = self._maxes
+        g = (before - 1) // GROUP
+        c = _last_at_least(maxes, g * GROUP, before, size)
+        if c >= 0:
+            return c
+        g = _last_at_least(self._group_maxes, 0, g, size)
+        if g < 0:
+            return -1
+        return _last_at_least(maxes, g * GROUP, (g + 1) * GROUP, size)
 
     def _leftmost_chunk(self, after: int, size: int) -> int:
         """The lowest chunk index > ``after`` holding a gap of at least ``size``, or -1."""
-        if after + 1 >= len(self._starts):
+        maxes = self._maxes
+        first = after + 1
+        if first >= len(maxes):
             return -1
-        tree, leaves = self._tree, self._leaves
-        p = leaves + after + 1
-        while tree[p] < size:
-            while p & 1 and p != 1:  # a right child: nothing more to its right at this level
-                p >>= 1
-            if p == 1:
-                return -1
-            p += 1
-        while p < leaves:
-            p = 2 * p if tree[2 * p] >= size else 2 * p + 1
-        return p - leaves
+        g = first // GROUP
+        c = _first_at_least(maxes, first, (g + 1) * GROUP, size)
+        if c >= 0:
+            return c
+        g = _first_at_least(self._group_maxes, g + 1, len(self._group_maxes), size)
+        if g < 0:
+            return -1
+        return _first_at_least(maxes, g * GROUP, (g + 1) * GROUP, size)
 
     # -- updates -----------------------------------------------------------------------------
 
@@ -244,7 +233,7 @@ class GapIndex:
             return None
         # Gaps are sorted and disjoint: the highest one that fits decides. If it lies below
         # ``low`` (or does not fit once clipped to it), no lower one can do better.
-        j = _last_fitting(starts, ends, i, size) if self._tree[self._leaves + c] >= size else -1
+        j = _last_fitting(starts, ends, i, size) if self._maxes[c] >= size else -1
         while j < 0:
             c = self._rightmost_chunk(c, size)
             if c < 0:
@@ -277,7 +266,7 @@ class GapIndex:
             return None
         if e - s >= size:
             return s, e
-        j = _first_fitting(starts, ends, i + 1, size) if self._tree[self._leaves + c] >= size else -1
+        j = _first_fitting(starts, ends, i + 1, size) if self._maxes[c] >= size else -1
         while j < 0:
             c = self._leftmost_chunk(c, size)
             if c < 0:
@@ -315,5 +304,6 @@ class GapIndex:
                 assert s > prev_end, "gaps overlap or touch"
                 prev_end = e
         assert self._firsts == [s[0] if s else self.limit for s in self._starts]
-        for c in range(len(self._starts)):
-            assert self._tree[self._leaves + c] == self._chunk_max(c)
+        assert self._maxes == [self._chunk_max(c) for c in range(len(self._starts))]
+        m = self._maxes
+        assert self._group_maxes == [max(m[i:i + GROUP]) for i in range(0, len(m), GROUP)]
