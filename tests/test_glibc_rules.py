@@ -2,7 +2,7 @@
 
 Every test names the glibc source file and function whose rule it checks. Expected values
 come from glibc's arithmetic (worked out in a comment next to the value), from the
-observations in /work/shared/reference/glibc.md ("glibc.md §n"), or from runs of the libc
+observations in the team reference glibc.md (../shared/reference) ("glibc.md §n"), or from runs of the libc
 probe (tests/libc_probe.py: tests/probe/libcprobe.c under ``strace -f``, ``setarch -R``, on
 this machine's Debian 12 glibc 2.36 / Linux 6.18) made while writing these tests ("measured").
 None is copied from the model's output. Where an address is the kernel's choice (an mmap

@@ -32,6 +32,10 @@ def gather_munmap_vmas(mm, start: int, end: int) -> list[Vma] | Errno:
     last = vmas[-1]
     if last.end > end:
         if last.special is not None:
+            if start > first.start:
+                # vms_abort_munmap_vmas puts nothing back together: the split at ``start``
+                # stays, and the two halves will not merge again.
+                mm.unmerged_splits.add(start)
             return Errno.EINVAL
         vmas[-1] = mm._split(last, end)[0]
     return vmas
