@@ -479,20 +479,7 @@ class Malloc:
         if size <= self.w.fastbin_max_chunk:  # TRIM_FASTBINS is 0: even next to the top
             arena.fast.setdefault(size, []).append(p)
             return
-        # Coalesce with free neighbours, then with the top.
-        for addr, s in list(arena.free.items()):
-            if addr + s == p:
-                del arena.free[addr]
-                p, size = addr, size + s
-                break
-        nxt = arena.free.pop(p + size, None)
-        if nxt is not None:
-            size += nxt
-        if p + size == arena.top:
-            arena.top, arena.top_size = p, arena.top_size + size
-            size = arena.top_size
-        else:
-            arena.free[p] = size
+        size = self._coalesce(arena, p, size)
         if size >= FASTBIN_CONSOLIDATION_THRESHOLD:
             if any(arena.fast.values()):
                 self._malloc_consolidate(arena)
@@ -503,12 +490,16 @@ class Malloc:
                 self._heap_trim(arena)
 
     def _malloc_consolidate(self, arena: Arena) -> None:
+        """``malloc_consolidate``: every fastbin chunk coalesces, nothing is trimmed."""
         fast, arena.fast = arena.fast, {}
         for size, addrs in fast.items():
             for p in addrs:
-                self._coalesce_quietly(arena, p, size)
+                self._coalesce(arena, p, size)
 
-    def _coalesce_quietly(self, arena: Arena, p: int, size: int) -> None:
+    @staticmethod
+    def _coalesce(arena: Arena, p: int, size: int) -> int:
+        """Join a freed chunk with its free neighbours, and with the top if it reaches it.
+        Returns the size of the free chunk it became part of (the top's, if that)."""
         for addr, s in list(arena.free.items()):
             if addr + s == p:
                 del arena.free[addr]
@@ -519,8 +510,9 @@ class Malloc:
             size += nxt
         if p + size == arena.top:
             arena.top, arena.top_size = p, arena.top_size + size
-        else:
-            arena.free[p] = size
+            return arena.top_size
+        arena.free[p] = size
+        return size
 
     def _systrim(self, arena: Arena) -> None:
         """``systrim``: give the top back to the kernel, keeping top_pad, if the break is
