@@ -44,6 +44,8 @@ BAD = [
     ('title = "x"\n[process\narch = "i686"\n', 2, "malformed TOML"),
     # an unknown key, with the nearest valid one
     ('title = "x"\n[process]\narhc = "i686"\n', 3, "unknown key 'arhc' (did you mean 'arch'?)"),
+    ('title = "x"\n[process]\nprofile = "i686"\n', 3,
+     "unknown key 'profile' (did you mean 'arch'?)"),
     ('title = "x"\n[[step]]\ndo = "mmap"\nlenght = "4K"\n', 4, "did you mean 'length'?"),
     ('title = "x"\n[[step]]\ndo = "mmap"\nlength = "4K"\nexpect = { erno = "ENOMEM" }\n', 5,
      "did you mean 'errno'?"),

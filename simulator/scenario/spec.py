@@ -202,8 +202,17 @@ def _maps_text(path, value):
     return _str(path, value)
 
 
+#: Words people use for a key that is spelled otherwise here (only for the hint).
+_SYNONYMS = {"profile": "arch", "architecture": "arch", "seed": "aslr_seed",
+             "stack_rlimit": "rlimit_stack", "ulimit_s": "rlimit_stack", "size": "length",
+             "len": "length", "address": "addr", "error": "errno"}
+
+
 def _unknown(key, allowed) -> str:
     near = difflib.get_close_matches(key, list(allowed), n=1)
+    synonym = _SYNONYMS.get(key.lower().replace("-", "_"))
+    if synonym in allowed:
+        near = [synonym]
     hint = f" (did you mean {near[0]!r}?)" if near else ""
     return f"unknown key {key!r}{hint}"
 
