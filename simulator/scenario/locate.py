@@ -74,9 +74,10 @@ def locate(text: str) -> dict[tuple, tuple[int, int]]:
 
 
 def position(positions: dict, path: tuple) -> tuple[int | None, int | None]:
-    """The position of ``path``, or of its nearest recorded ancestor."""
+    """The position of ``path``, or of its nearest recorded ancestor; a problem with the file
+    as a whole (a missing top-level key) is reported at its first line."""
     while path:
         if path in positions:
             return positions[path]
         path = path[:-1]
-    return None, None
+    return 1, None
