@@ -71,6 +71,7 @@ BAD = [
     ('title = "x"\n[expect]\nmaps = "missing.maps"\n', 3, "cannot read"),
     # a missing required key
     ('title = "x"\n[[step]]\ndo = "munmap"\naddr = 0\n', 2, "munmap needs 'length'"),
+    ('[process]\narch = "i686"\n', 1, "missing 'title'"),
 ]
 
 
