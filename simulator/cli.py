@@ -356,7 +356,11 @@ def cmd_plot(args) -> int:
     ext = os.path.splitext(args.output)[1].lower().lstrip(".")
     if ext and ext not in ("png", "svg"):
         raise UsageError(f"vasim plot: -o {args.output}: use .png, .svg or no extension")
-    for path in plot.save(fig, args.output, formats=(ext,) if ext else ("png", "svg")):
+    try:
+        written = plot.save(fig, args.output, formats=(ext,) if ext else ("png", "svg"))
+    except OSError as err:
+        raise InputError(args.output, None, f"cannot write: {err.strerror or err}") from None
+    for path in written:
         print(path)
     return 0
 

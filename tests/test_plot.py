@@ -408,3 +408,20 @@ def test_markers_and_lines_differ_without_colour():
     assert len(set(markers)) == len(markers)
     assert len({m for _, m, _ in SERIES}) == len(SERIES)
     assert len({str(ls) for _, _, ls in SERIES}) == len(SERIES)
+
+
+def test_cli_plot_writes_png_and_svg_or_says_why_not(tmp_path, capsys):
+    """`vasim plot`: both formats without an extension, one with; an output it cannot write
+    is one line and status 2, not a traceback."""
+    from simulator.cli import main
+    assert main(["plot", "--arch", "i686", "-o", str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig.png").stat().st_size > 0 and (tmp_path / "fig.svg").stat().st_size > 0
+    assert main(["plot", "--arch", "i686", "-o", str(tmp_path / "one.svg")]) == 0
+    assert not (tmp_path / "one.png").exists()
+    capsys.readouterr()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    target = str(blocker / "x.png")  # a directory that is a file
+    assert main(["plot", "--arch", "i686", "-o", target]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{target}: cannot write")

@@ -486,6 +486,16 @@ def test_unreadable_file(tmp_path):
     assert str(info.value) == f"{missing}: cannot read: No such file or directory"
 
 
+def test_a_binary_file_is_not_a_trace(tmp_path):
+    """An ELF file (or any file with a NUL byte) is refused at the line of its first NUL,
+    rather than replayed as zero calls."""
+    target = tmp_path / "a.out"
+    target.write_bytes(b"execve(\"/bin/true\", [], []) = 0\n\x7fELF\x02\x01\x00\x00")
+    with pytest.raises(InputError) as info:
+        read_strace(target)
+    assert str(info.value).startswith(f"{target}:2: a binary file, not an strace log")
+
+
 def test_unrecognisable_lines_are_skipped_not_errors():
     text = ("hello world\n"
             "--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---\n"

@@ -231,4 +231,5 @@ def _check_order(entries: list[MapsEntry], source: str) -> None:
 
 
 def _show(line: str, limit: int = 60) -> str:
-    return repr(line if len(line) <= limit else line[:limit] + "...")
+    shown = repr(line)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."

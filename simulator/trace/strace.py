@@ -256,6 +256,11 @@ def read_strace(path) -> Trace:
         text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
     except OSError as err:
         raise InputError(str(path), None, f"cannot read: {err.strerror or err}") from None
+    nul = text.find("\0")
+    if nul >= 0:
+        # strace escapes every unprintable byte it prints: a NUL means this is not its output.
+        raise InputError(str(path), text.count("\n", 0, nul) + 1,
+                         "a binary file, not an strace log (strace -f -o FILE writes text)")
     return parse_strace(text, str(path))
 
 
