@@ -11,8 +11,6 @@ gives the same bytes.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import subprocess
 import sys
 from pathlib import Path

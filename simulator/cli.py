@@ -13,7 +13,7 @@ import sys
 from simulator.errors import InputError
 from simulator.kernel.arch import PROFILES, get_profile
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
-from simulator.units import RLIM_INFINITY, format_size, parse_size
+from simulator.units import format_size, parse_size
 
 
 class UsageError(Exception):

@@ -32,10 +32,6 @@ def page_align(value: int) -> int:
     return (value + PAGE_SIZE - 1) & PAGE_MASK
 
 
-def is_page_aligned(value: int) -> bool:
-    return value & (PAGE_SIZE - 1) == 0
-
-
 _SIZE_RE = re.compile(r"^\s*(0[xX][0-9a-fA-F]+|\d+)\s*([kKmMgGtT]?)(i?[bB])?\s*$")
 _SUFFIX = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": TiB}
 

@@ -7,9 +7,6 @@ after every op.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
 from simulator.kernel.uapi import Errno
 from simulator.kernel.arch import get_profile

@@ -7,8 +7,6 @@ script's glibc operations, and records the system calls of each op.
 
 from __future__ import annotations
 
-import os
-
 from simulator.host.elf import read_shared_object
 from simulator.kernel.arch import get_profile
 from simulator.kernel.config import Personality, ProcessConfig

@@ -16,7 +16,7 @@ def anon_vma_compatible(a: Vma, b: Vma) -> bool:
     pgoff contiguous."""
     return (a.end == b.start and a.file is b.file
             and (a.flags ^ b.flags) & ~(VM_ACCESS_FLAGS | VM_SOFTDIRTY) == 0
-            and b.pgoff == a.pgoff + ((b.start - a.start) >> 12))
+            and b.pgoff == a.pgoff_at(b.start))
 
 
 def find_mergeable_anon_vma(mm, vma: Vma) -> int | None:

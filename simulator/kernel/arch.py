@@ -20,7 +20,7 @@ from simulator.kernel.vma import (
     VM_DONTDUMP, VM_DONTEXPAND, VM_EXEC, VM_IO, VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_PFNMAP,
     VM_READ,
 )
-from simulator.units import GiB, KiB, MiB, PAGE_SIZE, align_up, page_align
+from simulator.units import GiB, MiB, PAGE_SIZE, align_up, page_align
 
 
 class Placement(enum.Enum):
@@ -138,10 +138,6 @@ class Profile:
         if self.limits_3gb is not None and personality & Personality.ADDR_LIMIT_3GB:
             return self.limits_3gb
         return self.limits
-
-    @property
-    def is_32bit(self) -> bool:
-        return self.task_bits == 32
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ layout. The ranges are the kernel's; the random numbers are of course not.
 
 from __future__ import annotations
 
-from simulator.kernel.config import Personality
 from simulator.units import PAGE_SHIFT, page_align
 
 
@@ -37,8 +36,7 @@ def randomize_stack_top(mm, stack_top: int) -> int:
 
 def arch_align_stack(mm, sp: int) -> int:
     """arch/x86/kernel/process.c: a sub-page random offset, then 16-byte alignment."""
-    if (not mm.personality & Personality.ADDR_NO_RANDOMIZE and mm.kconfig.randomize_va_space
-            and mm.profile.stack_align_random):
+    if mm.randomize and mm.profile.stack_align_random:
         sp -= mm.rng.randrange(mm.profile.stack_align_random)
     return sp & ~0xF
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import attrs
 
+from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.brk import do_brk_flags
 from simulator.kernel.mmap import do_mmap
 from simulator.kernel.munmap import unmap_range
@@ -17,7 +18,7 @@ from simulator.kernel.uapi import (
     MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE, Errno,
 )
 from simulator.kernel.vma import VM_EXEC, FileRef
-from simulator.units import PAGE_SIZE, align_down, page_align
+from simulator.units import PAGE_SHIFT, PAGE_SIZE, align_down, page_align
 
 PF_X, PF_W, PF_R = 1, 2, 4
 
@@ -83,11 +84,11 @@ def elf_map(mm, image: ElfImage, addr: int, seg: Segment, prot: int, flags: int,
         return addr
     if total_size:
         total_size = page_align(total_size)
-        result = do_mmap(mm, image.file, addr, total_size, prot, flags, off >> 12)
+        result = do_mmap(mm, image.file, addr, total_size, prot, flags, off >> PAGE_SHIFT)
         if not isinstance(result, Errno) and total_size > size:
             unmap_range(mm, result + size, result + total_size)
         return result
-    return do_mmap(mm, image.file, addr, size, prot, flags, off >> 12)
+    return do_mmap(mm, image.file, addr, size, prot, flags, off >> PAGE_SHIFT)
 
 
 def elf_load(mm, image: ElfImage, addr: int, seg: Segment, prot: int, flags: int,
@@ -103,7 +104,6 @@ def elf_load(mm, image: ElfImage, addr: int, seg: Segment, prot: int, flags: int
         zero_end = map_addr + pageoff + seg.memsz
         if seg.memsz > seg.filesz and prot & PROT_WRITE:
             # padzero() writes the tail of the last file page: a COW fault.
-            from simulator.kernel.anon import anon_vma_prepare
             anon_vma_prepare(mm, mm.vma_at(zero_start - 1))
     else:
         map_addr = zero_start = align_down(addr, PAGE_SIZE)

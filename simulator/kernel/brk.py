@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from simulator.kernel import events as ev
-from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.munmap import unmap_range
 from simulator.kernel.uapi import MAP_FIXED, Errno
 from simulator.kernel.unmapped_area import get_unmapped_area
@@ -18,8 +17,7 @@ def do_brk_flags(mm, prev: Vma | None, addr: int, length: int, vm_flags: int = 0
     if not mm.may_expand_vm(length):
         return Errno.ENOMEM
     if mm.map_count > mm.max_map_count:
-        mm._event(ev.MapCountExceeded, syscall="brk", map_count=mm.map_count,
-                  max_map_count=mm.max_map_count)
+        mm._map_count_exceeded("brk")
         return Errno.ENOMEM
     new = Vma(addr, addr + length, vm_flags, addr >> PAGE_SHIFT)
     if prev is not None and prev.end == addr and mm.is_mergeable(prev, new):
@@ -58,8 +56,7 @@ def sys_brk(mm, brk: int) -> int:
     if isinstance(get_unmapped_area(mm, None, oldbrk, newbrk - oldbrk, 0, MAP_FIXED, 0), Errno):
         return _refuse(mm, brk, None, "the heap would end above TASK_SIZE")
     nxt = mm.find_vma(oldbrk)
-    if nxt is not None and nxt.start < newbrk + PAGE_SIZE + mm.stack_guard_gap \
-            and newbrk + PAGE_SIZE > mm.vm_start_gap(nxt):
+    if nxt is not None and newbrk + PAGE_SIZE > mm.vm_start_gap(nxt):
         return _refuse(mm, brk, nxt, "it would come within a page (or the stack guard gap) "
                                      "of the next mapping")
     prev = mm.find_vma_prev(oldbrk)

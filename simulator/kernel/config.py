@@ -11,7 +11,7 @@ import enum
 
 import attrs
 
-from simulator.units import PAGE_SIZE, RLIM_INFINITY, MiB
+from simulator.units import PAGE_SIZE, RLIM_INFINITY, MiB, page_align
 
 
 class Personality(enum.IntFlag):
@@ -90,8 +90,7 @@ class KernelConfig:
     def effective_mmap_min_addr(self, profile_lsm_min: int) -> int:
         """security/min_addr.c: ``max(dac_mmap_min_addr, CONFIG_LSM_MMAP_MIN_ADDR)``, page-aligned."""
         lsm = self.lsm_mmap_min_addr if self.lsm_mmap_min_addr is not None else profile_lsm_min
-        value = max(self.mmap_min_addr, lsm)
-        return (value + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+        return page_align(max(self.mmap_min_addr, lsm))
 
 
 @attrs.frozen

@@ -95,8 +95,7 @@ def exec_layout(profile: Profile, exe: ElfImage, interp: ElfImage | None = None,
     :class:`ExecError` if a mapping fails, which for real programs means the kernel's exec
     would have failed too.
     """
-    mm = AddressSpace(profile, kconfig, proc)
-    arch_pick_mmap_layout(mm, proc.rlimit_stack)
+    mm = empty_address_space(profile, kconfig, proc)
     setup_arg_pages(mm, proc.exec_strings, exe.exec_stack)
     load_base = mm.limits.pie_base + arch_mmap_rnd(mm)
     loaded = load_elf_binary(mm, exe, load_base)

@@ -19,7 +19,7 @@ change nothing here.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from itertools import compress, count, repeat
 from operator import ge, sub
 

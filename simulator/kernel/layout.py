@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from simulator.kernel.aslr import arch_mmap_rnd
 from simulator.kernel.config import Personality
-from simulator.units import MiB, RLIM_INFINITY, page_align
+from simulator.units import PAGE_SHIFT, MiB, RLIM_INFINITY, page_align
 
 MIN_GAP = 128 * MiB
 
@@ -36,9 +36,9 @@ def mmap_base(mm, rnd: int, rlimit_stack: int) -> int:
     top = mm.limits.mmap_top
     word = 1 << mm.profile.kernel_bits
     gap = min(rlimit_stack, word - 1)
-    pad = mm.kconfig.stack_guard_gap_pages << 12
+    pad = mm.kconfig.stack_guard_gap_pages << PAGE_SHIFT
     if mm.randomize:
-        pad += mm.profile.stack_rnd_mask << 12
+        pad += mm.profile.stack_rnd_mask << PAGE_SHIFT
     if (gap + pad) % word > gap:
         gap += pad
     gap_max = top // 6 * 5

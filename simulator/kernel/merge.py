@@ -11,7 +11,6 @@ Two VMAs are compatible when :meth:`AddressSpace.is_mergeable` says so.
 
 from __future__ import annotations
 
-from simulator.kernel import events as ev
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import VM_SPECIAL, Vma
 from simulator.units import PAGE_SHIFT
@@ -76,8 +75,7 @@ def vma_merge_existing_range(mm, prev: Vma | None, middle: Vma, start: int, end:
     right_side = end == middle.end
     if flags & VM_SPECIAL or not (left_side or right_side):
         return None
-    rng = _with(middle, start, end, middle.pgoff + ((start - middle.start) >> PAGE_SHIFT),
-                middle.anon_vma, flags)
+    rng = _with(middle, start, end, middle.pgoff_at(start), middle.anon_vma, flags)
     merge_left = (left_side and prev is not None and prev is not middle
                   and mm.is_mergeable(prev, rng))
     nxt = mm.next_vma(middle) if right_side else None
@@ -98,8 +96,7 @@ def vma_merge_existing_range(mm, prev: Vma | None, middle: Vma, start: int, end:
         merged = _with(prev, prev.start, end, prev.pgoff, _first_anon(prev, middle), flags)
         new.append(merged)
         if end < middle.end:
-            new.append(_with(middle, end, middle.end,
-                             middle.pgoff + ((end - middle.start) >> PAGE_SHIFT), middle.anon_vma))
+            new.append(_with(middle, end, middle.end, middle.pgoff_at(end), middle.anon_vma))
     else:
         old.append(nxt)
         merged = _with(nxt, start, nxt.end, nxt.pgoff - ((nxt.start - start) >> PAGE_SHIFT),
@@ -115,8 +112,7 @@ def split_vma(mm, vma: Vma, addr: int, syscall: str) -> tuple[Vma, Vma] | Errno:
     """mm/vma.c ``split_vma``: refused with ENOMEM once map_count has reached the limit, and
     with EINVAL for special mappings (``vm_ops->may_split``: mm/mmap.c special_mapping_split)."""
     if mm.map_count >= mm.max_map_count:
-        mm._event(ev.MapCountExceeded, syscall=syscall, map_count=mm.map_count,
-                  max_map_count=mm.max_map_count)
+        mm._map_count_exceeded(syscall)
         return Errno.ENOMEM
     if vma.special is not None:
         return Errno.EINVAL

@@ -16,15 +16,15 @@ import random
 
 from simulator.kernel import events as ev
 from simulator.kernel.arch import Profile
-from simulator.kernel.config import GuardMode, KernelConfig, Personality, ProcessConfig
+from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
 from simulator.kernel.gaps import GapIndex
 from simulator.kernel.procfs import format_maps_line
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vmalist import VmaList
 from simulator.kernel.vma import (
-    VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHADOW_STACK, VM_SOFTDIRTY, VM_SPECIAL, Vma,
+    VM_GROWSDOWN, VM_SHADOW_STACK, VM_SOFTDIRTY, VM_SPECIAL, Vma,
 )
-from simulator.units import PAGE_SHIFT, PAGE_SIZE, RLIM_INFINITY
+from simulator.units import PAGE_SIZE, RLIM_INFINITY
 
 
 class AddressSpace:
@@ -205,7 +205,7 @@ class AddressSpace:
         assert vma.start < addr < vma.end and addr % PAGE_SIZE == 0
         start, end, flags, pgoff, *rest = vma
         low = Vma(start, addr, flags, pgoff, *rest)
-        high = Vma(addr, end, flags, pgoff + ((addr - start) >> PAGE_SHIFT), *rest)
+        high = Vma(addr, end, flags, vma.pgoff_at(addr), *rest)
         self._vmas.set(low)
         self._vmas.add(high)
         return low, high
@@ -237,6 +237,11 @@ class AddressSpace:
 
     def _event(self, event_type, **kwargs) -> None:
         self.events.append(event_type(call=self.calls, **kwargs))
+
+    def _map_count_exceeded(self, syscall: str) -> None:
+        """Log that ``syscall`` was refused at vm.max_map_count."""
+        self._event(ev.MapCountExceeded, syscall=syscall, map_count=self.map_count,
+                    max_map_count=self.max_map_count)
 
     def region(self, vma: Vma) -> ev.Region:
         return ev.Region(vma.start, vma.end, vma.perms(), self.vma_name(vma))
@@ -368,7 +373,6 @@ class AddressSpace:
                 assert both_stacks or heap_floor or left_split or not self.is_mergeable(prev, vma), \
                     f"unmerged neighbours {prev} {vma}"
             prev = vma
-        assert self.map_count == len(self._vmas)
         self._gaps._check()
         # The gap index is exactly the complement of the VMAs.
         expected, cursor = [], 0

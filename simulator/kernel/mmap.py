@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from simulator.kernel import events as ev
 from simulator.kernel.anon import anon_vma_prepare
-from simulator.kernel.config import Personality
 from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.munmap import gather_munmap_vmas
 from simulator.kernel.uapi import (
@@ -115,8 +114,7 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
     if pgoff + (length >> PAGE_SHIFT) >= word_limit:
         return Errno.EOVERFLOW
     if mm.map_count > mm.max_map_count:
-        mm._event(ev.MapCountExceeded, syscall="mmap", map_count=mm.map_count,
-                  max_map_count=mm.max_map_count)
+        mm._map_count_exceeded("mmap")
         return Errno.ENOMEM
     vm_flags |= (calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags)
                  | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)

@@ -81,7 +81,7 @@ def check_mremap_params(mm, req: _Request) -> Errno | None:
         return Errno.EINVAL
     # "mm->map_count + 2 >= sysctl_max_map_count - 3": the move may need a split at each end.
     if mm.map_count + 2 >= mm.max_map_count - 3:
-        _map_count_event(mm)
+        mm._map_count_exceeded("mremap")
         return Errno.ENOMEM
     return None
 
@@ -126,12 +126,12 @@ def mremap_at(mm, req: _Request, vma: Vma):
         return req.addr
     if not req.flags & MREMAP_MAYMOVE:
         return Errno.ENOMEM
-    pgoff = vma.pgoff + ((req.addr - vma.start) >> PAGE_SHIFT)
+    pgoff = vma.pgoff_at(req.addr)
     new_addr = get_unmapped_area(mm, vma.file, 0, req.new_len, pgoff,
                                  MAP_SHARED if vma.flags & VM_MAYSHARE else 0, 0)
     if isinstance(new_addr, Errno):
         return new_addr
-    return move_vma(mm, req, vma, new_addr)
+    return move_vma(mm, req, vma, new_addr, pgoff)
 
 
 def vma_expandable(mm, vma: Vma, delta: int) -> bool:
@@ -164,22 +164,22 @@ def mremap_to(mm, req: _Request):
             return Errno.EFAULT
         req.old_len = req.new_len
     vma = mm.vma_at(req.addr)
-    pgoff = vma.pgoff + ((req.addr - vma.start) >> PAGE_SHIFT)
+    pgoff = vma.pgoff_at(req.addr)
     map_flags = (MAP_FIXED if req.flags & MREMAP_FIXED else 0) | \
         (MAP_SHARED if vma.flags & VM_MAYSHARE else 0)
     new_addr = get_unmapped_area(mm, vma.file, req.new_addr, req.new_len, pgoff, map_flags, 0)
     if isinstance(new_addr, Errno):
         return new_addr
-    return move_vma(mm, req, vma, new_addr)
+    return move_vma(mm, req, vma, new_addr, pgoff)
 
 
-def move_vma(mm, req: _Request, vma: Vma, new_addr: int):
-    """Copy the VMA to ``new_addr`` (``copy_vma``) and unmap the old range (or, with
-    MREMAP_DONTUNMAP, leave it mapped and empty)."""
+def move_vma(mm, req: _Request, vma: Vma, new_addr: int, pgoff: int):
+    """Copy the VMA, whose page offset at ``req.addr`` is ``pgoff``, to ``new_addr``
+    (``copy_vma``) and unmap the old range (or, with MREMAP_DONTUNMAP, leave it mapped and
+    empty)."""
     if mm.map_count >= mm.max_map_count - 3:
-        _map_count_event(mm)
+        mm._map_count_exceeded("mremap")
         return Errno.ENOMEM
-    pgoff = vma.pgoff + ((req.addr - vma.start) >> PAGE_SHIFT)
     if vma.is_anonymous and vma.anon_vma is None:
         pgoff = new_addr >> PAGE_SHIFT  # never written: re-linearised like a fresh mmap
     copy = vma._replace(start=new_addr, end=new_addr + req.new_len, pgoff=pgoff)
@@ -226,7 +226,3 @@ def remap_move(mm, req: _Request):
         target = moved + length
     return result
 
-
-def _map_count_event(mm) -> None:
-    mm._event(ev.MapCountExceeded, syscall="mremap", map_count=mm.map_count,
-              max_map_count=mm.max_map_count)

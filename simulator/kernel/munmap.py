@@ -9,7 +9,6 @@ temporarily, to help free resources as expected").
 
 from __future__ import annotations
 
-from simulator.kernel import events as ev
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import Vma
 from simulator.units import PAGE_MASK, page_align
@@ -23,8 +22,7 @@ def gather_munmap_vmas(mm, start: int, end: int) -> list[Vma] | Errno:
     first = vmas[0]
     if start > first.start:
         if end < first.end and mm.map_count >= mm.max_map_count:
-            mm._event(ev.MapCountExceeded, syscall="munmap", map_count=mm.map_count,
-                      max_map_count=mm.max_map_count)
+            mm._map_count_exceeded("munmap")
             return Errno.ENOMEM
         if first.special is not None:
             return Errno.EINVAL  # special_mapping_split: [vdso] and friends cannot be cut

@@ -117,11 +117,6 @@ class Errno(enum.IntEnum):
         return f"-1 {self.name}"
 
 
-def is_errno(value: object) -> bool:
-    """True if a syscall result is an error rather than an address or 0."""
-    return isinstance(value, Errno)
-
-
 def _format_bits(value: int, table: dict[str, int], zero: str) -> str:
     names = []
     for name, bit in table.items():

@@ -147,8 +147,10 @@ class Vma(NamedTuple):
         """vma_is_anonymous(): no file and no special vm_ops."""
         return self.file is None and self.special is None
 
-    def contains(self, addr: int) -> bool:
-        return self.start <= addr < self.end
+    def pgoff_at(self, addr: int) -> int:
+        """The page offset of ``addr`` inside this VMA: ``vm_pgoff`` plus the pages before it
+        (``linear_page_index``); what a piece split or moved from ``addr`` starts with."""
+        return self.pgoff + ((addr - self.start) >> PAGE_SHIFT)
 
     def perms(self) -> str:
         """The ``rwxp`` column of /proc/PID/maps (``s`` if VM_MAYSHARE)."""
