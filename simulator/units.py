@@ -12,6 +12,8 @@ KiB = 1 << 10
 MiB = 1 << 20
 GiB = 1 << 30
 TiB = 1 << 40
+PiB = 1 << 50
+EiB = 1 << 60
 
 #: RLIM_INFINITY as the kernel stores it (an unsigned long of all ones).
 RLIM_INFINITY = (1 << 64) - 1
@@ -58,12 +60,15 @@ def parse_size(text: str, *, allow_unlimited: bool = False) -> int:
 def format_size(nbytes: int) -> str:
     """A size in the largest binary unit that keeps it readable: ``8 MiB``, ``4 KiB``, ``1.5 GiB``.
 
-    >>> format_size(8392704), format_size(4096), format_size(3 * GiB // 2)
-    ('8.00 MiB', '4 KiB', '1.50 GiB')
+    Up to EiB: a 64-bit address space runs to 16 EiB, a 5-level TASK_SIZE is 64 PiB.
+
+    >>> format_size(8392704), format_size(4096), format_size(3 * GiB // 2), format_size(1 << 56)
+    ('8.00 MiB', '4 KiB', '1.50 GiB', '64 PiB')
     """
     if nbytes == RLIM_INFINITY:
         return "unlimited"
-    for unit, name in ((TiB, "TiB"), (GiB, "GiB"), (MiB, "MiB"), (KiB, "KiB")):
+    for unit, name in ((EiB, "EiB"), (PiB, "PiB"), (TiB, "TiB"), (GiB, "GiB"), (MiB, "MiB"),
+                       (KiB, "KiB")):
         if abs(nbytes) >= unit:
             if nbytes % unit == 0:
                 return f"{nbytes // unit} {name}"

@@ -27,7 +27,8 @@ from simulator.plot import (
 )
 from simulator.plot.axis import segmented_axis
 from simulator.plot.layout import build_column
-from simulator.plot.regions import axis_top, format_size
+from simulator.plot.regions import axis_top
+from simulator.units import format_size
 from simulator.plot.style import KINDS, SERIES, luminance
 from simulator.plot.threads import ThreadLayout
 from simulator.plot.timeline import EVENT_STYLE

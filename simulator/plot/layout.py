@@ -14,9 +14,10 @@ from matplotlib.patches import Patch, Rectangle
 from simulator.plot.axis import Axis, Piece, linear_axis, segmented_axis, zoom_text
 from simulator.plot.labels import spread, thin
 from simulator.plot.regions import (
-    EMPTY_KINDS, Region, axis_top, cap_text, format_size, groups, layout_regions,
+    EMPTY_KINDS, Region, axis_top, cap_text, groups, layout_regions,
 )
 from simulator.plot.style import KINDS, MONO, new_figure, rc
+from simulator.units import format_size
 
 # Column geometry, in points.
 ARROW_W = 18.0

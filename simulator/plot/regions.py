@@ -17,7 +17,7 @@ import attrs
 from simulator.kernel.arch import Placement
 from simulator.kernel.vma import VM_GROWSDOWN, VM_NOHUGEPAGE, VM_READ, VM_WRITE, Vma
 from simulator.units import GiB, MiB, PAGE_SIZE
-from simulator.units import format_size as _format_size
+from simulator.units import format_size
 
 #: Kinds that hold nothing the process mapped: a segmented axis may leave them out.
 EMPTY_KINDS = frozenset({"free", "reserved", "kernel"})
@@ -51,15 +51,6 @@ class Group:
     end: int
     kind: str
     text: str
-
-
-def format_size(nbytes: int) -> str:
-    """:func:`simulator.units.format_size`, going on to PiB and EiB for 64-bit spans."""
-    for unit, name in ((1 << 60, "EiB"), (1 << 50, "PiB")):
-        if nbytes >= unit:
-            return (f"{nbytes // unit} {name}" if nbytes % unit == 0
-                    else f"{nbytes / unit:.2f} {name}")
-    return _format_size(nbytes)
 
 
 def axis_top(mm) -> int:
