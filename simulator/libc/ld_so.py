@@ -128,6 +128,18 @@ def protect_relro(p, loaded: LoadedObject) -> None:
         p.sys_mprotect(start, end - start, PROT_READ)
 
 
+def _map_cache(p, cache_size: int):
+    """elf/dl-cache.c ``_dl_load_cache_lookup`` maps /etc/ld.so.cache whole and read-only
+    (``_dl_sysdep_read_whole_file``)."""
+    return p.sys_mmap(0, cache_size, PROT_READ, MAP_PRIVATE,
+                      FileRef("/etc/ld.so.cache", writable=False), 0)
+
+
+def _add_to_link_map(p, loaded: LoadedObject) -> None:
+    """The link map, by real path: ``_dl_map_object`` finds an object already loaded here."""
+    p.loaded[os.path.realpath(loaded.obj.path)] = loaded
+
+
 def ld_so_cache_size() -> int:
     try:
         return os.stat("/etc/ld.so.cache").st_size
@@ -148,8 +160,7 @@ def dl_main(p, exe: SharedObject, exe_l_addr: int, rtld: SharedObject, rtld_l_ad
     p.exec_stack = exe.elf.exec_stack
     p.sys_brk(0)
     p.sys_mmap(0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    cache = p.sys_mmap(0, cache_size, PROT_READ, MAP_PRIVATE, FileRef("/etc/ld.so.cache",
-                                                                      writable=False), 0)
+    cache = _map_cache(p, cache_size)
     loaded = []
     for lib in libraries:
         result = map_object(p, lib)
@@ -162,14 +173,11 @@ def dl_main(p, exe: SharedObject, exe_l_addr: int, rtld: SharedObject, rtld_l_ad
     if tls_bytes > 4096:
         p.sys_mmap(0, align_up(tls_bytes, PAGE_SIZE) + PAGE_SIZE, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS)
-    for item in loaded:
-        p.loaded[os.path.realpath(item.obj.path)] = item
-    p.loaded[os.path.realpath(exe.path)] = LoadedObject(exe, exe_l_addr)
-    p.loaded[os.path.realpath(rtld.path)] = LoadedObject(rtld, rtld_l_addr)
-    for item in reversed(loaded):
+    main_map, rtld_map = LoadedObject(exe, exe_l_addr), LoadedObject(rtld, rtld_l_addr)
+    for item in loaded + [main_map, rtld_map]:
+        _add_to_link_map(p, item)
+    for item in list(reversed(loaded)) + [main_map, rtld_map]:
         protect_relro(p, item)
-    protect_relro(p, LoadedObject(exe, exe_l_addr))
-    protect_relro(p, LoadedObject(rtld, rtld_l_addr))
     if not isinstance(cache, Errno):
         p.sys_munmap(cache, cache_size)
     return loaded
@@ -183,12 +191,11 @@ def dlopen(p, obj: SharedObject, *, cache_size: int | None = None) -> LoadedObje
     if known is not None:
         return known
     cache_size = cache_size or ld_so_cache_size()
-    cache = p.sys_mmap(0, cache_size, PROT_READ, MAP_PRIVATE,
-                       FileRef("/etc/ld.so.cache", writable=False), 0)
+    cache = _map_cache(p, cache_size)
     loaded = map_object(p, obj)
     if not isinstance(loaded, Errno):
         protect_relro(p, loaded)
-        p.loaded[os.path.realpath(obj.path)] = loaded
+        _add_to_link_map(p, loaded)
     if not isinstance(cache, Errno):
         p.sys_munmap(cache, cache_size)
     return loaded

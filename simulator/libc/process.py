@@ -32,8 +32,6 @@ class Syscall:
             shown[5] = hex(args[5]) if args[5] else "0"
         elif name == "mprotect":
             shown[2] = format_prot(args[2])
-        elif name in ("munmap", "brk"):
-            pass
         if isinstance(self.result, Errno):
             result = str(self.result)
         elif name in ("mmap", "mmap2", "mremap", "brk") and self.result:

@@ -13,6 +13,7 @@ import enum
 
 import attrs
 
+from simulator.kernel.events import MapCountExceeded
 from simulator.kernel.uapi import (
     MAP_ANONYMOUS, MAP_PRIVATE, MAP_STACK, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, Errno,
 )
@@ -275,17 +276,20 @@ class Threads:
             stacks.append(result.stack)
         else:
             new_events = []
-        call, errno = self.last_failure or (None, None)
-        from simulator.kernel.events import MapCountExceeded
-        if any(isinstance(e, MapCountExceeded) for e in new_events):
-            stopped_by = "max_map_count"
-        elif failure is Errno.EINVAL:
-            stopped_by = "EINVAL"
-        elif call is not None:
-            stopped_by = f"{'mmap' if call.startswith('mmap') else call} {errno.name}"
-        else:
-            stopped_by = "limit"
+        stopped_by = self.failure_reason(failure, new_events) if failure else "limit"
+        call = self.last_failure[0] if self.last_failure else None
         return ExhaustionResult(len(stacks), stopped_by, failure, call, tuple(stacks))
+
+    def failure_reason(self, error: Errno, events) -> str:
+        """Why the last pthread_create failed with ``error``, given the kernel events it
+        caused: "max_map_count", the failing call and its errno ("mmap ENOMEM",
+        "mprotect ENOMEM", "calloc ENOMEM"), or the error itself ("EINVAL")."""
+        if any(isinstance(e, MapCountExceeded) for e in events):
+            return "max_map_count"
+        if self.last_failure is not None:
+            call, errno = self.last_failure
+            return f"{'mmap' if call.startswith('mmap') else call} {errno.name}"
+        return error.name
 
 
 @attrs.frozen
@@ -293,8 +297,7 @@ class ExhaustionResult:
     """How many threads were created, and why the next pthread_create failed."""
 
     threads: int
-    #: "mmap ENOMEM" (no room for another stack), "max_map_count", "calloc ENOMEM",
-    #: "EINVAL" (stack too small), or "limit".
+    #: :meth:`Threads.failure_reason`, or "limit" when none failed.
     stopped_by: str
     error: Errno | None
     failed_call: str | None

@@ -8,6 +8,8 @@ step records its result and the events the kernel model logged while it ran.
 
 from __future__ import annotations
 
+import os
+
 import attrs
 
 from simulator.errors import InputError
@@ -20,7 +22,7 @@ from simulator.kernel.mm import AddressSpace
 from simulator.kernel.stack import Fault
 from simulator.kernel.uapi import MAP_ANONYMOUS, MAP_PRIVATE, Errno
 from simulator.libc.config import GlibcConfig
-from simulator.libc.pthread import ThreadAttr
+from simulator.libc.pthread import Thread, ThreadAttr
 from simulator.scenario.expr import ExprError
 from simulator.scenario.spec import Scenario, Step, Variant
 from simulator.units import MiB, PAGE_SIZE
@@ -168,7 +170,6 @@ class _Run:
             value = self.names[name]
         else:
             raise ExprError(f"'{name}' is not defined (yet)")
-        from simulator.libc.pthread import Thread
         if isinstance(value, Thread):
             stack = value.stack
             return {None: stack.mem, "stack": stack.mem, "stack_end": stack.mem + stack.size,
@@ -198,7 +199,6 @@ class _Run:
         if name is None:
             return self.process.threads.main
         value = self.names.get(name)
-        from simulator.libc.pthread import Thread
         if not isinstance(value, Thread):
             self.fail_input(step, key, f"'{name}' is not a thread")
         return value
@@ -206,7 +206,6 @@ class _Run:
     def file(self, step: Step, path: str):
         full = self.scenario.resolve_file(path)
         if full not in self.files:
-            import os
             if not os.path.exists(full):
                 self.fail_input(step, "file", f"cannot read {path!r}: no such file")
             self.files[full] = host_file(full)
@@ -307,13 +306,7 @@ class _Run:
             thread = p.threads.create(creator, attr)
             if isinstance(thread, Errno):
                 result = thread
-                call, errno = p.threads.last_failure or (None, None)
-                if any(isinstance(e, ev.MapCountExceeded) for e in self.mm.events[before:]):
-                    stopped = "max_map_count"
-                elif call is not None:
-                    stopped = f"{'mmap' if call.startswith('mmap') else call} {errno.name}"
-                else:
-                    stopped = thread.name
+                stopped = p.threads.failure_reason(thread, self.mm.events[before:])
                 break
             created += 1
             self.thread_count += 1
