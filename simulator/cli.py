@@ -34,16 +34,23 @@ def _personality(text: str) -> Personality:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _rlimit(text: str) -> int:
+def _size(text: str, *, allow_unlimited: bool = False) -> int:
     try:
-        return parse_size(text, allow_unlimited=True)
+        return parse_size(text, allow_unlimited=allow_unlimited)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _rlimit(text: str) -> int:
+    return _size(text, allow_unlimited=True)
+
+
 def _arch(text: str) -> str:
-    if text != "auto" and text not in PROFILES:
-        raise argparse.ArgumentTypeError(f"unknown arch {text!r} (known: {', '.join(PROFILES)})")
+    if text != "auto":
+        try:
+            get_profile(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
     return text
 
 
@@ -173,20 +180,12 @@ minimal dynamically linked PIE (executable, ld.so, libc) at the start of main.
 """
 
 
-def _nonneg_size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
 def threads_until_failure(profile, proc, attr, initial_maps: str | None = None):
     """What ``vasim threads`` runs: the process (from ``initial_maps``, a /proc/PID/maps
     taken before the first pthread_create, or the modelled typical PIE) creates threads with
     ``attr`` until pthread_create fails. Returns ``(process, ExhaustionResult)``."""
-    from simulator.kernel.exec import exec_layout
-    from simulator.libc.process import attach_process, start_process
-    from simulator.programs import typical_process_images
+    from simulator.libc.process import attach_process
+    from simulator.programs import typical_process
     from simulator.trace.loadmaps import address_space_from_maps
     from simulator.trace.procmaps import read_maps
 
@@ -195,9 +194,7 @@ def threads_until_failure(profile, proc, attr, initial_maps: str | None = None):
                                      source=initial_maps)
         process = attach_process(mm)
     else:
-        exe, rtld, libs = typical_process_images(profile)
-        mm = exec_layout(profile, exe.elf, rtld.elf, proc=proc)
-        process = start_process(mm, exe, rtld, libs)
+        process = typical_process(profile, proc)
     return process, process.threads.create_until_failure(attr)
 
 
@@ -295,9 +292,7 @@ def cmd_compare(args) -> int:
     scenario = load(args.scenario)
     variants = scenario.variants
     if args.arch:
-        names = [a.strip() for a in args.arch.split(",") if a.strip()]
-        for name in names:
-            _arch(name)
+        names = [a.strip() for a in args.arch.split(",") if a.strip()]  # checked by _arch_list
         variants = tuple(Variant(name, dict(scenario.process, arch=name)) for name in names)
         scenario = attrs.evolve(scenario, variants=variants)
     result = run(scenario)
@@ -345,7 +340,9 @@ def cmd_plot(args) -> int:
         else:
             fig = plot.layout_figure([(v.variant.label, v.mm) for v in result.variants])
     elif kind == "layout":
-        fig = plot.layout_figure([(arch, _started(arch, proc).mm) for arch in arches])
+        from simulator.programs import typical_process
+        fig = plot.layout_figure([(arch, typical_process(get_profile(arch), proc).mm)
+                                  for arch in arches])
     elif kind == "threads":
         fig = plot.threads_chart(arches)
     else:
@@ -365,22 +362,10 @@ def cmd_plot(args) -> int:
     return 0
 
 
-def _started(arch: str, proc: ProcessConfig):
-    """The modelled program of ``arch`` at the start of main."""
-    from simulator.kernel.exec import exec_layout
-    from simulator.libc.process import start_process
-    from simulator.programs import typical_process_images
-
-    profile = get_profile(arch)
-    exe, rtld, libs = typical_process_images(profile)
-    return start_process(exec_layout(profile, exe.elf, rtld.elf, proc=proc), exe, rtld, libs)
-
-
 def _arch_list(text: str) -> str:
     for name in text.split(","):
-        if name.strip() and name.strip() not in PROFILES:
-            raise argparse.ArgumentTypeError(f"unknown arch {name.strip()!r} "
-                                             f"(known: {', '.join(PROFILES)})")
+        if name.strip():
+            _arch(name.strip())
     return text
 
 
@@ -454,9 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "kernel model, until the address space (or vm.max_map_count) "
                                    "runs out.")
     _add_process_options(p)
-    p.add_argument("--stack-size", type=_nonneg_size, metavar="BYTES",
+    p.add_argument("--stack-size", type=_size, metavar="BYTES",
                    help="pthread_attr_setstacksize (default: RLIMIT_STACK, 2 MiB if unlimited)")
-    p.add_argument("--guard-size", type=_nonneg_size, metavar="BYTES",
+    p.add_argument("--guard-size", type=_size, metavar="BYTES",
                    help="pthread_attr_setguardsize (default: one page)")
     p.add_argument("--initial-maps", metavar="FILE",
                    help="/proc/PID/maps of the program before its first pthread_create")

@@ -20,6 +20,9 @@ from __future__ import annotations
 from simulator.host.files import host_file
 from simulator.kernel.arch import Placement, Profile
 from simulator.kernel.binfmt_elf import PF_R, PF_W, PF_X, ElfImage, Segment
+from simulator.kernel.config import ProcessConfig
+from simulator.kernel.exec import exec_layout
+from simulator.libc.config import GlibcConfig
 from simulator.libc.ld_so import SharedObject
 
 R, RX, RW = PF_R, PF_R | PF_X, PF_R | PF_W
@@ -126,6 +129,17 @@ def typical_process_images(profile: Profile) -> tuple[SharedObject, SharedObject
     if profile.task_bits == 64:
         return exe64(), ld_so64(), [libc64()]
     return exe32(), ld_so32(), [libc32()]
+
+
+def typical_process(profile: Profile, proc: ProcessConfig = ProcessConfig(),
+                    glibc: GlibcConfig = GlibcConfig()):
+    """The typical program exec'd and started by ld.so: a glibc ``Process`` at the start of
+    ``main``."""
+    from simulator.libc.process import start_process
+
+    exe, rtld, libs = typical_process_images(profile)
+    mm = exec_layout(profile, exe.elf, rtld.elf, proc=proc)
+    return start_process(mm, exe, rtld, libs, glibc)
 
 
 def typical_program(profile: Profile) -> tuple[ElfImage, ElfImage]:

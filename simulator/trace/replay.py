@@ -24,27 +24,12 @@ from simulator.kernel.arch import Profile
 from simulator.kernel.config import KernelConfig, ProcessConfig
 from simulator.kernel.exec import ExecError, exec_layout
 from simulator.kernel.mm import AddressSpace
-from simulator.kernel.uapi import Errno
+from simulator.kernel.uapi import MAP_ANONYMOUS, Errno
 from simulator.kernel.vma import VM_SHARED, VM_WRITE, FileRef
 from simulator.programs import typical_program
 from simulator.trace.loadmaps import address_space_from_maps
 from simulator.trace.procmaps import MapsEntry
-from simulator.trace.strace import FileEvent, MemoryCall, ProcessEvent, Trace
-
-#: Syscalls whose successful return strace prints in hex.
-_HEX_RETURNS = frozenset({"mmap", "mmap2", "mremap", "brk"})
-
-
-def strace_return(name: str, value) -> str:
-    """A return value as strace writes it: ``0x7ffff7fc0000``, ``0``, ``-1 ENOMEM``, ``?``."""
-    if value is None:
-        return "?"
-    if isinstance(value, Errno):
-        return f"-1 {value.name}"
-    if name in _HEX_RETURNS and value:
-        return hex(value)
-    return str(value)
-
+from simulator.trace.strace import FileEvent, MemoryCall, ProcessEvent, Trace, format_return
 
 @attrs.frozen
 class ReplayedCall:
@@ -157,7 +142,6 @@ class Replayer:
         mm = self.mm
         a = c.args
         if c.name in ("mmap", "mmap2"):
-            from simulator.kernel.uapi import MAP_ANONYMOUS
             file = None if a[3] & MAP_ANONYMOUS else self.file_for(a[4], c.fd_path)
             result = mm.mmap(a[0], a[1], a[2], a[3], file, a[5])
             if not isinstance(result, Errno):
@@ -232,6 +216,5 @@ def replay(trace: Trace, mm: AddressSpace) -> ReplayResult:
         started = True
         simulated = replayer.call(event)
         calls.append(ReplayedCall(event.line, event.name, event.text,
-                                  strace_return(event.name, event.ret),
-                                  strace_return(event.name, simulated)))
+                                  format_return(event.ret), format_return(simulated)))
     return ReplayResult(tuple(calls), skipped, mm.maps_text())
