@@ -18,16 +18,22 @@ def probe_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("probe")
 
 
+def build_each(keys, build):
+    """``{key: build(key)}``, with the ProbeUnavailable saying why in place of a binary this
+    machine cannot build (:func:`probe_for` turns it into a skip, or a failure in CI)."""
+    built = {}
+    for key in keys:
+        try:
+            built[key] = build(key)
+        except kernel_probe.ProbeUnavailable as err:
+            built[key] = err
+    return built
+
+
 @pytest.fixture(scope="session")
 def probes(probe_dir):
     """{64: path, 32: path}; a missing compiler skips the tests that need it."""
-    built = {}
-    for bits in (64, 32):
-        try:
-            built[bits] = kernel_probe.build_probe(bits, probe_dir)
-        except kernel_probe.ProbeUnavailable as err:
-            built[bits] = err
-    return built
+    return build_each((64, 32), lambda bits: kernel_probe.build_probe(bits, probe_dir))
 
 
 def probe_for(probes, bits):

@@ -16,7 +16,7 @@ import random
 import pytest
 
 import libc_probe
-from conftest import probe_for
+from conftest import build_each, probe_for
 from libc_script import ModelRun, normalise_line
 from simulator.units import KiB, MiB, RLIM_INFINITY
 
@@ -26,13 +26,7 @@ MODES = [(["x86_64", "-R"], 64), (["i686", "-R"], 32), (["i686", "-R", "--3gb"],
 
 @pytest.fixture(scope="session")
 def libc_probes(probe_dir):
-    built = {}
-    for bits in (64, 32):
-        try:
-            built[bits] = libc_probe.build_libc_probe(bits, probe_dir)
-        except Exception as err:  # ProbeUnavailable
-            built[bits] = err
-    return built
+    return build_each((64, 32), lambda bits: libc_probe.build_libc_probe(bits, probe_dir))
 
 
 def compare(binary, bits, setarch, rlimit, ops):

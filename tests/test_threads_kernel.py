@@ -27,30 +27,28 @@ from pathlib import Path
 import pytest
 
 import kernel_probe
-from conftest import probe_for
+from conftest import build_each, probe_for
 from simulator.cli import main
 from simulator.units import MiB, RLIM_INFINITY
 
 SOURCE = Path(__file__).parent / "probe" / "thrcount.c"
+PIE_FLAGS = {"pie": "-pie", "nopie": "-no-pie"}
 
 
 @pytest.fixture(scope="session")
 def thrcount(probe_dir):
     """{"pie": path, "nopie": path}, or the reason they cannot be built."""
-    built = {}
-    for kind, flags in (("pie", ["-pie"]), ("nopie", ["-no-pie"])):
-        try:
-            gcc = kernel_probe._gcc()
-            kernel_probe._check_m32(gcc, probe_dir)
-            out = probe_dir / f"thrcount-{kind}"
-            cmd = [gcc, "-m32", "-O1", "-pthread", *flags, "-o", str(out), str(SOURCE)]
-            cp = subprocess.run(cmd, capture_output=True, text=True)
-            if cp.returncode != 0:
-                raise kernel_probe.ProbeUnavailable(f"{' '.join(cmd)}: {cp.stderr[-500:]}")
-            built[kind] = out
-        except kernel_probe.ProbeUnavailable as err:
-            built[kind] = err
-    return built
+    def build(kind):
+        gcc = kernel_probe._gcc()
+        kernel_probe._check_m32(gcc, probe_dir)
+        out = probe_dir / f"thrcount-{kind}"
+        cmd = [gcc, "-m32", "-O1", "-pthread", PIE_FLAGS[kind], "-o", str(out), str(SOURCE)]
+        cp = subprocess.run(cmd, capture_output=True, text=True)
+        if cp.returncode != 0:
+            raise kernel_probe.ProbeUnavailable(f"{' '.join(cmd)}: {cp.stderr[-500:]}")
+        return out
+
+    return build_each(("pie", "nopie"), build)
 
 
 def run_real(binary, setarch, rlimit, stack, guard, stdio):
