@@ -7,6 +7,7 @@ not, 2 for bad input (one line: ``FILE:LINE: what is wrong``).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 
@@ -371,6 +372,9 @@ def _arch_list(text: str) -> str:
 
 # -- main -------------------------------------------------------------------------------------
 
+#: Subcommands in simulator/commands/NAME.py, each with ``add_parser(sub)``.
+COMMAND_MODULES: tuple[str, ...] = ()
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vasim", description="Simulate Linux process address spaces: "
                      "32-bit versus 64-bit, with the kernel's real placement rules.")
@@ -447,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="/proc/PID/maps of the program before its first pthread_create")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=cmd_threads)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"simulator.commands.{name}").add_parser(sub)
     return parser
 
 
