@@ -1,0 +1,399 @@
+"""Explain a real process's address space: what made each region, what is left, what fits.
+
+Input is a maps listing (/proc/PID/maps, smaps or gdb's ``info proc mappings``). Every region
+is labelled from the layout rules alone (:func:`label_regions`); the questions "how many more
+threads fit", "what is the largest mmap that would succeed" and "what if this ran under another
+layout" are answered by *running the model* on an address space built from the listing
+(:func:`simulator.trace.loadmaps.address_space_from_maps`), never by arithmetic on the text.
+
+The labels follow what glibc 2.36 and Linux 6.x leave behind:
+
+* a **thread stack** is glibc's ``allocate_stack`` block (nptl/allocatestack.c): one anonymous
+  mapping whose lowest ``guardsize`` bytes were made PROT_NONE, so the listing shows a
+  ``---p`` guard directly followed by its ``rw-p`` stack (x86, arm: stacks grow down). With
+  glibc 2.42's ``MADV_GUARD_INSTALL`` the guard is invisible in maps; smaps shows ``gu``.
+* a **malloc arena heap** is ``new_heap`` (malloc/arena.c): a HEAP_MAX_SIZE-aligned
+  reservation of HEAP_MAX_SIZE (64 MiB on 64-bit, 1 MiB on 32-bit), of which the used part is
+  ``rw-p`` and the rest a ``---p`` tail.
+* a **shared library** is a file mapping whose name ends in ``.so`` or ``.so.N``; the
+  anonymous ``rw-p`` mapping directly after its last segment is its bss. The **executable** is
+  the lowest file mapping that is not a library.
+
+Cost: labelling is O(n) in the number of mappings; each model question builds a fresh address
+space from the listing (O(n log n)) and runs on it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import attrs
+
+from simulator.kernel.arch import Profile
+from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
+from simulator.kernel.uapi import (MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ,
+                                   PROT_WRITE, Errno)
+from simulator.libc.config import word_size
+from simulator.libc.process import attach_process
+from simulator.libc.pthread import PTHREAD_STACK_MIN, ThreadAttr
+from simulator.trace.loadmaps import address_space_from_maps
+from simulator.trace.procmaps import MapsEntry
+from simulator.units import MiB, KiB, PAGE_SIZE, RLIM_INFINITY, format_size
+
+#: What made a region, in the order totals are printed.
+KINDS = {
+    "executable": "the program's ELF segments (and its bss)",
+    "heap": "the brk heap ([heap])",
+    "ld.so": "the dynamic linker",
+    "library": "shared libraries (and their bss)",
+    "stack": "the main thread's stack ([stack])",
+    "thread-stack": "glibc thread stacks (allocate_stack)",
+    "thread-guard": "guard pages below glibc thread stacks (PROT_NONE)",
+    "arena-heap": "malloc arena heaps, the used part (new_heap, rw-p)",
+    "arena-reserve": "malloc arena heaps, the reserved tail (PROT_NONE)",
+    "kernel": "kernel-provided ([vdso], [vvar], [vsyscall], ...)",
+    "shm": "SysV shared memory (/SYSV...)",
+    "file": "other file mappings",
+    "anonymous": "anonymous mappings, origin unknown",
+}
+
+#: Thread stack sizes the model is asked about besides the process's own.
+THREAD_SIZES = {"8M": 8 * MiB, "2M": 2 * MiB, "256K": 256 * KiB}
+
+_LIBRARY = re.compile(r"\.so(\.[0-9A-Za-z_]+)*( \(deleted\))?$")
+_LD_SO = re.compile(r"/ld-[^/]*\.so(\.[0-9]+)*$|/ld-linux[^/]*$")
+_SPECIAL_KIND = {"[heap]": "heap", "[stack]": "stack"}
+
+
+@attrs.frozen
+class Region:
+    start: int
+    end: int
+    perms: str
+    name: str
+    kind: str
+    detail: str
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    def to_json(self) -> dict:
+        return {"start": self.start, "end": self.end, "perms": self.perms, "name": self.name,
+                "kind": self.kind, "detail": self.detail}
+
+
+@attrs.frozen
+class WhatIf:
+    """The same process rebuilt by the model under another layout."""
+
+    label: str
+    arch: str
+    personality: str
+    rlimit_stack: int
+    failed: tuple[str, ...]
+    more_threads: int
+    largest_free_gap: int
+
+    def to_json(self) -> dict:
+        return attrs.asdict(self, recurse=False) | {"failed": list(self.failed)}
+
+
+@attrs.frozen
+class Explanation:
+    source: str
+    arch: str
+    personality: str
+    rlimit_stack: int
+    regions: tuple[Region, ...]
+    thread_stack_size: int | None
+    thread_guard_size: int | None
+    free_gaps: tuple[tuple[int, int], ...]
+    largest_free_gap: int
+    brk_room: int | None
+    below_mmap_base: int
+    more_threads: dict[str, int]
+    largest_mmap: int
+    what_if: tuple[WhatIf, ...]
+
+    def count(self, kind: str) -> int:
+        return sum(1 for r in self.regions if r.kind == kind)
+
+    @property
+    def thread_stacks(self) -> int:
+        return self.count("thread-stack")
+
+    @property
+    def arena_heaps(self) -> int:
+        return self.count("arena-heap")
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for kind in KINDS:
+            regions = [r for r in self.regions if r.kind == kind]
+            if regions:
+                out[kind] = {"count": len(regions), "size": sum(r.size for r in regions)}
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "source": self.source, "arch": self.arch, "personality": self.personality,
+            "rlimit_stack": self.rlimit_stack,
+            "regions": [r.to_json() for r in self.regions],
+            "totals": self.totals(),
+            "thread_stacks": self.thread_stacks, "arena_heaps": self.arena_heaps,
+            "thread_stack_size": self.thread_stack_size,
+            "thread_guard_size": self.thread_guard_size,
+            "free_gaps": [{"start": s, "end": e} for s, e in self.free_gaps],
+            "largest_free_gap": self.largest_free_gap,
+            "brk_room": self.brk_room, "below_mmap_base": self.below_mmap_base,
+            "more_threads": self.more_threads, "largest_mmap": self.largest_mmap,
+            "what_if": [w.to_json() for w in self.what_if],
+        }
+
+
+# -- labels -----------------------------------------------------------------------------------
+
+def _is_anon(e: MapsEntry) -> bool:
+    return e.inode == 0 and not e.name
+
+
+def _object_kind(name: str) -> str:
+    if _LD_SO.search(name):
+        return "ld.so"
+    return "library" if _LIBRARY.search(name) else "file"
+
+
+def label_regions(entries: tuple[MapsEntry, ...], task_bits: int) -> tuple[Region, ...]:
+    """Label every entry by what made it (see the module docstring). O(n)."""
+    heap_max = word_size(task_bits).heap_max
+    exe = next((e.name for e in entries
+                if e.inode and e.name.startswith("/") and _object_kind(e.name) == "file"), None)
+    kinds: list[tuple[str, str] | None] = [None] * len(entries)
+    for i, e in enumerate(entries):
+        if e.name in _SPECIAL_KIND:
+            kinds[i] = (_SPECIAL_KIND[e.name], "")
+        elif e.name.startswith("[") and e.name.endswith("]") and not e.name.startswith("[anon"):
+            kinds[i] = ("kernel", e.name.strip("[]"))
+        elif e.name.startswith("/SYSV"):
+            kinds[i] = ("shm", f"key {e.name[5:13]}")
+        elif e.name and not e.name.startswith("[anon"):
+            kind = "executable" if e.name == exe else _object_kind(e.name)
+            kinds[i] = (kind, e.name if kind == "executable" else _basename(e.name))
+    _label_anonymous(entries, kinds, heap_max)
+    regions = []
+    for e, label in zip(entries, kinds):
+        kind, detail = label or ("anonymous", f"anonymous {e.perms or '?'}, origin unknown")
+        regions.append(Region(e.start, e.end, e.perms or "", e.name, kind, detail))
+    return tuple(regions)
+
+
+def _basename(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+def _label_anonymous(entries, kinds, heap_max: int) -> None:
+    """Arena heaps, thread stack pairs and bss, in that order of precedence."""
+    n = len(entries)
+    for i, e in enumerate(entries):
+        if kinds[i] is not None or not _is_anon(e):
+            continue
+        nxt = entries[i + 1] if i + 1 < n else None
+        joined = nxt is not None and nxt.start == e.end and _is_anon(nxt) and kinds[i + 1] is None
+        # new_heap: HEAP_MAX_SIZE-aligned, rw-p then a ---p tail, HEAP_MAX_SIZE in all.
+        if e.start % heap_max == 0 and e.perms == "rw-p":
+            if e.size == heap_max or (joined and nxt.perms == "---p"
+                                      and nxt.end - e.start == heap_max):
+                used = e.size
+                kinds[i] = ("arena-heap", f"{format_size(used)} used of {format_size(heap_max)}")
+                if e.size != heap_max:
+                    kinds[i + 1] = ("arena-reserve", f"reserved for arena heap at {e.start:#x}")
+                continue
+        # allocate_stack: a ---p guard directly below its rw-p stack.
+        if (e.perms == "---p" and joined and nxt.perms in ("rw-p", "rwxp")
+                and nxt.size >= PTHREAD_STACK_MIN - e.size and e.size <= nxt.size):
+            kinds[i] = ("thread-guard", f"{format_size(e.size)} guard")
+            kinds[i + 1] = ("thread-stack", f"{format_size(nxt.size)} stack, "
+                                            f"{format_size(e.size)} guard below")
+            continue
+        if e.vmflags and "gu" in e.vmflags and e.perms == "rw-p":
+            kinds[i] = ("thread-stack", f"{format_size(e.size)} with guard regions (glibc 2.42)")
+            continue
+        prev = entries[i - 1] if i else None
+        if (prev is not None and prev.end == e.start and kinds[i - 1] is not None
+                and kinds[i - 1][0] in ("executable", "library", "ld.so")
+                and prev.perms == "rw-p" and e.perms == "rw-p"):
+            kinds[i] = (kinds[i - 1][0], f"bss of {_basename(prev.name)}")
+
+
+# -- the model's answers ----------------------------------------------------------------------
+
+def _mm(entries, profile: Profile, proc: ProcessConfig, source: str):
+    return address_space_from_maps(entries, profile, kconfig=KernelConfig(), proc=proc,
+                                   source=source)
+
+
+def more_threads(entries, profile, proc, source, stacksize: int, guardsize: int) -> int:
+    """How many more pthread_create calls would succeed (glibc 2.36's allocate_stack on the
+    model), starting from exactly these mappings."""
+    process = attach_process(_mm(entries, profile, proc, source))
+    attr = ThreadAttr(stacksize=stacksize, guardsize=guardsize)
+    return process.threads.create_until_failure(attr).threads
+
+
+def largest_mmap(mm) -> int:
+    """The largest ``mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|
+    MAP_NORESERVE)`` that succeeds now, by bisection on the model (each try is unmapped
+    again). MAP_NORESERVE: the kernel's overcommit heuristic would refuse more than RAM + swap
+    without it. O(log TASK_SIZE) mmap calls."""
+    flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
+    lo, hi = 0, mm.task_size // PAGE_SIZE + 1  # lo pages fit, hi pages do not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        addr = mm.mmap(0, mid * PAGE_SIZE, PROT_READ | PROT_WRITE, flags)
+        if isinstance(addr, Errno):
+            hi = mid
+        else:
+            mm.munmap(addr, mid * PAGE_SIZE)
+            lo = mid
+    return lo * PAGE_SIZE
+
+
+def _thread_geometry(regions) -> tuple[int | None, int | None]:
+    """The most common (stack, guard) size among the thread stacks, as pthread_attr sizes."""
+    pairs = Counter()
+    for low, high in zip(regions, regions[1:]):
+        if low.kind == "thread-guard" and high.kind == "thread-stack" and low.end == high.start:
+            pairs[(high.size + low.size, low.size)] += 1
+    if not pairs:
+        return None, None
+    (block, guard), _ = pairs.most_common(1)[0]
+    return block, guard
+
+
+def _free_gaps(mm) -> tuple[tuple[int, int], ...]:
+    low = mm.mmap_min_addr
+    return tuple((max(s, low), min(e, mm.task_size)) for s, e in mm.gaps()
+                 if min(e, mm.task_size) - max(s, low) > 0)
+
+
+def _brk_room(mm) -> int | None:
+    """Bytes brk can still grow by: up to the next mapping's start gap."""
+    if not mm.current_brk:
+        return None
+    nxt = mm.find_vma(mm.current_brk)
+    top = mm.vm_start_gap(nxt) if nxt is not None else mm.task_size
+    return max(0, top - mm.current_brk)
+
+
+# -- what if ----------------------------------------------------------------------------------
+
+#: Layouts to try the same process in: (label, arch for 32-bit, arch for 64-bit, personality
+#: flags added, RLIMIT_STACK or None to keep). Policy as data.
+WHAT_IFS = (
+    ("as a 64-bit process", "x86_64", None, Personality(0), None),
+    ("with --3gb (ADDR_LIMIT_3GB)", "i686", None, Personality.ADDR_LIMIT_3GB, None),
+    ("with the legacy layout (-L)", "i686", "x86_64", Personality.ADDR_COMPAT_LAYOUT, None),
+    ("with RLIMIT_STACK 2 MiB", "i686", "x86_64", Personality(0), 2 * MiB),
+)
+
+
+def what_if(regions, profile: Profile, proc: ProcessConfig, stack_attr: ThreadAttr):
+    """Rebuild the process in each layout of :data:`WHAT_IFS` with the model: the modelled
+    program's exec layout and ld.so start (simulator/programs.py), then every mapping the
+    process made itself (libraries, file and anonymous mappings, arena heaps: one mmap of its
+    size each, highest first, which is the order a top-down process made them) and its thread
+    stacks through pthread_create; then how many more threads of the same size fit."""
+    from simulator.kernel.arch import get_profile
+    from simulator.programs import typical_process
+
+    out = []
+    made = [r for r in regions if r.kind in ("library", "file", "anonymous", "arena-heap",
+                                             "arena-reserve", "shm")]
+    threads = sum(1 for r in regions if r.kind == "thread-stack")
+    thirty_two = profile.task_bits == 32
+    for label, arch32, arch64, flags, rlimit in WHAT_IFS:
+        arch = arch32 if thirty_two else arch64
+        if arch is None or (arch == profile.name and not flags and rlimit is None):
+            continue
+        target = get_profile(arch)
+        personality = (proc.personality & ~Personality.ADDR_LIMIT_3GB) | flags
+        if target.task_bits == 64:
+            personality &= ~Personality.ADDR_LIMIT_3GB
+        tproc = ProcessConfig(personality=personality | Personality.ADDR_NO_RANDOMIZE,
+                              rlimit_stack=rlimit if rlimit is not None else proc.rlimit_stack)
+        process = typical_process(target, tproc)
+        mm = process.mm
+        failed = []
+        for r in sorted(made, key=lambda r: -r.start):
+            prot = (PROT_READ if "r" in r.perms else 0) | (PROT_WRITE if "w" in r.perms else 0)
+            result = mm.mmap(0, r.size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+            if isinstance(result, Errno):
+                failed.append(f"{r.kind} of {format_size(r.size)}: mmap {result.name}")
+        for i in range(threads):
+            if isinstance(process.threads.create(attr=stack_attr), Errno):
+                failed.append(f"thread stack {i + 1} of {threads}: pthread_create failed")
+                break
+        more = 0 if failed else process.threads.create_until_failure(stack_attr).threads
+        out.append(WhatIf(label, target.name, ",".join(personality.names()) or "0",
+                          tproc.rlimit_stack, tuple(failed), more, mm.largest_free_gap()))
+    return tuple(out)
+
+
+# -- the whole explanation --------------------------------------------------------------------
+
+def explain(entries: tuple[MapsEntry, ...], profile: Profile, proc: ProcessConfig,
+            source: str = "<maps>", *, what_ifs: bool = True) -> Explanation:
+    """Label ``entries`` and ask the model what is left and what fits."""
+    regions = label_regions(entries, profile.task_bits)
+    block, guard = _thread_geometry(regions)
+    mm = _mm(entries, profile, proc, source)
+    current = (block - guard if block else 0, guard if guard is not None else PAGE_SIZE)
+    sizes = {"current": current} | {k: (v, current[1]) for k, v in THREAD_SIZES.items()}
+    more = {k: more_threads(entries, profile, proc, source, s, g) for k, (s, g) in sizes.items()}
+    below = sum(e - s for s, e in _free_gaps(mm) if e <= mm.mmap_base)
+    whatifs = (what_if(regions, profile, proc, ThreadAttr(stacksize=current[0],
+                                                          guardsize=current[1]))
+               if what_ifs else ())
+    return Explanation(source, profile.name, ",".join(proc.personality.names()) or "0",
+                       proc.rlimit_stack, regions, block, guard, _free_gaps(mm),
+                       mm.largest_free_gap(), _brk_room(mm), below, more, largest_mmap(mm),
+                       whatifs)
+
+
+# -- text -------------------------------------------------------------------------------------
+
+def text_report(x: Explanation) -> str:
+    """The explanation in sentences, pmap-style totals first."""
+    rlimit = "unlimited" if x.rlimit_stack >= RLIM_INFINITY else format_size(x.rlimit_stack)
+    lines = [f"{x.source}: {len(x.regions)} mappings, explained as {x.arch}"
+             f" (personality {x.personality}, RLIMIT_STACK {rlimit})", ""]
+    width = max(len(k) for k in KINDS)
+    lines.append(f"  {'kind':<{width}}  {'count':>5}  {'size':>10}")
+    for kind, t in x.totals().items():
+        lines.append(f"  {kind:<{width}}  {t['count']:>5}  {format_size(t['size']):>10}")
+    lines.append("")
+    if x.thread_stacks:
+        lines.append(f"{x.thread_stacks} thread stacks of {format_size(x.thread_stack_size)} "
+                     f"(a {format_size(x.thread_guard_size)} guard below each).")
+    if x.arena_heaps:
+        lines.append(f"{x.arena_heaps} malloc arena heaps.")
+    lines.append(f"Largest free gap: {format_size(x.largest_free_gap)}; largest mmap that "
+                 f"would succeed now: {format_size(x.largest_mmap)}.")
+    if x.brk_room is not None:
+        lines.append(f"The heap (brk) can grow by {format_size(x.brk_room)}; "
+                     f"{format_size(x.below_mmap_base)} is free below mmap_base.")
+    sizes = ", ".join(f"{n} more of {k}" for k, n in x.more_threads.items() if k != "current")
+    current = x.more_threads["current"]
+    lines.append(f"Threads: {current} more of the current stack size would fit ({sizes}).")
+    for w in x.what_if:
+        status = "everything fits" if not w.failed else "does not fit: " + "; ".join(w.failed[:3])
+        lines.append(f"What if {w.label} ({w.arch}): {status}; then {w.more_threads} more "
+                     f"threads, largest free gap {format_size(w.largest_free_gap)}.")
+    lines.append("")
+    lines.append("regions:")
+    for r in x.regions:
+        lines.append(f"  {r.start:#014x}-{r.end:#014x} {r.perms:4} {format_size(r.size):>10}"
+                     f"  {r.kind:<13} {r.detail}")
+    return "\n".join(lines) + "\n"
