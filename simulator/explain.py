@@ -112,6 +112,7 @@ class Explanation:
     free_gaps: tuple[tuple[int, int], ...]
     largest_free_gap: int
     brk_room: int | None
+    stack_room: int | None
     below_mmap_base: int
     more_threads: dict[str, int]
     largest_mmap: int
@@ -147,7 +148,8 @@ class Explanation:
             "thread_guard_size": self.thread_guard_size,
             "free_gaps": [{"start": s, "end": e} for s, e in self.free_gaps],
             "largest_free_gap": self.largest_free_gap,
-            "brk_room": self.brk_room, "below_mmap_base": self.below_mmap_base,
+            "brk_room": self.brk_room, "stack_room": self.stack_room,
+            "below_mmap_base": self.below_mmap_base,
             "more_threads": self.more_threads, "largest_mmap": self.largest_mmap,
             "what_if": [w.to_json() for w in self.what_if],
         }
@@ -272,6 +274,30 @@ def _thread_geometry(regions) -> tuple[int | None, int | None]:
     return block, guard
 
 
+def stack_growth_room(entries, profile, proc, source) -> int | None:
+    """How far the main stack can still grow down: the largest distance below ``[stack]``
+    at which a fault is accepted (mm/vma.c ``expand_downwards``: RLIMIT_STACK, the
+    stack_guard_gap to the mapping below, mmap_min_addr), by bisection on the model, each try
+    on a fresh address space. O(log TASK_SIZE) builds."""
+    from simulator.kernel.stack import Fault, handle_fault
+
+    index = next((i for i, e in enumerate(entries) if e.name == "[stack]"), None)
+    if index is None:
+        return None
+    stack = entries[index]
+    below = entries[index - 1].end if index else 0
+    # lo pages below are reachable, hi are not (a fault inside the mapping below is no growth)
+    lo, hi = 0, (stack.start - below) // PAGE_SIZE + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        mm = _mm(entries, profile, proc, source)
+        if handle_fault(mm, stack.start - mid * PAGE_SIZE) is Fault.OK:
+            lo = mid
+        else:
+            hi = mid
+    return lo * PAGE_SIZE
+
+
 def _free_gaps(mm) -> tuple[tuple[int, int], ...]:
     low = mm.mmap_min_addr
     return tuple((max(s, low), min(e, mm.task_size)) for s, e in mm.gaps()
@@ -358,11 +384,37 @@ def explain(entries: tuple[MapsEntry, ...], profile: Profile, proc: ProcessConfi
                if what_ifs else ())
     return Explanation(source, profile.name, ",".join(proc.personality.names()) or "0",
                        proc.rlimit_stack, regions, block, guard, _free_gaps(mm),
-                       mm.largest_free_gap(), _brk_room(mm), below, more, largest_mmap(mm),
+                       mm.largest_free_gap(), _brk_room(mm),
+                       stack_growth_room(entries, profile, proc, source), below, more,
+                       largest_mmap(mm),
                        whatifs)
 
 
 # -- text -------------------------------------------------------------------------------------
+
+def _runs(regions) -> list[list[Region]]:
+    """Regions grouped into runs of the same repeating unit: one region, or a pair (a thread
+    guard and its stack) repeated back to back with the same sizes."""
+    runs: list[list[Region]] = []
+    i = 0
+    n = len(regions)
+    while i < n:
+        for width in (2, 1):
+            unit = regions[i:i + width]
+            if len(unit) < width or (width == 2 and unit[0].kind == unit[1].kind):
+                continue
+            j = i + width
+            while (j + width <= n and all(
+                    regions[j + k].kind == unit[k].kind and regions[j + k].size == unit[k].size
+                    and regions[j + k].perms == unit[k].perms for k in range(width))
+                   and regions[j].start == regions[j - 1].end):
+                j += width
+            if j - i > width or width == 1:
+                runs.append(list(regions[i:j]))
+                i = j
+                break
+    return runs
+
 
 def text_report(x: Explanation) -> str:
     """The explanation in sentences, pmap-style totals first."""
@@ -379,6 +431,9 @@ def text_report(x: Explanation) -> str:
                      f"(a {format_size(x.thread_guard_size)} guard below each).")
     if x.arena_heaps:
         lines.append(f"{x.arena_heaps} malloc arena heaps.")
+    if x.stack_room is not None:
+        lines.append(f"The main stack can grow down by {format_size(x.stack_room)} more "
+                     f"(RLIMIT_STACK and the guard gap to the mapping below).")
     lines.append(f"Largest free gap: {format_size(x.largest_free_gap)}; largest mmap that "
                  f"would succeed now: {format_size(x.largest_mmap)}.")
     if x.brk_room is not None:
@@ -392,8 +447,19 @@ def text_report(x: Explanation) -> str:
         lines.append(f"What if {w.label} ({w.arch}): {status}; then {w.more_threads} more "
                      f"threads, largest free gap {format_size(w.largest_free_gap)}.")
     lines.append("")
-    lines.append("regions:")
-    for r in x.regions:
-        lines.append(f"  {r.start:#014x}-{r.end:#014x} {r.perms:4} {format_size(r.size):>10}"
-                     f"  {r.kind:<13} {r.detail}")
+    lines.append("regions (runs of alike regions folded):")
+    for run in _runs(x.regions):
+        first, last = run[0], run[-1]
+        if len(run) == 1:
+            lines.append(f"  {first.start:#014x}-{first.end:#014x} {first.perms:4} "
+                         f"{format_size(first.size):>10}  {first.kind:<13} {first.detail}")
+        else:
+            kinds = " + ".join(dict.fromkeys(r.kind for r in run))
+            lines.append(f"  {first.start:#014x}-{last.end:#014x} {'':4} "
+                         f"{format_size(last.end - first.start):>10}  {len(run) // 2} x "
+                         f"{kinds}: {run[1].detail}" if len(run) % 2 == 0 and
+                         run[0].kind != run[1].kind else
+                         f"  {first.start:#014x}-{last.end:#014x} {first.perms:4} "
+                         f"{format_size(last.end - first.start):>10}  {len(run)} x "
+                         f"{first.kind}: {first.detail}")
     return "\n".join(lines) + "\n"

@@ -77,6 +77,13 @@ class Live:
         assert answer in ("OK", "ENOMEM"), answer
         return answer == "OK"
 
+    def touch_ok(self, addr: int) -> bool:
+        self.proc.stdin.write(f"touch {addr:x}\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        assert answer in ("OK", "SEGV"), answer
+        return answer == "OK"
+
     def close(self):
         self.proc.stdin.close()
         self.proc.wait(timeout=60)
@@ -107,7 +114,8 @@ def _id(layout):
 def test_exhausted_32bit_process_is_that_many_stacks_with_none_left(explainprobe, layout):
     """A 32-bit process stopped at its thread limit: explain finds exactly as many thread
     stacks as pthread_create gave, says 0 more fit, and its largest mmap is the kernel's:
-    that size succeeds in the real process and one page more fails."""
+    that size succeeds in the real process and one page more fails; and the main stack grows
+    exactly as far as explain says."""
     flags, rlimit, personality = layout
     live = run_live(explainprobe, 32, ["i686", "-R", *flags], rlimit, ["threads", "0", "4096"])
     try:
@@ -118,6 +126,10 @@ def test_exhausted_32bit_process_is_that_many_stacks_with_none_left(explainprobe
         assert x.more_threads["current"] == 0
         assert live.mmap_ok(x.largest_mmap)
         assert not live.mmap_ok(x.largest_mmap + PAGE_SIZE)
+        # The main stack's growth room: one page further faults, exactly that far grows.
+        stack = next(e for e in parse_maps(live.maps) if e.name == "[stack]")
+        assert not live.touch_ok(stack.start - x.stack_room - PAGE_SIZE)
+        assert live.touch_ok(stack.start - x.stack_room)
     finally:
         live.close()
 
@@ -141,6 +153,9 @@ def test_arena_heaps_are_found(explainprobe, bits):
         assert x.thread_stacks == live.count == 4
         assert live.mmap_ok(x.largest_mmap)
         assert not live.mmap_ok(x.largest_mmap + PAGE_SIZE)
+        stack = next(e for e in parse_maps(live.maps) if e.name == "[stack]")
+        assert not live.touch_ok(stack.start - x.stack_room - PAGE_SIZE)
+        assert live.touch_ok(stack.start - x.stack_room)
     finally:
         live.close()
 

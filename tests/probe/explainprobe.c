@@ -7,7 +7,9 @@
  * included), then "MAPS\n", /proc/self/maps, "END\n". Then reads lines "SIZE\n" from stdin
  * and for each tries mmap(NULL, SIZE, PROT_READ|PROT_WRITE,
  * MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE), prints "OK\n" (and unmaps it) or "ENOMEM\n"
- * (or the errno), until end of input. Everything after the first snapshot uses read/write on
+ * (or the errno), until end of input. A line "touch ADDR" instead writes one byte at ADDR
+ * (in hex) and prints "OK\n" or "SEGV\n" (caught on an alternate signal stack): below the
+ * main stack, that is the kernel's stack-growth answer. Everything after the first snapshot uses read/write on
  * static buffers, so the probe allocates nothing of its own between the snapshot and the
  * mmap tries. Threads block in pause(); _exit ends them all. */
 #define _GNU_SOURCE
@@ -19,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <unistd.h>
 
 static char buf[1 << 16];
@@ -38,6 +42,23 @@ static void *allocator(void *arg)
     pthread_barrier_wait(&ready);
     for (;;) pause();
     return NULL;
+}
+
+static sigjmp_buf jump;
+static char altstack[1 << 16];
+
+static void on_segv(int sig) { (void)sig; siglongjmp(jump, 1); }
+
+static const char *touch(unsigned long addr)
+{
+    stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
+    sigaltstack(&ss, NULL);
+    struct sigaction sa = {.sa_handler = on_segv, .sa_flags = SA_ONSTACK};
+    sigaction(SIGSEGV, &sa, NULL);
+    if (sigsetjmp(jump, 1))
+        return "SEGV\n";
+    *(volatile char *)addr = 1;
+    return "OK\n";
 }
 
 static int count_heaps(void)
@@ -101,6 +122,10 @@ int main(int argc, char **argv)
         }
         line[len] = 0;
         len = 0;
+        if (!strncmp(line, "touch ", 6)) {
+            put(touch(strtoul(line + 6, NULL, 16)));
+            continue;
+        }
         size_t size = strtoull(line, NULL, 0);
         void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
