@@ -74,6 +74,8 @@ class Region:
     name: str
     kind: str
     detail: str
+    #: The file offset (0 for anonymous memory); not part of the JSON.
+    offset: int = 0
 
     @property
     def size(self) -> int:
@@ -93,6 +95,8 @@ class WhatIf:
     personality: str
     rlimit_stack: int
     failed: tuple[str, ...]
+    #: Thread stacks of the process's size that fit in all: its own, then more.
+    threads_fit: int
     more_threads: int
     largest_free_gap: int
 
@@ -187,7 +191,7 @@ def label_regions(entries: tuple[MapsEntry, ...], task_bits: int) -> tuple[Regio
     regions = []
     for e, label in zip(entries, kinds):
         kind, detail = label or ("anonymous", f"anonymous {e.perms or '?'}, origin unknown")
-        regions.append(Region(e.start, e.end, e.perms or "", e.name, kind, detail))
+        regions.append(Region(e.start, e.end, e.perms or "", e.name, kind, detail, e.offset))
     return tuple(regions)
 
 
@@ -315,6 +319,52 @@ def _brk_room(mm) -> int | None:
 
 # -- what if ----------------------------------------------------------------------------------
 
+_PF = {"r": 4, "w": 2, "x": 1}  # PF_R, PF_W, PF_X
+
+
+def images_from_maps(regions, profile: Profile):
+    """The executable, the dynamic linker and the libraries of a listing, as the ELF images
+    the kernel and ld.so would load again: one PT_LOAD per file mapping (its offset, size
+    and permissions), the bss after the last one added to its memsz; libraries lowest first.
+    The executable is ET_EXEC
+    when it sits at the profile's non-PIE base. ``None`` without an executable and a dynamic
+    linker (a static program, a listing without names)."""
+    from simulator.kernel.binfmt_elf import ElfImage, Segment
+    from simulator.kernel.vma import FileRef
+    from simulator.libc.ld_so import SharedObject
+
+    objects: dict[str, list[Region]] = {}
+    bss: dict[str, int] = {}
+    owner = None
+    for r in regions:
+        if r.kind in ("executable", "ld.so", "library") and r.name.startswith("/"):
+            objects.setdefault(r.name, []).append(r)
+            owner = r.name
+        elif r.detail.startswith("bss of") and owner is not None:
+            bss[owner] = r.end - objects[owner][-1].end
+    kinds = {name: rs[0].kind for name, rs in objects.items()}
+    exe_name = next((n for n, k in kinds.items() if k == "executable"), None)
+    ld_name = next((n for n, k in kinds.items() if k == "ld.so"), None)
+    if exe_name is None or ld_name is None:
+        return None
+
+    def image(name: str, interp: str | None = None, dynamic: bool = True) -> SharedObject:
+        rs = objects[name]
+        base = rs[0].start if dynamic else 0
+        segs = []
+        for i, r in enumerate(rs):
+            extra = bss.get(name, 0) if i == len(rs) - 1 else 0
+            flags = sum(bit for ch, bit in _PF.items() if ch in r.perms)
+            segs.append(Segment(r.start - base, r.size + extra, r.size, r.offset, flags))
+        return SharedObject(ElfImage(FileRef(name, writable=False), dynamic, tuple(segs), interp))
+
+    exe = image(exe_name, interp=ld_name,
+                dynamic=objects[exe_name][0].start != profile.nonpie_base)
+    libs = [image(n) for n, k in kinds.items() if k == "library"]
+    return exe, image(ld_name), libs
+
+
+
 #: Layouts to try the same process in: (label, arch for 32-bit, arch for 64-bit, personality
 #: flags added, RLIMIT_STACK or None to keep). Policy as data.
 WHAT_IFS = (
@@ -325,18 +375,30 @@ WHAT_IFS = (
 )
 
 
-def what_if(regions, profile: Profile, proc: ProcessConfig, stack_attr: ThreadAttr):
-    """Rebuild the process in each layout of :data:`WHAT_IFS` with the model: the modelled
-    program's exec layout and ld.so start (simulator/programs.py), then every mapping the
-    process made itself (libraries, file and anonymous mappings, arena heaps: one mmap of its
-    size each, highest first, which is the order a top-down process made them) and its thread
-    stacks through pthread_create; then how many more threads of the same size fit."""
+def what_if(regions, profile: Profile, proc: ProcessConfig, stack_attr: ThreadAttr,
+            topdown: bool = True):
+    """Rebuild the process in each layout of :data:`WHAT_IFS` with the model: the kernel
+    loads its executable and dynamic linker again (:func:`images_from_maps`; the modelled
+    program of simulator/programs.py when the listing has none), ld.so maps its libraries
+    (in load order: highest first in a top-down layout, lowest first bottom-up), then every
+    other mapping the process made (file and anonymous mappings, arena heaps: one mmap of its
+    size each, in the same order) and its thread stacks through pthread_create; then as many
+    more threads of the same size as fit."""
     from simulator.kernel.arch import get_profile
+    from simulator.kernel.exec import exec_layout
+    from simulator.libc.process import start_process
     from simulator.programs import typical_process
 
     out = []
+    images = images_from_maps(regions, profile)
+    if images is not None:
+        exe, rtld, libs = images
+        libs = libs[::-1] if topdown else libs  # images_from_maps lists them lowest first
+        loaded = {exe.path, rtld.path, *(lib.path for lib in libs)}
     made = [r for r in regions if r.kind in ("library", "file", "anonymous", "arena-heap",
-                                             "arena-reserve", "shm")]
+                                             "arena-reserve", "shm")
+            and not (images is not None and (r.name in loaded or r.detail.startswith("bss of")))]
+    made.sort(key=lambda r: r.start, reverse=topdown)
     threads = sum(1 for r in regions if r.kind == "thread-stack")
     thirty_two = profile.task_bits == 32
     for label, arch32, arch64, flags, rlimit in WHAT_IFS:
@@ -349,7 +411,11 @@ def what_if(regions, profile: Profile, proc: ProcessConfig, stack_attr: ThreadAt
             personality &= ~Personality.ADDR_LIMIT_3GB
         tproc = ProcessConfig(personality=personality | Personality.ADDR_NO_RANDOMIZE,
                               rlimit_stack=rlimit if rlimit is not None else proc.rlimit_stack)
-        process = typical_process(target, tproc)
+        if images is None:
+            process = typical_process(target, tproc)
+        else:
+            process = start_process(exec_layout(target, exe.elf, rtld.elf, proc=tproc),
+                                    exe, rtld, libs)
         mm = process.mm
         failed = []
         for r in sorted(made, key=lambda r: -r.start):
@@ -357,13 +423,15 @@ def what_if(regions, profile: Profile, proc: ProcessConfig, stack_attr: ThreadAt
             result = mm.mmap(0, r.size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
             if isinstance(result, Errno):
                 failed.append(f"{r.kind} of {format_size(r.size)}: mmap {result.name}")
-        for i in range(threads):
-            if isinstance(process.threads.create(attr=stack_attr), Errno):
-                failed.append(f"thread stack {i + 1} of {threads}: pthread_create failed")
-                break
-        more = 0 if failed else process.threads.create_until_failure(stack_attr).threads
+        placed = 0
+        while placed < threads and not isinstance(process.threads.create(attr=stack_attr), Errno):
+            placed += 1
+        if placed < threads:
+            failed.append(f"thread stack {placed + 1} of {threads}: pthread_create failed")
+        more = 0 if placed < threads else process.threads.create_until_failure(stack_attr).threads
         out.append(WhatIf(label, target.name, ",".join(personality.names()) or "0",
-                          tproc.rlimit_stack, tuple(failed), more, mm.largest_free_gap()))
+                          tproc.rlimit_stack, tuple(failed), placed + more, more,
+                          mm.largest_free_gap()))
     return tuple(out)
 
 
@@ -380,7 +448,7 @@ def explain(entries: tuple[MapsEntry, ...], profile: Profile, proc: ProcessConfi
     more = {k: more_threads(entries, profile, proc, source, s, g) for k, (s, g) in sizes.items()}
     below = sum(e - s for s, e in _free_gaps(mm) if e <= mm.mmap_base)
     whatifs = (what_if(regions, profile, proc, ThreadAttr(stacksize=current[0],
-                                                          guardsize=current[1]))
+                                                          guardsize=current[1]), mm.topdown)
                if what_ifs else ())
     return Explanation(source, profile.name, ",".join(proc.personality.names()) or "0",
                        proc.rlimit_stack, regions, block, guard, _free_gaps(mm),
@@ -444,8 +512,9 @@ def text_report(x: Explanation) -> str:
     lines.append(f"Threads: {current} more of the current stack size would fit ({sizes}).")
     for w in x.what_if:
         status = "everything fits" if not w.failed else "does not fit: " + "; ".join(w.failed[:3])
-        lines.append(f"What if {w.label} ({w.arch}): {status}; then {w.more_threads} more "
-                     f"threads, largest free gap {format_size(w.largest_free_gap)}.")
+        lines.append(f"What if {w.label} ({w.arch}): {status}; {w.threads_fit} thread stacks "
+                     f"of this size fit in all ({w.more_threads} more), largest free gap "
+                     f"{format_size(w.largest_free_gap)}.")
     lines.append("")
     lines.append("regions (runs of alike regions folded):")
     for run in _runs(x.regions):

@@ -134,6 +134,24 @@ def test_exhausted_32bit_process_is_that_many_stacks_with_none_left(explainprobe
         live.close()
 
 
+def test_what_if_matches_the_kernel_in_the_other_layout(explainprobe):
+    """The 4 GiB process stopped at its thread limit, rebuilt by the model with --3gb and
+    with the legacy layout: as many thread stacks fit as in a real process run that way."""
+    real = {}
+    for flags in ([], ["--3gb"], ["-L"]):
+        live = run_live(explainprobe, 32, ["i686", "-R", *flags], 8 * MiB,
+                        ["threads", "0", "4096"])
+        real[tuple(flags)] = (live.count, live.maps)
+        live.close()
+    count, maps = real[()]
+    x = explain(parse_maps(maps), get_profile("i686"),
+                ProcessConfig(personality=Personality.ADDR_NO_RANDOMIZE))
+    by_label = {w.label: w for w in x.what_if}
+    assert by_label["with --3gb (ADDR_LIMIT_3GB)"].threads_fit == real[("--3gb",)][0]
+    assert by_label["with the legacy layout (-L)"].threads_fit == real[("-L",)][0]
+    assert by_label["as a 64-bit process"].failed == ()
+
+
 @pytest.mark.parametrize("bits", [64, 32])
 def test_arena_heaps_are_found(explainprobe, bits):
     """Four threads that each malloc while the others hold their arenas get a new arena each
@@ -164,9 +182,7 @@ def test_recorded_exhaustion_runs():
     """The recorded exhaustion runs (tests/data/recordings/thr32-exhaust*): the number of
     thread stacks is the number of clone3 calls that succeeded in the recorded trace."""
     for rec in sorted(RECORDINGS.glob("thr32-exhaust*")):
-        trace = read_strace(rec / "trace.txt")
-        created = sum(1 for e in trace.events
-                      if isinstance(e, ProcessEvent) and e.child is not None)
+        created = _created(rec)
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             assert main(["explain", str(rec), "--json", "--no-what-if"]) == 0
@@ -175,6 +191,22 @@ def test_recorded_exhaustion_runs():
         assert x["more_threads"]["current"] == 0, rec.name
         assert {r["kind"] for r in x["regions"]} >= {"executable", "ld.so", "library",
                                                    "stack", "thread-stack", "thread-guard"}
+
+
+def _created(rec) -> int:
+    trace = read_strace(rec / "trace.txt")
+    return sum(1 for e in trace.events if isinstance(e, ProcessEvent) and e.child is not None)
+
+
+def test_recorded_what_if_matches_the_recorded_runs():
+    """thr32-exhaust (4 GiB) rebuilt with --3gb and -L fits as many thread stacks as the
+    recorded runs thr32-exhaust-3gb and thr32-exhaust-legacy of the same program created."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["explain", str(RECORDINGS / "thr32-exhaust"), "--json"]) == 0
+    fit = {w["label"]: w["threads_fit"] for w in json.loads(out.getvalue())["what_if"]}
+    assert fit["with --3gb (ADDR_LIMIT_3GB)"] == _created(RECORDINGS / "thr32-exhaust-3gb")
+    assert fit["with the legacy layout (-L)"] == _created(RECORDINGS / "thr32-exhaust-legacy")
 
 
 def test_labels_of_a_hand_made_listing():
