@@ -365,13 +365,20 @@ def images_from_maps(regions, profile: Profile):
 
 
 
-#: Layouts to try the same process in: (label, arch for 32-bit, arch for 64-bit, personality
-#: flags added, RLIMIT_STACK or None to keep). Policy as data.
+#: Layouts to try the same process in: (label, arch for a 32-bit process, arch for a 64-bit
+#: one (None: not asked), personality flags set, flags cleared, RLIMIT_STACK or None to keep).
+#: A variant equal to the process's own layout is left out. Policy as data.
 WHAT_IFS = (
-    ("as a 64-bit process", "x86_64", None, Personality(0), None),
-    ("with --3gb (ADDR_LIMIT_3GB)", "i686", None, Personality.ADDR_LIMIT_3GB, None),
-    ("with the legacy layout (-L)", "i686", "x86_64", Personality.ADDR_COMPAT_LAYOUT, None),
-    ("with RLIMIT_STACK 2 MiB", "i686", "x86_64", Personality(0), 2 * MiB),
+    ("as a 64-bit process", "x86_64", None, Personality(0), Personality.ADDR_LIMIT_3GB, None),
+    ("with the full 4 GiB (no --3gb)", "i686", None, Personality(0),
+     Personality.ADDR_LIMIT_3GB, None),
+    ("with --3gb (ADDR_LIMIT_3GB)", "i686", None, Personality.ADDR_LIMIT_3GB, Personality(0),
+     None),
+    ("with the legacy layout (-L)", "i686", "x86_64", Personality.ADDR_COMPAT_LAYOUT,
+     Personality(0), None),
+    ("with the top-down layout (no -L)", "i686", "x86_64", Personality(0),
+     Personality.ADDR_COMPAT_LAYOUT, None),
+    ("with RLIMIT_STACK 2 MiB", "i686", "x86_64", Personality(0), Personality(0), 2 * MiB),
 )
 
 
@@ -401,16 +408,18 @@ def what_if(regions, profile: Profile, proc: ProcessConfig, stack_attr: ThreadAt
     made.sort(key=lambda r: r.start, reverse=topdown)
     threads = sum(1 for r in regions if r.kind == "thread-stack")
     thirty_two = profile.task_bits == 32
-    for label, arch32, arch64, flags, rlimit in WHAT_IFS:
+    for label, arch32, arch64, add, clear, rlimit in WHAT_IFS:
         arch = arch32 if thirty_two else arch64
-        if arch is None or (arch == profile.name and not flags and rlimit is None):
+        if arch is None:
             continue
         target = get_profile(arch)
-        personality = (proc.personality & ~Personality.ADDR_LIMIT_3GB) | flags
-        if target.task_bits == 64:
-            personality &= ~Personality.ADDR_LIMIT_3GB
+        personality = (proc.personality | add) & ~clear
         tproc = ProcessConfig(personality=personality | Personality.ADDR_NO_RANDOMIZE,
                               rlimit_stack=rlimit if rlimit is not None else proc.rlimit_stack)
+        if (target.name, tproc.personality, tproc.rlimit_stack) == (
+                profile.name, proc.personality | Personality.ADDR_NO_RANDOMIZE,
+                proc.rlimit_stack):
+            continue
         if images is None:
             process = typical_process(target, tproc)
         else:

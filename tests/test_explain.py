@@ -200,13 +200,22 @@ def _created(rec) -> int:
 
 def test_recorded_what_if_matches_the_recorded_runs():
     """thr32-exhaust (4 GiB) rebuilt with --3gb and -L fits as many thread stacks as the
-    recorded runs thr32-exhaust-3gb and thr32-exhaust-legacy of the same program created."""
+    recorded runs thr32-exhaust-3gb and thr32-exhaust-legacy of the same program created,
+    and the other way round."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["explain", str(RECORDINGS / "thr32-exhaust"), "--json"]) == 0
     fit = {w["label"]: w["threads_fit"] for w in json.loads(out.getvalue())["what_if"]}
     assert fit["with --3gb (ADDR_LIMIT_3GB)"] == _created(RECORDINGS / "thr32-exhaust-3gb")
     assert fit["with the legacy layout (-L)"] == _created(RECORDINGS / "thr32-exhaust-legacy")
+    # And back: the --3gb and legacy runs rebuilt in the 4 GiB top-down layout.
+    for name, label in (("thr32-exhaust-3gb", "with the full 4 GiB (no --3gb)"),
+                        ("thr32-exhaust-legacy", "with the top-down layout (no -L)")):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["explain", str(RECORDINGS / name), "--json"]) == 0
+        fit = {w["label"]: w["threads_fit"] for w in json.loads(out.getvalue())["what_if"]}
+        assert fit[label] == _created(RECORDINGS / "thr32-exhaust"), name
 
 
 def test_labels_of_a_hand_made_listing():
@@ -244,3 +253,18 @@ def test_cli_text_and_errors(tmp_path, capsys):
     assert main(["explain", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"{bad}:1")
+
+
+def test_live_pid(explainprobe, capsys):
+    """`vasim explain PID` reads the live process's smaps, personality and limits: a 32-bit
+    process under --3gb stopped at its thread limit is that many stacks, none left."""
+    live = run_live(explainprobe, 32, ["i686", "-R", "--3gb"], 8 * MiB, ["threads", "0", "4096"])
+    try:
+        assert main(["explain", str(live.proc.pid), "--json", "--no-what-if"]) == 0
+        x = json.loads(capsys.readouterr().out)
+        assert x["source"] == f"/proc/{live.proc.pid}/smaps"
+        assert "ADDR_LIMIT_3GB" in x["personality"] and x["arch"] == "i686"
+        assert x["thread_stacks"] == live.count
+        assert x["more_threads"]["current"] == 0
+    finally:
+        live.close()
