@@ -443,15 +443,23 @@ def _show(result) -> str:
     return str(result)
 
 
-def run(scenario: Scenario, variants: tuple[Variant, ...] | None = None) -> ScenarioResult:
-    """Run every variant (process) of the scenario."""
+def run(scenario: Scenario, variants: tuple[Variant, ...] | None = None,
+        observe=None) -> ScenarioResult:
+    """Run every variant (process) of the scenario. ``observe(variant, step, outcomes, mm)``,
+    when given, is called before the first step (``step`` None) and after each step (all its
+    repeats), with that step's outcomes: what `vasim view` draws its timeline from."""
     results = []
     for variant in variants or scenario.variants:
         state = _Run(scenario, variant)
         outcomes = []
+        if observe is not None:
+            observe(variant, None, [], state.mm)
         for step in scenario.steps:
+            first = len(outcomes)
             for iteration in range(step.repeat):
                 outcomes.append(state.take(step, iteration))
+            if observe is not None:
+                observe(variant, step, outcomes[first:], state.mm)
         results.append(state.finish(variant, outcomes))
     return ScenarioResult(scenario, tuple(results))
 
