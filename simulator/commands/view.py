@@ -90,10 +90,18 @@ def _scenario_columns(path: str):
     scenario = load(path)
     snaps: dict[str, list] = {}
     last_mm = {}
+    pending: dict[str, list] = {}
 
-    def observe(variant, step, outcomes, mm):
-        label = "before the first step" if step is None else step.label
-        events = [describe_event(e) for o in outcomes for e in o.events]
+    def observe(variant, outcome, mm):
+        if outcome is None:
+            label, events = "before the first step", []
+        elif outcome.iteration == outcome.step.repeat - 1:  # a step's last repeat
+            label = outcome.step.label
+            events = [describe_event(e) for o in pending.pop(variant.label, []) + [outcome]
+                      for e in o.events]
+        else:
+            pending.setdefault(variant.label, []).append(outcome)
+            return
         snaps.setdefault(variant.label, []).append(snapshot(mm, label, events))
         last_mm[variant.label] = mm
 
