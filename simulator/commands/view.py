@@ -53,7 +53,7 @@ def run(args) -> int:
     if args.input is None:
         columns, title = _arch_columns(args)
     elif args.input.endswith(".toml"):
-        columns, title = _scenario_columns(args.input)
+        columns, title = scenario_columns(args.input)
     else:
         columns, title = _maps_columns(args.input)
     page = view_html(columns, title)
@@ -68,20 +68,19 @@ def run(args) -> int:
 def _arch_columns(args):
     from simulator.kernel.arch import get_profile
     from simulator.kernel.config import Personality, ProcessConfig
-    from simulator.plot.view import column, snapshot
+    from simulator.plot.view import process_columns
     from simulator.programs import typical_process
 
     arches = [a.strip() for a in (args.arch or "x86_64").split(",") if a.strip()]
     proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
                          rlimit_stack=args.rlimit_stack)
-    columns = []
-    for arch in arches:
-        mm = typical_process(get_profile(arch), proc).mm
-        columns.append(column(arch, [snapshot(mm, "at the start of main")], mm))
+    columns = process_columns([(arch, typical_process(get_profile(arch), proc).mm)
+                               for arch in arches])
     return columns, "The address space at exec: " + ", ".join(arches)
 
 
-def _scenario_columns(path: str):
+def scenario_columns(path: str):
+    """The columns of a scenario's processes, a snapshot after each step; and its title."""
     from simulator.plot.view import column, snapshot
     from simulator.scenario.report import describe_event
     from simulator.scenario.runner import run

@@ -90,6 +90,11 @@ def column(title: str, snapshots: list[dict], mm) -> dict:
             "axis": _axis(snapshots), "snapshots": snapshots}
 
 
+def process_columns(processes, label: str = "at the start of main") -> list[dict]:
+    """One single-snapshot column per ``(title, AddressSpace)``."""
+    return [column(title, [snapshot(mm, label)], mm) for title, mm in processes]
+
+
 def view_html(columns: list[dict], title: str) -> str:
     """The whole page: ``columns`` from :func:`column`, script and styles inlined."""
     here = resources.files("simulator.plot")
