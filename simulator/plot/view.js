@@ -100,11 +100,12 @@
       if (de < d0 || ds > d1) return;
       const inBreak = axis.pieces.some((q) => q.omitted && q.lo <= r.start && r.end <= q.hi);
       if (inBreak && (r.k === "free" || r.k === "reserved" || r.k === "kernel")) return;
-      const top = y(de), h = Math.max(1, y(ds) - top);
+      const top = y(de), exact = y(ds) - top, h = Math.max(1, exact);
+      if (exact < 1 && r.k === "thread-guard") return;  // packed guards would paint it black
       const label = `${r.l}, ${r.s}-${r.e}, ${r.size}`;
       const hit = col.hits.has(k) ? " hit" : "";
       body += `<g class="region kind-${r.k}${hit}" data-index="${k}" data-start="${r.s}" data-end="${r.e}" tabindex="0" role="button" aria-label="${esc(label)}">` +
-              `<rect x="${GUTTER}" y="${top}" width="${WIDTH}" height="${h}" fill="url(#p${col.i}-${r.k})"/>` +
+              `<rect x="${GUTTER}" y="${top}" width="${WIDTH}" height="${h}" fill="url(#p${col.i}-${r.k})"${h < 3 ? ' class="thin"' : ""}/>` +
               (h >= 14 ? `<text x="${GUTTER + 6}" y="${top + Math.min(h / 2 + 4, h - 3)}">${esc(r.l.endsWith(r.size) ? r.l : r.l + " · " + r.size)}</text>` : "") + `</g>`;
     });
     // ticks: addresses at evenly spaced heights of the window
