@@ -1,6 +1,7 @@
 """Regenerate every figure of the documentation and build the site, offline.
 
-    python docs/build.py                 # figures into docs/figures/, the CLI reference, then
+    python docs/build.py                 # figures into docs/figures/, interactive views into
+                                         # docs/views/, the CLI reference, then
                                          # mkdocs build --strict into site/
     python docs/build.py --figures-only
 
@@ -52,31 +53,56 @@ def scenario(name: str):
     return run(load(str(ROOT / "scenarios" / name)))
 
 
-FIGURES = {
-    "vma-layout": lambda: plot.layout_figure([("i686 at the start of main", process("i686"))]),
-    "layout-32-64": lambda: plot.layout_figure([("i686 (32-bit on x86_64)", process("i686", threads=3)),
-                                                ("x86_64", process("x86_64", threads=3))]),
-    "task-size-split": lambda: plot.layout_figure([
+#: Layout diagrams: the columns (title, address space) of each, drawn as a static figure and
+#: written as an interactive view (docs/views/NAME.html) from the same processes.
+LAYOUTS = {
+    "vma-layout": lambda: [("i686 at the start of main", process("i686"))],
+    "layout-32-64": lambda: [("i686 (32-bit on x86_64)", process("i686", threads=3)),
+                             ("x86_64", process("x86_64", threads=3))],
+    "task-size-split": lambda: [
         ("i686 on x86_64: 4 GiB", process("i686", threads=-1)),
         ("i386 3G/1G", process("i386-3g", threads=-1)),
         ("i386 2G/2G", process("i386-2g", threads=-1)),
-        ("i386 1G/3G", process("i386-1g", threads=-1))]),
-    "mmap-base": lambda: plot.layout_figure([
+        ("i386 1G/3G", process("i386-1g", threads=-1))],
+    "mmap-base": lambda: [
         ("i686, ulimit -s 8192", process("i686", threads=3)),
-        ("i686, ulimit -s unlimited", process("i686", rlimit_stack=RLIM_INFINITY, threads=3))]),
-    "layouts": lambda: plot.layout_figure([
+        ("i686, ulimit -s unlimited", process("i686", rlimit_stack=RLIM_INFINITY, threads=3))],
+    "layouts": lambda: [
         ("top-down (default): 509 threads", process("i686", threads=-1)),
         ("legacy (setarch -L): 340 threads",
-         process("i686", Personality.ADDR_COMPAT_LAYOUT, threads=-1))]),
-    "guard-gaps": lambda: plot.layout_figure([("i686 with three threads", process("i686", threads=3))],
-                                             axis="segmented"),
-    "growsdown": lambda: plot.timeline_figure(scenario("growsdown-guard-gap.toml")),
-    "compat": lambda: plot.layout_figure([("i686 on x86_64", process("i686")),
-                                          ("native i386 3G/1G", process("i386-3g"))]),
+         process("i686", Personality.ADDR_COMPAT_LAYOUT, threads=-1))],
+    "guard-gaps": lambda: [("i686 with three threads", process("i686", threads=3))],
+    "compat": lambda: [("i686 on x86_64", process("i686")),
+                       ("native i386 3G/1G", process("i386-3g"))],
+}
+#: Scenario timelines: drawn as a figure and written as a view with a step slider.
+TIMELINES = {
+    "growsdown": "growsdown-guard-gap.toml",
+    "thread-stacks-timeline": "thread-stacks-32-vs-64.toml",
+}
+
+FIGURES = {
+    **{name: (lambda cols=cols: plot.layout_figure(cols())) for name, cols in LAYOUTS.items()},
+    **{name: (lambda f=f: plot.timeline_figure(scenario(f))) for name, f in TIMELINES.items()},
     "aslr": lambda: plot.aslr_figure("i686"),
     "threads-chart": lambda: plot.threads_chart(),
-    "thread-stacks-timeline": lambda: plot.timeline_figure(scenario("thread-stacks-32-vs-64.toml")),
 }
+
+
+def views(out_dir: Path = DOCS / "views") -> list[str]:
+    """Write the interactive view of every layout and timeline into ``out_dir``."""
+    from simulator.commands.view import scenario_columns
+    from simulator.plot.view import process_columns, view_html
+
+    out_dir.mkdir(exist_ok=True)
+    written = []
+    pages = {name: (process_columns(cols()), name) for name, cols in LAYOUTS.items()}
+    pages |= {name: scenario_columns(str(ROOT / "scenarios" / f)) for name, f in TIMELINES.items()}
+    for name, (columns, title) in pages.items():
+        path = out_dir / f"{name}.html"
+        path.write_text(view_html(columns, title), encoding="utf-8")
+        written.append(str(path))
+    return written
 
 
 def figures(out_dir: Path = DOCS / "figures") -> list[str]:
@@ -107,7 +133,7 @@ def main(argv=None) -> int:
     args.add_argument("--figures-only", action="store_true")
     args.add_argument("--site-dir", default=str(ROOT / "site"))
     opts = args.parse_args(argv)
-    for path in figures():
+    for path in figures() + views():
         print(path)
     (DOCS / "cli.md").write_text(cli_reference())
     if opts.figures_only:

@@ -53,13 +53,39 @@ def test_each_concept_page_has_a_generated_figure(built):
 
 def test_the_site_builds_with_every_page(built):
     site, _out = built
-    for page in ("index.html", "tutorial/index.html", "concepts/vma/index.html",
-                 "threads/index.html", "scenarios/index.html", "cli/index.html",
-                 "validation/index.html", "figures/layout-32-64.svg"):
+    for page in ("index.html", "tutorial.html", "concepts/vma.html", "threads.html",
+                 "scenarios.html", "cli.html", "validation.html", "explain.html", "view.html",
+                 "figures/layout-32-64.svg", "views/layout-32-64.html"):
         assert (site / page).exists(), page
-    cli = (site / "cli" / "index.html").read_text()
-    for command in ("replay", "threads", "run", "compare", "layout", "plot"):
+    cli = (site / "cli.html").read_text()
+    for command in ("replay", "threads", "run", "compare", "layout", "plot", "explain", "view"):
         assert f"vasim {command}" in cli
+
+
+def test_every_link_works_opened_from_disk(built):
+    """Opened as files (site/index.html), every local link and image goes to a file, never a
+    folder (which a browser would show as a directory listing): use_directory_urls is off."""
+    site, _out = built
+    checked = 0
+    for page in site.rglob("*.html"):
+        if "views" in page.parts or page.name == "404.html":
+            continue
+        for target in re.findall(r'(?:href|src)="([^"#?]+)', page.read_text()):
+            if re.match(r"[a-z]+:|//", target):
+                continue
+            path = (page.parent / target).resolve()
+            assert path.is_file(), f"{page.relative_to(site)} -> {target}"
+            checked += 1
+    assert checked > 100
+
+
+def test_interactive_views_are_written_and_self_contained(built):
+    module = _build_module()
+    site, _out = built
+    for name in list(module.LAYOUTS) + list(module.TIMELINES):
+        text = (site / "views" / f"{name}.html").read_text()
+        assert '<script id="vasim-data"' in text
+        assert not re.search(r'(?:src|href)="(?:https?:)?//', text), name
 
 
 def test_figures_are_deterministic(built):

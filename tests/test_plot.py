@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from simulator.kernel.vma import VM_GROWSDOWN
+
 from simulator.kernel.arch import get_profile
 from simulator.kernel.config import Personality, ProcessConfig
 from simulator.kernel.exec import exec_layout
@@ -331,8 +333,14 @@ def test_timeline_of_a_scenario(scenario_result, tmp_path):
     for trace, variant in zip(fig.vasim_traces, scenario_result.variants):
         assert trace.exact
         n = len(variant.outcomes)
-        final = sorted((b.start, b.end) for b in trace.bands if b.last == n - 1)
+        final = sorted((b.start, b.end) for b in trace.bands
+                       if b.last == n - 1 and b.kind != "guard-gap")
         assert final == [(v.start, v.end) for v in variant.mm.vmas()]
+        # Below every MAP_GROWSDOWN VMA, its stack_guard_gap (mm/vma.c vm_start_gap).
+        gaps = {(b.start, b.end) for b in trace.bands if b.last == n - 1 and b.kind == "guard-gap"}
+        mm = variant.mm
+        assert gaps == {(max(0, v.start - mm.stack_guard_gap), v.start) for v in mm.vmas()
+                        if v.flags & VM_GROWSDOWN}
         for x, o in enumerate(variant.outcomes):
             for start, size in o.stacks:
                 assert any(b.first == x and b.start >= start and b.end <= start + size

@@ -16,7 +16,7 @@ from simulator.plot.labels import spread, thin
 from simulator.plot.regions import (
     EMPTY_KINDS, Region, axis_top, cap_text, groups, layout_regions,
 )
-from simulator.plot.style import KINDS, MONO, new_figure, rc
+from simulator.plot.style import KINDS, MONO, RC, new_figure, rc
 from simulator.units import format_size
 
 # Column geometry, in points.
@@ -75,6 +75,28 @@ def _tick_width(mm) -> float:
 
 def column_width(mm) -> float:
     return _tick_width(mm) + ARROW_W + BAR_W + LEADER_W + LABEL_W
+
+
+def _text_width(text: str, size: float, family: str | None = None) -> float:
+    """The width of ``text`` in points, as matplotlib will lay it out."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    props = FontProperties(family=family or RC["font.family"], size=size)
+    return TextToPath().get_text_width_height_descent(text, props, ismath=False)[0]
+
+
+def drawn_width(col: "Column") -> float:
+    """The width a column needs: its bar and label lane, widened to its longest label (the
+    address and the text beside it) and its subtitle, so no text runs into the next column."""
+    lane = column_width(col.mm) - LABEL_W
+    need = LABEL_W
+    for lab in col.labels:
+        offset = 0.0 if not lab.addr else len(lab.addr) * LABEL_FONT * 0.61 + 4
+        need = max(need, offset + _text_width(lab.text, LABEL_FONT) + 8)
+    subtitle = max((_text_width(line, 6.4) for line in _column_subtitle(col.mm, col)
+                    .splitlines()), default=0.0)
+    return max(lane + need, subtitle + 8)
 
 
 def _break_text(piece: Piece, regions: list[Region]) -> str:
@@ -257,7 +279,7 @@ def draw_column(ax, col: Column, index: int):
     x_bar1 = x_bar0 + BAR_W
     x_lab = x_bar1 + LEADER_W
     height = col.axis.height
-    ax.set_xlim(0, column_width(mm))
+    ax.set_xlim(0, drawn_width(col))
     ax.set_axis_off()
 
     # Region boxes: true heights. Outlines only where there is room for them.
@@ -382,7 +404,7 @@ def layout_figure(columns, *, axis: str = "segmented", height: float | None = No
         cols = layout_columns(columns, axis=axis, height=height)
         h = cols[0].axis.height
         total_h = h + HEADER + CAP_H + FOOT
-        widths = [column_width(c.mm) + 14 for c in cols]
+        widths = [drawn_width(c) + 14 for c in cols]
         legend_h = 40.0
         fig = new_figure(sum(widths) / 72, (total_h + legend_h) / 72)
         x = 0.0

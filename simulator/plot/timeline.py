@@ -17,6 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from simulator.kernel import events as ev
+from simulator.kernel.vma import VM_GROWSDOWN
 from simulator.plot.axis import Axis, linear_axis, segmented_axis, zoom_text
 from simulator.plot.labels import spread, thin
 from simulator.plot.regions import (
@@ -90,33 +91,35 @@ def trace_variant(variant_result, scenario=None) -> Trace:
     label = variant_result.variant.label
     if scenario is None:
         return _trace_from_result(variant_result)
-    from simulator.scenario.runner import _Run  # the runner's own per-variant state
+    from simulator.scenario.runner import run
 
-    state = _Run(scenario, variant_result.variant)
-    mm = state.mm
     kinds: dict = {}
     alive: dict = {}
     bands: list[Band] = []
+    outcomes = []
+    final = {}
 
-    def observe(x):
+    def observe(_variant, outcome, mm):
+        x = len(outcomes) if outcome is not None else -1
+        if outcome is not None:
+            outcomes.append(outcome)
         vmas = list(mm.vmas())
         _snapshot_kinds(mm, vmas, kinds)
         # A band is a range of one kind: a VMA that only gains an anon_vma or a flag that
-        # does not change its kind goes on in the same band.
+        # does not change its kind goes on in the same band. Below every MAP_GROWSDOWN VMA,
+        # its stack_guard_gap (mm/vma.c ``vm_start_gap``) is a band of its own.
         now = {(v.start, v.end, kinds[v]) for v in vmas}
+        now |= {(max(0, v.start - mm.stack_guard_gap), v.start, "guard-gap") for v in vmas
+                if v.flags & VM_GROWSDOWN and mm.stack_guard_gap}
         for key in [k for k in alive if k not in now]:
             bands.append(Band(*key, alive.pop(key), x - 1))
         for key in now:
             alive.setdefault(key, x)
+        final["mm"] = mm
 
-    observe(-1)
-    outcomes = []
-    x = 0
-    for step in scenario.steps:
-        for iteration in range(step.repeat):
-            outcomes.append(state.take(step, iteration))
-            observe(x)
-            x += 1
+    run(scenario, (variant_result.variant,), observe=observe)
+    mm = final["mm"]
+    x = len(outcomes)
     for key, first in alive.items():
         bands.append(Band(*key, first, x - 1))
     bands.sort(key=lambda b: (b.first, b.start))
@@ -232,9 +235,12 @@ def _draw_trace(ax, lane, trace: Trace, height: float, axis_kind: str):
                         lw=max(0.7, y1 - y0), solid_capstyle="butt", zorder=3)
             continue
         tall = y1 - y0 >= 2.5
+        # A guard gap is free space the kernel keeps free: drawn beneath the VMAs, so a
+        # mapping placed inside it shows on top.
         ax.add_patch(Rectangle((b.first - 0.5, y0), b.last - b.first + 1.0, max(y1 - y0, 0.6),
                                facecolor=style.fill, edgecolor=style.edge if tall else "none",
-                               lw=0.3, hatch=style.hatch or None, zorder=2))
+                               lw=0.3, hatch=style.hatch or None,
+                               zorder=1 if b.kind == "guard-gap" else 2))
     # What each step placed: a dark bar at its step (adjacent placements of one step as one
     # bar when they are too many to tell apart).
     by_step: dict = {}

@@ -443,15 +443,22 @@ def _show(result) -> str:
     return str(result)
 
 
-def run(scenario: Scenario, variants: tuple[Variant, ...] | None = None) -> ScenarioResult:
-    """Run every variant (process) of the scenario."""
+def run(scenario: Scenario, variants: tuple[Variant, ...] | None = None,
+        observe=None) -> ScenarioResult:
+    """Run every variant (process) of the scenario. ``observe(variant, outcome, mm)``, when
+    given, is called before the first step (``outcome`` None) and after every step's every
+    repeat: what the timeline figure and `vasim view` draw from."""
     results = []
     for variant in variants or scenario.variants:
         state = _Run(scenario, variant)
         outcomes = []
+        if observe is not None:
+            observe(variant, None, state.mm)
         for step in scenario.steps:
             for iteration in range(step.repeat):
                 outcomes.append(state.take(step, iteration))
+                if observe is not None:
+                    observe(variant, outcomes[-1], state.mm)
         results.append(state.finish(variant, outcomes))
     return ScenarioResult(scenario, tuple(results))
 
