@@ -86,6 +86,13 @@ FIGURES = {
     **{name: (lambda f=f: plot.timeline_figure(scenario(f))) for name, f in TIMELINES.items()},
     "aslr": lambda: plot.aslr_figure("i686"),
     "threads-chart": lambda: plot.threads_chart(),
+    "sweep-thread-counts": lambda: sweep_counts(),
+    "sweep-heap-mmap-gap": lambda: sweep_distribution(
+        "aslr-heap-mmap-gap-i686.toml", "heap_mmap_gap", None,
+        "i686 with ASLR: from the heap's end to the lowest mapping above it"),
+    "sweep-thread-stacks-room": lambda: sweep_distribution(
+        "aslr-thread-stacks-vs-stack-room-i686.toml", "thread_below_stack_room", "rlimit_stack",
+        "i686 with ASLR: thread stacks below the main stack's growth room"),
 }
 
 
@@ -103,6 +110,31 @@ def views(out_dir: Path = DOCS / "views") -> list[str]:
         path.write_text(view_html(columns, title), encoding="utf-8")
         written.append(str(path))
     return written
+
+
+def sweep_distribution(name: str, column: str, by, title: str):
+    """A shipped ASLR sweep (scenarios/sweeps/), with 500 seeds to keep the build short."""
+    import attrs
+    from simulator.plot.sweep import distribution_figure
+    from simulator.sweep import load_spec, run_sweep
+
+    spec = attrs.evolve(load_spec(str(ROOT / "scenarios" / "sweeps" / name)), seeds=500)
+    return distribution_figure(run_sweep(spec), column, by=by, title=title)
+
+
+def sweep_counts():
+    """scenarios/sweeps/thread-counts.toml's 32-bit profiles with default stacks."""
+    import attrs
+    from simulator.plot.sweep import counts_figure
+    from simulator.sweep import load_spec, run_sweep
+
+    spec = load_spec(str(ROOT / "scenarios" / "sweeps" / "thread-counts.toml"))
+    grid = dict(spec.grid)
+    grid["arch"] = ("i686", "i386-3g", "i386-2g", "i386-1g", "arm-3g")
+    grid["stack_size"] = ("default",)
+    rows = run_sweep(attrs.evolve(spec, grid=tuple(grid.items())))
+    return counts_figure(rows, "threads", x="arch", series="rlimit_stack",
+                         title="Threads with default stacks, by RLIMIT_STACK")
 
 
 def figures(out_dir: Path = DOCS / "figures") -> list[str]:

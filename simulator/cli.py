@@ -373,7 +373,7 @@ def _arch_list(text: str) -> str:
 # -- main -------------------------------------------------------------------------------------
 
 #: Subcommands in simulator/commands/NAME.py, each with ``add_parser(sub)``.
-COMMAND_MODULES: tuple[str, ...] = ("explain", "view")
+COMMAND_MODULES: tuple[str, ...] = ("explain", "view", "sweep")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vasim", description="Simulate Linux process address spaces: "
