@@ -149,3 +149,45 @@ def test_the_same_output_on_a_perturbed_host(tmp_path):
     assert got.keys() == expected.keys()
     for command in expected:
         assert got[command] == expected[command], command
+
+
+CACHE_SCENARIO = '''title = "ld.so.cache size"
+[process]
+arch = "i686"
+{glibc}
+[[step]]
+do = "mmap"
+length = "64K"
+prot = "READ|WRITE"
+flags = "PRIVATE|ANONYMOUS"
+expect = {{ result = "{result}" }}
+'''
+
+
+@pytest.mark.parametrize("glibc,result", [
+    # Default 38923 bytes = 10 pages. i686, ASLR off (tests/data/recordings/pthreads32): the
+    # 8 KiB minimal-malloc block at 0xf7fbf000 is the lowest mapping above; the cache goes
+    # right below it at 0xf7fbf000 - 0xa000 = 0xf7fb5000, libc (0x227ef8 -> 0x228000) below
+    # that at 0xf7d8d000 (the recording's mmap2(NULL, 2259228, ...) = 0xf7d8d000). The cache's
+    # 10-page hole is too small for 64 KiB (16 pages): top-down, it goes below libc,
+    # 0xf7d8d000 - 0x10000 = 0xf7d7d000.
+    ("", "0xf7d7d000"),
+    # 120 KiB = 30 pages: the hole is 0xf7fbf000 - 0x1e000 = 0xf7fa1000 .. 0xf7fbf000, the
+    # highest gap that fits 16 pages: 0xf7fbf000 - 0x10000 = 0xf7faf000.
+    ('[glibc]\nld_so_cache_size = "120K"', "0xf7faf000"),
+])
+def test_the_cache_size_knob_moves_what_follows(tmp_path, capsys, glibc, result):
+    from simulator.cli import main
+    path = tmp_path / "cache.toml"
+    path.write_text(CACHE_SCENARIO.format(glibc=glibc, result=result))
+    assert main(["run", str(path)]) == 0, capsys.readouterr().out
+
+
+def test_a_negative_cache_size_is_bad_input(tmp_path, capsys):
+    from simulator.cli import main
+    path = tmp_path / "cache.toml"
+    path.write_text(CACHE_SCENARIO.format(glibc="[glibc]\nld_so_cache_size = -4096",
+                                          result="0"))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}:5:") and "'ld_so_cache_size' must not be negative" in err
