@@ -128,6 +128,9 @@ examples:
   vasim layout --arch i686
   vasim layout --arch i686 --personality ADDR_LIMIT_3GB --rlimit-stack unlimited
   vasim layout --arch i386-1g --json
+
+The program is modelled: a minimal dynamically linked PIE, its ld.so and libc, with fixed
+file sizes, devices and inodes (docs/hermetic.md); nothing is read from this machine.
 """
 
 
@@ -177,7 +180,9 @@ examples:
 
 Threads are created with glibc 2.36's algorithm (nptl/allocatestack.c) on the kernel model,
 with ASLR off, until pthread_create fails. Without --initial-maps the process is a modelled
-minimal dynamically linked PIE (executable, ld.so, libc) at the start of main.
+minimal dynamically linked PIE (executable, ld.so, libc) at the start of main, whose file
+sizes, devices, inodes and ld.so.cache size are fixed values (docs/hermetic.md): nothing is
+read from this machine.
 """
 
 

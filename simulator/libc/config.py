@@ -31,6 +31,12 @@ class GlibcConfig:
     arena_max: int | None = None
     #: glibc.pthread.stack_cache_size (40 MiB).
     stack_cache_size: int = 40 * MiB
+    #: The size of /etc/ld.so.cache, which ld.so maps whole while it loads libraries (and
+    #: dlopen again): its pages are a hole below ld.so afterwards. A fact of the system, not a
+    #: tunable; never read from this machine. 38923 bytes (10 pages) is the reference machine's
+    #: (Debian 12): ``st_size`` of ld.so's fstat and the mmap length in every recording in
+    #: tests/data/recordings (docs/hermetic.md).
+    ld_so_cache_size: int = 38923
 
     @property
     def guard_by_madvise(self) -> bool:

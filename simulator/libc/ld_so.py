@@ -8,8 +8,6 @@ for the bss. After relocation it makes each object's RELRO region read-only.
 
 from __future__ import annotations
 
-import os
-
 import attrs
 
 from simulator.kernel.binfmt_elf import ElfImage
@@ -20,8 +18,6 @@ from simulator.kernel.vma import FileRef
 from simulator.units import PAGE_SIZE, align_down, align_up
 
 MAP_COPY = MAP_PRIVATE | MAP_DENYWRITE
-#: Size of /etc/ld.so.cache on the reference machine, used when this machine has none.
-DEFAULT_CACHE_SIZE = 38923
 
 
 @attrs.frozen
@@ -130,21 +126,25 @@ def protect_relro(p, loaded: LoadedObject) -> None:
 
 def _map_cache(p, cache_size: int):
     """elf/dl-cache.c ``_dl_load_cache_lookup`` maps /etc/ld.so.cache whole and read-only
-    (``_dl_sysdep_read_whole_file``)."""
+    (elf/dl-misc.c ``_dl_sysdep_read_whole_file``, which maps nothing for an empty file:
+    ``cache_size`` 0 stands for an empty or missing cache). Returns the address, an Errno, or
+    None when nothing was mapped."""
+    if cache_size == 0:
+        return None
     return p.sys_mmap(0, cache_size, PROT_READ, MAP_PRIVATE,
                       FileRef("/etc/ld.so.cache", writable=False), 0)
 
 
+def _unmap_cache(p, cache, cache_size: int) -> None:
+    """elf/dl-cache.c ``_dl_unload_cache``: munmap the cache if it was mapped."""
+    if cache is not None and not isinstance(cache, Errno):
+        p.sys_munmap(cache, cache_size)
+
+
 def _add_to_link_map(p, loaded: LoadedObject) -> None:
-    """The link map, by real path: ``_dl_map_object`` finds an object already loaded here."""
-    p.loaded[os.path.realpath(loaded.obj.path)] = loaded
-
-
-def ld_so_cache_size() -> int:
-    try:
-        return os.stat("/etc/ld.so.cache").st_size
-    except OSError:
-        return DEFAULT_CACHE_SIZE
+    """The link map, by the file's path as /proc shows it (symlinks resolved when the file was
+    opened): ``_dl_map_object`` finds an object already loaded here."""
+    p.loaded[loaded.obj.path] = loaded
 
 
 def dl_main(p, exe: SharedObject, exe_l_addr: int, rtld: SharedObject, rtld_l_addr: int,
@@ -153,8 +153,11 @@ def dl_main(p, exe: SharedObject, exe_l_addr: int, rtld: SharedObject, rtld_l_ad
     brk(NULL); the first minimal-malloc block; the ld.so.cache mapping; each library; on
     64-bit the main thread's static TLS block; RELRO (libraries in reverse load order, then
     the executable, then ld.so); the cache unmapped. The minimal-malloc sizes are those
-    observed for programs with few libraries (elf/dl-minimal-malloc.c)."""
-    cache_size = cache_size or ld_so_cache_size()
+    observed for programs with few libraries (elf/dl-minimal-malloc.c). ``cache_size`` is
+    the size of /etc/ld.so.cache, by default the process's ``GlibcConfig.ld_so_cache_size``
+    (a documented constant: this machine's file is never read)."""
+    if cache_size is None:
+        cache_size = p.glibc.ld_so_cache_size
     # elf/rtld.c: GL(dl_stack_flags) comes from the executable's PT_GNU_STACK; thread stacks
     # are mapped with PROT_EXEC when it has PF_X.
     p.exec_stack = exe.elf.exec_stack
@@ -178,8 +181,7 @@ def dl_main(p, exe: SharedObject, exe_l_addr: int, rtld: SharedObject, rtld_l_ad
         _add_to_link_map(p, item)
     for item in list(reversed(loaded)) + [main_map, rtld_map]:
         protect_relro(p, item)
-    if not isinstance(cache, Errno):
-        p.sys_munmap(cache, cache_size)
+    _unmap_cache(p, cache, cache_size)
     return loaded
 
 
@@ -187,15 +189,15 @@ def dlopen(p, obj: SharedObject, *, cache_size: int | None = None) -> LoadedObje
     """``dlopen`` of one object with no new dependencies: the cache is mapped and unmapped
     again (elf/dl-open.c), the object mapped and its RELRO protected. An object already
     loaded (the same file) is found by ``_dl_map_object`` and nothing is mapped."""
-    known = p.loaded.get(os.path.realpath(obj.path))
+    known = p.loaded.get(obj.path)
     if known is not None:
         return known
-    cache_size = cache_size or ld_so_cache_size()
+    if cache_size is None:
+        cache_size = p.glibc.ld_so_cache_size
     cache = _map_cache(p, cache_size)
     loaded = map_object(p, obj)
     if not isinstance(loaded, Errno):
         protect_relro(p, loaded)
         _add_to_link_map(p, loaded)
-    if not isinstance(cache, Errno):
-        p.sys_munmap(cache, cache_size)
+    _unmap_cache(p, cache, cache_size)
     return loaded

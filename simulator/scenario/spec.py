@@ -238,7 +238,7 @@ KERNEL_KEYS = {
 GLIBC_KEYS = {
     "version": _choice("2.36", "2.42"), "ncpu": _int(1, 4096), "top_pad": _size,
     "mmap_threshold": _size, "trim_threshold": _size, "arena_max": _int(1, 1 << 20),
-    "stack_cache_size": _size,
+    "stack_cache_size": _size, "ld_so_cache_size": _size,
 }
 STEP_EXPECT_KEYS = {
     "result": _result, "errno": _errno, "ok": _bool, "region": _choice(*REGIONS),
