@@ -14,10 +14,10 @@ about 1 GiB and half a minute.
 
 from __future__ import annotations
 
-#: Threads one process may create. Above every count the modelled kernels allow by default
+#: Threads one process may create (524,288). Above every count the modelled kernels allow by default
 #: (pid_max 32768 and threads-max in the hundred thousands on an ordinary machine), and
 #: below PID_MAX_LIMIT (4,194,304 on 64-bit, include/linux/threads.h), which no kernel passes.
-MAX_THREADS = 1 << 20
+MAX_THREADS = 1 << 19
 #: Mappings (VMAs) one process may hold. Above 1,000,000, so any vm.max_map_count up to a
 #: million is honoured exactly: the kernel's limit is reached first.
 MAX_MAPPINGS = 1 << 20
