@@ -64,7 +64,10 @@ def parse_size(text: str, *, allow_unlimited: bool = False) -> int:
         raise ValueError(f"{text!r} is not a size (expected e.g. 4096, 0x1000, 8K, 8M, 1G{extra})")
     number, suffix, _ = match.groups()
     check_number_length(number)
-    return int(number, 0) * _SUFFIX[suffix.lower()]
+    value = int(number, 0) * _SUFFIX[suffix.lower()]
+    if value > RLIM_INFINITY:
+        raise ValueError(f"{text.strip()!r} does not fit in 64 bits")
+    return value
 
 
 def format_size(nbytes: int) -> str:

@@ -369,7 +369,8 @@ def _parse_toml(scenario_path: str, text: str) -> dict:
     except tomllib.TOMLDecodeError as err:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(err))
-        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        # "(at end of document)": the last line.
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (max(1, len(text.splitlines())), None)
         raise InputError(scenario_path, line, f"malformed TOML: {message}", col) from None
     except ValueError:
         m = re.search(r"\d{%d,}" % (MAX_NUMBER_DIGITS + 1), text)
