@@ -33,8 +33,9 @@ class Progress:
     rate limit, or no line at all), so it can be called once per step or thread."""
 
     def __init__(self, desc: str, *, total: int | None = None, unit: str = "step",
-                 stream=None, delay: float = DELAY):
+                 stream=None, delay: float | None = None):
         stream = stream if stream is not None else sys.stderr
+        delay = DELAY if delay is None else delay
         self.bar = None
         if enabled(stream):
             from tqdm import tqdm
