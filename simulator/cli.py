@@ -16,7 +16,7 @@ import sys
 from simulator.errors import InputError
 from simulator.kernel.arch import PROFILES, get_profile
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
-from simulator.limits import MAX_MAPPINGS, MAX_THREADS
+from simulator.limits import MAX_MAPPINGS, MAX_PROCESSES, MAX_THREADS
 from simulator.progress import Progress
 from simulator.units import format_size, parse_size
 
@@ -415,9 +415,13 @@ def cmd_plot(args) -> int:
 
 
 def _arch_list(text: str) -> str:
-    for name in text.split(","):
-        if name.strip():
-            _arch(name.strip())
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no profile (e.g. i686,x86_64)")
+    if len(names) > MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"{len(names)} profiles; at most {MAX_PROCESSES}")
+    for name in names:
+        _arch(name)
     return text
 
 

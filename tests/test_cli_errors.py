@@ -143,7 +143,7 @@ def test_steps_past_the_bound_are_refused_before_anything_is_built(tmp_path):
                     'length = "4K"\n')
     with pytest.raises(InputError) as err:
         load(str(path))
-    assert err.value.line == 6 and f"at most {limits.MAX_THREADS:,}" in err.value.message
+    assert err.value.line == 5 and f"at most {limits.MAX_THREADS:,}" in err.value.message
     path.write_text('title = "x"\n[[step]]\ndo = "mmap"\nlength = "4K"\nrepeat = 100000\n'
                     '[[step]]\ndo = "mmap"\nlength = "4K"\nrepeat = 2\n')
     with pytest.raises(InputError) as err:

@@ -380,7 +380,10 @@ def _parse_toml(scenario_path: str, text: str) -> dict:
     except RecursionError:
         depth, line = 0, 1
         for number, row in enumerate(text.splitlines(), start=1):
-            depth += row.count("[") + row.count("{") - row.count("]") - row.count("}")
+            for ch in row:
+                depth += (ch in "[{") - (ch in "]}")
+                if depth > 100:
+                    break
             if depth > 100:
                 line = number
                 break
