@@ -21,7 +21,7 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 
 from simulator import plot  # noqa: E402
-from simulator.cli import build_parser  # noqa: E402
+from simulator.cli import EXIT_CODES, build_parser  # noqa: E402
 from simulator.kernel.arch import get_profile  # noqa: E402
 from simulator.kernel.config import Personality, ProcessConfig  # noqa: E402
 from simulator.kernel.exec import exec_layout  # noqa: E402
@@ -153,7 +153,17 @@ def cli_reference() -> str:
     """docs/cli.md: every command's --help, as the program prints it."""
     parser = build_parser()
     lines = ["# Command-line reference", "",
-             "Generated from the program by `python docs/build.py`.", ""]
+             "Generated from the program by `python docs/build.py`.", "",
+             "## vasim", "", "```", parser.format_help().rstrip(), "```", "",
+             "## Exit codes", "",
+             "Every command answers with one of these (`vasim --help` lists them too):", "",
+             "```", EXIT_CODES.rstrip(), "```", "",
+             "Bad input is one line on stderr and nothing else; an internal error is a short "
+             "message naming the command and vasim's version (`vasim --version`) and asking "
+             "for a bug report, with the traceback only under `--debug` (anywhere on the "
+             "command line) or `VASIM_DEBUG=1`; Ctrl-C prints one line. Long runs (threads "
+             "until failure, many scenarios) show a progress line on stderr after 1.5 s when "
+             "stderr is a terminal; `VASIM_PROGRESS=0` turns it off.", ""]
     commands = parser._subparsers._group_actions[0].choices
     for name, sub in commands.items():
         lines += [f"## vasim {name}", "", "```", sub.format_help().rstrip(), "```", ""]

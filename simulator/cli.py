@@ -1,7 +1,8 @@
 """The ``vasim`` command. Built on the package's public modules only.
 
-Exit codes: 0 when everything ran and every comparison or expectation held, 1 when one did
-not, 2 for bad input (one line: ``FILE:LINE: what is wrong``).
+Exit codes (:data:`EXIT_CODES`): 0 when everything ran and every comparison or expectation
+held, 1 when one did not, 2 for bad input (one line: ``FILE:LINE: what is wrong``), 3 for an
+internal error (a bug: a short message, the traceback only with ``--debug``), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -9,12 +10,26 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 
 from simulator.errors import InputError
 from simulator.kernel.arch import PROFILES, get_profile
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
+from simulator.limits import MAX_MAPPINGS, MAX_PROCESSES, MAX_THREADS
+from simulator.progress import Progress
 from simulator.units import format_size, parse_size
+
+EXIT_CODES = """\
+exit codes:
+  0    every scenario ran and every expectation held; the replay matched
+  1    an expectation failed, or the replay diverged
+  2    bad input: one line on stderr, FILE:LINE[:COL]: what is wrong
+       (or vasim COMMAND: what is wrong, for an argument)
+  3    internal error, a bug in vasim: a short message asking for a report;
+       --debug (or VASIM_DEBUG=1) adds the traceback
+  130  interrupted (Ctrl-C)
+"""
 
 
 class UsageError(Exception):
@@ -47,16 +62,21 @@ def _rlimit(text: str) -> int:
 
 
 def _arch(text: str) -> str:
-    if text != "auto":
-        try:
-            get_profile(text)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
+    """A profile name (checked by get_profile)."""
+    try:
+        get_profile(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return text
 
 
+def _arch_or_auto(text: str) -> str:
+    return text if text == "auto" else _arch(text)
+
+
 def _add_process_options(p: argparse.ArgumentParser, *, auto_arch: bool = False) -> None:
-    p.add_argument("--arch", type=_arch, default="auto" if auto_arch else "x86_64",
+    p.add_argument("--arch", type=_arch_or_auto if auto_arch else _arch,
+                   default="auto" if auto_arch else "x86_64",
                    help="profile name: " + ", ".join(PROFILES)
                    + (" (default: guessed from the input)" if auto_arch else " (default: x86_64)"))
     p.add_argument("--personality", type=_personality, default=Personality(0),
@@ -183,13 +203,26 @@ with ASLR off, until pthread_create fails. Without --initial-maps the process is
 minimal dynamically linked PIE (executable, ld.so, libc) at the start of main, whose file
 sizes, devices, inodes and ld.so.cache size are fixed values (docs/hermetic.md): nothing is
 read from this machine.
-"""
+
+vasim builds at most %(threads)s threads and %(maps)s mappings (docs/threads.md); a run
+that would pass them stops with exit status 2. A long run shows its progress on stderr.
+""" % {"threads": f"{MAX_THREADS:,}", "maps": f"{MAX_MAPPINGS:,}"}
+
+#: Threads created between two progress updates and bound checks.
+_THREADS_CHUNK = 1024
 
 
-def threads_until_failure(profile, proc, attr, initial_maps: str | None = None):
+def threads_until_failure(profile, proc, attr, initial_maps: str | None = None,
+                          progress: Progress | None = None):
     """What ``vasim threads`` runs: the process (from ``initial_maps``, a /proc/PID/maps
     taken before the first pthread_create, or the modelled typical PIE) creates threads with
-    ``attr`` until pthread_create fails. Returns ``(process, ExhaustionResult)``."""
+    ``attr`` until pthread_create fails. Returns ``(process, ExhaustionResult)``.
+
+    Threads are created in chunks, between which ``progress`` is updated and the
+    simulator's bounds (simulator/limits.py) are checked: past them an InputError stops
+    the run."""
+    import attrs
+
     from simulator.libc.process import attach_process
     from simulator.programs import typical_process
     from simulator.trace.loadmaps import address_space_from_maps
@@ -201,7 +234,20 @@ def threads_until_failure(profile, proc, attr, initial_maps: str | None = None):
         process = attach_process(mm)
     else:
         process = typical_process(profile, proc)
-    return process, process.threads.create_until_failure(attr)
+    stacks = []
+    while True:
+        chunk = process.threads.create_until_failure(attr, limit=_THREADS_CHUNK)
+        stacks += chunk.stacks
+        if progress is not None:
+            progress.update(chunk.threads)
+        if chunk.stopped_by != "limit":
+            break
+        if len(stacks) >= MAX_THREADS or process.mm.map_count > MAX_MAPPINGS:
+            raise InputError("vasim threads", None, f"stopped after {len(stacks):,} threads and "
+                             f"{process.mm.map_count:,} mappings without a failure: vasim "
+                             f"builds at most {MAX_THREADS:,} threads and {MAX_MAPPINGS:,} "
+                             "mappings (docs/threads.md)")
+    return process, attrs.evolve(chunk, threads=len(stacks), stacks=tuple(stacks))
 
 
 def cmd_threads(args) -> int:
@@ -215,7 +261,8 @@ def cmd_threads(args) -> int:
                          rlimit_stack=args.rlimit_stack)
     attr = ThreadAttr(stacksize=args.stack_size or 0,
                       guardsize=args.guard_size if args.guard_size is not None else 4096)
-    process, result = threads_until_failure(profile, proc, attr, args.initial_maps)
+    with Progress("vasim threads", unit="thread") as progress:
+        process, result = threads_until_failure(profile, proc, attr, args.initial_maps, progress)
     mm = process.mm
     block = result.stacks[0].size if result.stacks else None
     gap = mm.largest_free_gap()
@@ -276,7 +323,11 @@ def cmd_run(args) -> int:
     from simulator.scenario.spec import load
 
     scenarios = [load(path) for path in args.scenarios]  # every file checked before any runs
-    results = [run(scenario) for scenario in scenarios]
+    results = []
+    with Progress("vasim run") as progress:
+        for scenario in scenarios:
+            progress.describe(os.path.basename(scenario.path))
+            results.append(run(scenario, tick=progress.update))
     if args.json:
         print(json.dumps({"ok": all(r.ok for r in results),
                           "scenarios": [json_report(r) for r in results]}))
@@ -301,7 +352,8 @@ def cmd_compare(args) -> int:
         names = [a.strip() for a in args.arch.split(",") if a.strip()]  # checked by _arch_list
         variants = tuple(Variant(name, dict(scenario.process, arch=name)) for name in names)
         scenario = attrs.evolve(scenario, variants=variants)
-    result = run(scenario)
+    with Progress("vasim compare") as progress:
+        result = run(scenario, tick=progress.update)
     if args.json:
         print(json.dumps(json_report(result)))
     else:
@@ -355,7 +407,6 @@ def cmd_plot(args) -> int:
         if len(arches) != 1:
             raise UsageError("vasim plot: --kind aslr takes one --arch")
         fig = plot.aslr_figure(arches[0])
-    import os
     ext = os.path.splitext(args.output)[1].lower().lstrip(".")
     if ext and ext not in ("png", "svg"):
         raise UsageError(f"vasim plot: -o {args.output}: use .png, .svg or no extension")
@@ -369,9 +420,13 @@ def cmd_plot(args) -> int:
 
 
 def _arch_list(text: str) -> str:
-    for name in text.split(","):
-        if name.strip():
-            _arch(name.strip())
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no profile (e.g. i686,x86_64)")
+    if len(names) > MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"{len(names)} profiles; at most {MAX_PROCESSES}")
+    for name in names:
+        _arch(name)
     return text
 
 
@@ -380,9 +435,35 @@ def _arch_list(text: str) -> str:
 #: Subcommands in simulator/commands/NAME.py, each with ``add_parser(sub)``.
 COMMAND_MODULES: tuple[str, ...] = ("explain", "view", "sweep")
 
+def package_version() -> str:
+    """This vasim's version: the source tree's pyproject.toml when run from a checkout
+    (an installed copy's metadata may be older), else the installed package's metadata."""
+    import tomllib
+    from importlib import metadata
+
+    pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "pyproject.toml")
+    try:
+        with open(pyproject, "rb") as f:
+            project = tomllib.load(f).get("project", {})
+        if project.get("name") == "vasim" and project.get("version"):
+            return str(project["version"])
+    except (OSError, ValueError):
+        pass
+    try:
+        return metadata.version("vasim")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vasim", description="Simulate Linux process address spaces: "
-                     "32-bit versus 64-bit, with the kernel's real placement rules.")
+                     "32-bit versus 64-bit, with the kernel's real placement rules.",
+                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"vasim {package_version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an internal error, print the traceback (also VASIM_DEBUG=1); "
+                             "may be given anywhere on the line")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="run scenario files and check their expectations",
@@ -462,19 +543,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _take_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """``--debug`` anywhere before a ``--``, taken out so that every subcommand (also those
+    in simulator/commands/) accepts it; or VASIM_DEBUG=1."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end] or os.environ.get("VASIM_DEBUG", "") not in ("", "0")
+    return [a for i, a in enumerate(argv) if not (i < end and a == "--debug")], debug
+
+
+def _report_internal_error(err: BaseException, command: str, debug: bool) -> None:
+    """Exit status 3: a short message asking for a bug report; the traceback with --debug."""
+    if debug:
+        import traceback
+        traceback.print_exception(err, file=sys.stderr)
+    what = {MemoryError: "ran out of memory",
+            RecursionError: "recursed too deeply"}.get(type(err), f"{type(err).__name__}: {err}")
+    print(f"vasim: internal error in '{command}' (vasim {package_version()}): "
+          f"{_one_line(what)[:300]}", file=sys.stderr)
+    print("vasim: this is a bug; please report it with the command line and its input files"
+          + ("" if debug else " (--debug or VASIM_DEBUG=1 shows the traceback)"),
+          file=sys.stderr)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    """The vasim command; returns its exit status (:data:`EXIT_CODES`)."""
+    argv, debug = _take_debug(list(sys.argv[1:] if argv is None else argv))
+    for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8 prints escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    command = "vasim"
     try:
+        if any("\0" in arg for arg in argv):
+            raise UsageError("vasim: an argument contains a NUL byte")
+        parser = build_parser()
         args = parser.parse_args(argv)
+        command = f"vasim {args.command}"
         return args.func(args)
-    except UsageError as err:
-        print(err, file=sys.stderr)
+    except (UsageError, InputError) as err:
+        print(_one_line(str(err)), file=sys.stderr)
         return 2
-    except InputError as err:
-        print(err, file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"\n{command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
+        # The reader went away (vasim ... | head): stop quietly, and keep Python's final
+        # flush of stdout from failing again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
         return 0
+    except Exception as err:  # noqa: BLE001 - the one place a bug becomes exit status 3
+        _report_internal_error(err, command, debug)
+        return 3
 
 
 if __name__ == "__main__":

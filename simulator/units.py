@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from simulator.limits import MAX_NUMBER_DIGITS
+
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 PAGE_MASK = ~(PAGE_SIZE - 1)
@@ -34,6 +36,13 @@ def page_align(value: int) -> int:
     return (value + PAGE_SIZE - 1) & PAGE_MASK
 
 
+def check_number_length(digits: str) -> None:
+    """Raise ``ValueError`` when a number written as ``digits`` is too long to be a size or
+    an address; cheap, so it runs before ``int()``, whose own limit is 4,300 digits."""
+    if len(digits) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"number too long ({len(digits)} digits; at most {MAX_NUMBER_DIGITS})")
+
+
 _SIZE_RE = re.compile(r"^\s*(0[xX][0-9a-fA-F]+|\d+)\s*([kKmMgGtT]?)(i?[bB])?\s*$")
 _SUFFIX = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": TiB}
 
@@ -54,7 +63,11 @@ def parse_size(text: str, *, allow_unlimited: bool = False) -> int:
         extra = " or 'unlimited'" if allow_unlimited else ""
         raise ValueError(f"{text!r} is not a size (expected e.g. 4096, 0x1000, 8K, 8M, 1G{extra})")
     number, suffix, _ = match.groups()
-    return int(number, 0) * _SUFFIX[suffix.lower()]
+    check_number_length(number)
+    value = int(number, 0) * _SUFFIX[suffix.lower()]
+    if value > RLIM_INFINITY:
+        raise ValueError(f"{text.strip()!r} does not fit in 64 bits")
+    return value
 
 
 def format_size(nbytes: int) -> str:

@@ -128,3 +128,228 @@ def fresh_address_space(profile_name: str, personality: Personality = NORAND,
     proc = ProcessConfig(personality=personality | Personality.ADDR_NO_RANDOMIZE,
                          rlimit_stack=rlimit_stack)
     return exec_layout(profile, exe, interp, kconfig=kconfig, proc=proc)
+
+
+# -- scenario files and command lines (tests/test_fuzz_cli.py) ---------------------------------
+#
+# Valid structure, wild values: the TOML is well formed (mostly), the keys are mostly the
+# ones the format knows, and the values are anything a user might type: huge, negative and
+# odd numbers, wrong types, unknown names, deep expressions, NUL bytes, any unicode.
+
+def toml_literal(value) -> str:
+    """``value`` as a TOML literal: bool, int, float, str (a basic string: every control
+    character escaped, NUL included), list, or dict (an inline table)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, int) else ("nan" if value != value else
+                                                            repr(value).replace("inf", "inf"))
+    if isinstance(value, str):
+        out = []
+        for ch in value:
+            if ch in '"\\':
+                out.append("\\" + ch)
+            elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+                out.append(f"\\u{ord(ch):04x}")
+            else:
+                out.append(ch)
+        return '"' + "".join(out) + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_literal(v)}"
+                                for k, v in value.items()) + " }"
+    raise TypeError(value)
+
+
+def toml_key(key: str) -> str:
+    return key if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key) \
+        else toml_literal(key)
+
+
+def toml_document(doc: dict) -> str:
+    """A scenario document as TOML: scalars first, then ``[table]``s, then ``[[array]]``s of
+    tables (``step``; ``compare.process`` stays an inline array)."""
+    lines = [f"{toml_key(k)} = {toml_literal(v)}" for k, v in doc.items()
+             if not isinstance(v, (dict, list)) or (isinstance(v, list) and k != "step")]
+    for key, table in doc.items():
+        if isinstance(table, dict):
+            lines.append(f"[{toml_key(key)}]")
+            lines += [f"{toml_key(k)} = {toml_literal(v)}" for k, v in table.items()]
+    for table in doc.get("step", []) if isinstance(doc.get("step"), list) else ():
+        lines.append("[[step]]")
+        if isinstance(table, dict):
+            lines += [f"{toml_key(k)} = {toml_literal(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+#: Numbers at the edges: of 32 and 64 bits, of Python's int-string limit, of the simulator's.
+EDGE_NUMBERS = (0, 1, -1, 4095, 4096, 4097, 2**31 - 1, 2**31, 2**32 - 4096, 2**32, 2**47,
+                2**63 - 1, -(2**63), 10**20, 2**64 - 1, 2**64, 10**30)
+
+
+def wild_integers() -> st.SearchStrategy[int]:
+    return st.one_of(st.sampled_from(EDGE_NUMBERS), st.integers(-(2**66), 2**66),
+                     st.integers(0, 64).map(lambda n: n * 4096))
+
+
+def _atoms(names) -> st.SearchStrategy[str]:
+    numbers = st.one_of(wild_integers().map(str), wild_integers().map(lambda n: hex(abs(n))),
+                        st.builds(lambda n, u: f"{n}{u}", st.integers(0, 5000),
+                                  st.sampled_from("KMGTkmgt")))
+    named = st.builds(lambda n, a: n + a, st.sampled_from(sorted(names)),
+                      st.sampled_from(("", "", ".start", ".end", ".size", ".stack",
+                                       ".stack_end", ".guard_end", ".bogus")))
+    return st.one_of(numbers, named)
+
+
+def expressions(names=("stack", "brk", "task_size", "mmap_base", "heap", "a", "t", "t1",
+                       "t2", "p", "nosuch")) -> st.SearchStrategy[str]:
+    """An address or size expression: small and plausible, or pathological (parentheses a
+    few thousand deep, sums of thousands of terms, numbers of thousands of digits, unary
+    minus chains, stray characters)."""
+    atom = _atoms(names)
+    plausible = st.recursive(
+        atom, lambda inner: st.one_of(
+            st.builds(lambda a, op, b: f"{a} {op} {b}", inner, st.sampled_from("+-*/"), inner),
+            inner.map(lambda a: f"({a})"), inner.map(lambda a: f"-{a}")),
+        max_leaves=6)
+    pathological = st.one_of(
+        st.integers(1, 3000).map(lambda n: "(" * n + "1" + ")" * n),
+        st.integers(2, 3000).map(lambda n: "+".join(["1"] * n)),
+        st.integers(1, 5000).map(lambda n: "9" * n),
+        st.integers(1, 400).map(lambda n: "-" * n + "4K"),
+        st.sampled_from(("", " ", "1/0", "4K/(1-1)", "(1", "1)", "4K +", "a..start", "0x",
+                         "1e9", "4K\x00", "4 K", "½", "\u202e4K", "stack - -4K")))
+    return st.one_of(plausible, plausible, pathological)
+
+
+def wild_values(names=None) -> st.SearchStrategy:
+    """Any value a key may be given: numbers, sizes, expressions, the wrong type, text."""
+    scalars = st.one_of(wild_integers(), expressions(names or ("stack", "a", "t1", "nosuch")),
+                        st.booleans(), st.floats(allow_nan=True), st.text(max_size=20),
+                        st.sampled_from(("unlimited", "until-failure", "4K", "-4K", "8M",
+                                         "READ|WRITE", "PRIVATE|ANONYMOUS|FIXED", "ENOMEM")))
+    return st.one_of(scalars, st.lists(scalars, max_size=3),
+                     st.dictionaries(st.sampled_from(("at_least", "at_most", "x")), scalars,
+                                     max_size=2))
+
+
+def _keyed_table(keys: dict, extra=()) -> st.SearchStrategy[dict]:
+    """A table whose keys are mostly from ``keys`` ({key: value strategy})."""
+    known = st.sampled_from(sorted(keys)).flatmap(lambda k: st.tuples(st.just(k), keys[k]))
+    unknown = st.tuples(st.sampled_from(tuple(extra) + ("bogus", "size", "profile", "")),
+                        wild_values())
+    return st.lists(st.one_of(known, known, known, unknown), max_size=5).map(dict)
+
+
+#: Files a scenario may name; tests/test_fuzz_cli.py creates good.maps and bad.maps.
+SCENARIO_FILES = ("good.maps", "bad.maps", "missing.maps", ".", "/dev/null", "a\x00b", "")
+
+
+def scenario_documents() -> st.SearchStrategy[dict]:
+    """A scenario as the dict tomllib would read: mostly the known keys, with wild values."""
+    from simulator.kernel.uapi import Errno
+    from simulator.scenario.spec import EVENT_KINDS, GLIBC_KEYS, KERNEL_KEYS, OPS
+
+    names = st.sampled_from(("a", "b", "t", "p", "m", "t1", "a2", "stack", "nosuch", "9x"))
+    arch = st.one_of(profiles(), st.sampled_from(("auto", "pdp11", "", "I686")))
+    process = _keyed_table({
+        "arch": arch, "start": st.sampled_from(("program", "empty", "maps", "exec", "nope")),
+        "maps": st.sampled_from(SCENARIO_FILES), "executable": st.sampled_from(SCENARIO_FILES),
+        "personality": st.one_of(st.sampled_from(("ADDR_LIMIT_3GB", "ADDR_COMPAT_LAYOUT",
+                                                  "ADDR_NO_RANDOMIZE,ADDR_LIMIT_3GB", "BOGUS")),
+                                 wild_values()),
+        "rlimit_stack": wild_values(), "rlimit_as": wild_values(), "aslr_seed": wild_values(),
+        "exec_strings": wild_values(), "label": st.text(max_size=8)})
+    kernel = _keyed_table({k: st.one_of(wild_integers(), wild_values()) for k in KERNEL_KEYS})
+    glibc = _keyed_table({k: st.one_of(st.sampled_from(("2.36", "2.42")), wild_values())
+                          for k in GLIBC_KEYS})
+    expect_values = {
+        "result": st.one_of(expressions(), st.sampled_from(tuple(Errno.__members__))),
+        "errno": st.sampled_from(tuple(Errno.__members__) + ("ENOPE",)),
+        "ok": st.booleans(), "threads": wild_integers(), "map_count": wild_integers(),
+        "within": st.lists(expressions(), min_size=0, max_size=3),
+        "events": st.lists(st.sampled_from(EVENT_KINDS + ("nope",)), max_size=2),
+        "fault": st.sampled_from(("ok", "SIGSEGV", "SIGBUS", "x")), "stopped_by": st.text(max_size=8),
+        "region": st.sampled_from(("mmap-area", "heap", "32bit-window", "nowhere")),
+        "largest_free_gap": wild_values(), "maps": st.sampled_from(SCENARIO_FILES),
+        "no_collisions": st.booleans()}
+    expect = _keyed_table(expect_values)
+
+    def step(op):
+        keys = {key: expressions() for key in OPS.get(op, {})}
+        keys.update({
+            "prot": st.sampled_from(("READ", "READ|WRITE", "NONE", "BOGUS", 7, -1)),
+            "flags": st.sampled_from(("PRIVATE|ANONYMOUS", "PRIVATE|ANONYMOUS|FIXED",
+                                      "PRIVATE|ANONYMOUS|GROWSDOWN", "SHARED", "MAYMOVE", 0x22)),
+            "count": st.one_of(st.just("until-failure"), st.integers(1, 4), wild_integers()),
+            "repeat": st.one_of(st.integers(1, 4), wild_integers()),
+            "name": names, "thread": names, "target": names, "ptr": names,
+            "size": st.one_of(st.integers(0, 1 << 20), wild_values()),
+            "stack_size": wild_values(), "guard_size": wild_values(), "stack": wild_values(),
+            "file": st.sampled_from(SCENARIO_FILES), "access": st.sampled_from(("read", "write", "x")),
+            "detached": st.booleans(), "note": st.text(max_size=10),
+            "expect": st.one_of(expect, wild_values())})
+        keys = {k: v for k, v in keys.items() if k in OPS.get(op, {}) or k in (
+            "name", "repeat", "thread", "expect", "note")}
+        return _keyed_table(keys).map(lambda t: dict({"do": op}, **t))
+
+    steps = st.lists(st.sampled_from(sorted(OPS) + ["nope"]).flatmap(step), max_size=6)
+    compare = st.fixed_dictionaries({}, optional={
+        "arch": st.lists(arch, max_size=3),
+        "process": st.lists(_keyed_table({"arch": arch, "label": st.text(max_size=5),
+                                          "start": st.sampled_from(("empty", "program", "maps"))}),
+                            max_size=3)})
+    return st.fixed_dictionaries(
+        {"title": st.one_of(st.text(max_size=20), st.just("t"))},
+        optional={"process": process, "kernel": kernel, "glibc": glibc, "step": steps,
+                  "expect": expect, "compare": compare, "question": st.text(max_size=10)})
+
+
+def scenario_texts() -> st.SearchStrategy[str]:
+    """A scenario file's text: a generated document as TOML, sometimes damaged (a NUL byte,
+    a stray line, a cut, deep nesting, a huge integer)."""
+    damage = st.sampled_from((
+        lambda t: t, lambda t: t, lambda t: t, lambda t: t + "\x00",
+        lambda t: t.replace("\n", "\n\x00", 1), lambda t: t[: len(t) // 2],
+        lambda t: t + "[[step]]\n", lambda t: t + "x = " + "[" * 2000 + "]" * 2000 + "\n",
+        lambda t: t + "big = " + "9" * 5000 + "\n", lambda t: "\ufeff" + t,
+        lambda t: t + "[process]\n", lambda t: t.replace("=", "= =", 1)))
+    return st.builds(lambda doc, f: f(toml_document(doc)), scenario_documents(), damage)
+
+
+def cli_argvs(scenario_paths=("s.toml",), files=("good.maps", "bad.maps", "missing")):
+    """A ``vasim`` command line: a subcommand (or none, or a wrong one) and options with
+    wild values."""
+    size = st.one_of(st.sampled_from(("8M", "16K", "0", "4096", "-4K", "unlimited", "1T", "0x",
+                                      "9" * 30, "8Q", "")), wild_integers().map(str))
+    arch = st.one_of(profiles(), st.sampled_from(("auto", "pdp11", "", "i686,x86_64", ",")))
+    personality = st.sampled_from(("ADDR_LIMIT_3GB", "ADDR_COMPAT_LAYOUT", "0", "BOGUS", ""))
+    common = {"--arch": arch, "--personality": personality, "--rlimit-stack": size}
+    options = {
+        "layout": dict(common, **{"--seed": wild_integers().map(str), "--json": None}),
+        "threads": dict(common, **{"--stack-size": size, "--guard-size": size, "--json": None,
+                                   "--initial-maps": st.sampled_from(files)}),
+        "run": {"--json": None, "--quiet": None, "--maps": None},
+        "compare": {"--arch": arch, "--json": None},
+        "replay": dict(common, **{"--initial-maps": st.sampled_from(files), "--json": None}),
+    }
+    positional = {"run": st.lists(st.sampled_from(scenario_paths), min_size=0, max_size=2),
+                  "compare": st.lists(st.sampled_from(scenario_paths), max_size=1),
+                  "replay": st.lists(st.sampled_from(files), max_size=1)}
+
+    def argv(command):
+        table = options.get(command, {})
+        opts = st.lists(st.sampled_from(sorted(table) + ["--bogus", "--debug"]), max_size=4) \
+            if table else st.lists(st.sampled_from(("--bogus", "--json")), max_size=1)
+
+        def values(names):
+            return st.tuples(*[table[n] if table.get(n) is not None else st.just(None)
+                               for n in names]).map(
+                lambda vs: [x for n, v in zip(names, vs) for x in ([n] if v is None else [n, v])])
+        return st.builds(lambda o, p: [command] + o + p, opts.flatmap(values),
+                         positional.get(command, st.just([])))
+
+    return st.one_of(st.sampled_from(sorted(options) + ["bogus"]).flatmap(argv),
+                     st.sampled_from(([], ["--bogus"], ["--debug"], ["-h"], ["--version"])))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import attrs
 
 from simulator.kernel.binfmt_elf import ElfImage
+from simulator.kernel.exec import ExecError
 from simulator.kernel.uapi import (
     MAP_ANONYMOUS, MAP_DENYWRITE, MAP_FIXED, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE, Errno,
 )
@@ -168,7 +169,9 @@ def dl_main(p, exe: SharedObject, exe_l_addr: int, rtld: SharedObject, rtld_l_ad
     for lib in libraries:
         result = map_object(p, lib)
         if isinstance(result, Errno):
-            raise RuntimeError(f"ld.so: cannot map {lib.path}: {result.name}")
+            # elf/dl-load.c: "error while loading shared libraries: ... failed to map
+            # segment from shared object"; the program never reaches main.
+            raise ExecError(f"ld.so: cannot map {lib.path}: {result.name}")
         loaded.append(result)
     # init_tls: dl_tls_static_size + align + a pointer, from the minimal malloc: on x86_64
     # (4296 bytes) it needs a block of its own.

@@ -20,6 +20,9 @@ import re
 
 import attrs
 
+from simulator.limits import MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_EXPR_TOKENS, MAX_VALUE
+from simulator.units import check_number_length
+
 _TOKEN = re.compile(r"\s*(?:(0[xX][0-9a-fA-F]+|\d+)([kKmMgGtT])?(?:i?[bB])?|([A-Za-z_][A-Za-z0-9_]*)"
                     r"(?:\.([A-Za-z_]+))?|(.))")
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -46,13 +49,29 @@ class Expr:
 
 
 def parse(text: str | int) -> Expr:
+    """Parse an expression. Bounded (simulator/limits.py): at most MAX_EXPR_CHARS characters,
+    MAX_EXPR_TOKENS tokens, MAX_EXPR_DEPTH nested parentheses, and numbers below 2**64, so
+    that neither parsing nor evaluation can recurse deeply or build huge integers."""
     if isinstance(text, int):
+        if not -MAX_VALUE <= text <= MAX_VALUE:
+            raise ExprError(f"{text} does not fit in 64 bits")
         return Expr(str(text), ("num", text), frozenset())
+    if len(text) > MAX_EXPR_CHARS:
+        raise ExprError(f"expression too long ({len(text)} characters; at most {MAX_EXPR_CHARS})")
     tokens = []
     for m in _TOKEN.finditer(text):
         number, unit, name, attr, other = m.groups()
+        if len(tokens) >= MAX_EXPR_TOKENS:
+            raise ExprError(f"expression too long (more than {MAX_EXPR_TOKENS} numbers, names "
+                            "and operators)")
         if number is not None:
+            try:
+                check_number_length(number)
+            except ValueError as err:
+                raise ExprError(str(err)) from None
             value = int(number, 0) * (_UNITS[unit.lower()] if unit else 1)
+            if value > MAX_VALUE:
+                raise ExprError(f"{m.group(0).strip()} does not fit in 64 bits")
             tokens.append(("num", value))
         elif name is not None:
             if attr is not None and attr not in ATTRIBUTES:
@@ -76,6 +95,7 @@ def parse(text: str | int) -> Expr:
 class _Parser:
     def __init__(self, tokens, text):
         self.tokens, self.pos, self.text = tokens, 0, text
+        self.depth = 0
 
     def peek(self):
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -114,7 +134,12 @@ class _Parser:
         if token[0] == "name":
             return token
         if token == ("op", "("):
+            self.depth += 1
+            if self.depth > MAX_EXPR_DEPTH:
+                raise ExprError(f"parentheses nested too deeply in {self.text!r} "
+                                f"(at most {MAX_EXPR_DEPTH} levels)")
             node = self.expr()
+            self.depth -= 1
             if self.take() != ("op", ")"):
                 raise ExprError(f"missing ')' in {self.text!r}")
             return node

@@ -23,8 +23,9 @@ from simulator.kernel.stack import Fault
 from simulator.kernel.uapi import MAP_ANONYMOUS, MAP_PRIVATE, Errno
 from simulator.libc.config import GlibcConfig
 from simulator.libc.pthread import Thread, ThreadAttr
+from simulator.limits import MAX_MAPPINGS, MAX_THREADS
 from simulator.scenario.expr import ExprError
-from simulator.scenario.spec import Scenario, Step, Variant
+from simulator.scenario.spec import Scenario, Step, Variant, check_value
 from simulator.units import MiB, PAGE_SIZE
 
 EVENT_KINDS = {
@@ -108,10 +109,12 @@ def process_config(spec: dict) -> ProcessConfig:
 class _Run:
     """The state of one variant's run: the process, names, open files."""
 
-    def __init__(self, scenario: Scenario, variant: Variant):
+    def __init__(self, scenario: Scenario, variant: Variant, tick=None):
         from simulator.libc.process import attach_process, start_process
 
         self.scenario = scenario
+        #: Called after every step run and every thread created (the CLI's progress line).
+        self.tick = tick or (lambda: None)
         self.label = variant.label
         spec = variant.process
         self.profile = get_profile(spec.get("arch", "x86_64"))
@@ -145,8 +148,11 @@ class _Run:
                     self.mm.events.clear()
         except ExecError as err:
             line, col = scenario.where(("process",))
-            raise InputError(scenario.path, line, str(err), col) from None
+            raise InputError(scenario.path, line, f"{variant.label}: the program cannot start: "
+                                                  f"{err}", col) from None
         self.names: dict[str, object] = {}
+        #: Pointers malloc, calloc and realloc returned that are not freed yet.
+        self.live: set[int] = set()
         self.files: dict[str, object] = {}
         self.thread_count = 0
         #: Threads created so far under each name: "t" numbers them t1, t2, ...
@@ -179,20 +185,44 @@ class _Run:
             start, length = value
             return {None: start, "start": start, "end": start + length, "size": length}.get(
                 attr, start)
+        if not isinstance(value, int):
+            raise ExprError(f"'{name}' is {_show(value)}, not a number")
         return value
 
     def value(self, step: Step, key: str, default=None) -> int:
+        """The value of argument ``key``: a size or an address, in range for the profile
+        (an unsigned long; 64 bits for a file offset)."""
         expr = step.args.get(key)
         if expr is None:
             return default
+        bits = 64 if key == "offset" else self.profile.task_bits
         try:
-            return expr.evaluate(self.resolve)
+            return check_value(expr.evaluate(self.resolve), bits)
         except ExprError as err:
             self.fail_input(step, key, str(err))
 
-    def fail_input(self, step: Step, key: str, message: str):
-        line, col = self.scenario.where(("step", step.index, key))
-        raise InputError(self.scenario.path, line, f"{step.label}: {message}", col)
+    def evaluate(self, step: Step, key: str, expr) -> int:
+        """An expectation's expression, evaluated after the step ran."""
+        try:
+            return expr.evaluate(self.resolve)
+        except ExprError as err:
+            self.fail_input(step, ("expect", key), f"expect.{key}: {err}")
+
+    def fail_input(self, step: Step, key: str | tuple, message: str):
+        keys = key if isinstance(key, tuple) else (key,)
+        line, col = self.scenario.where(("step", step.index, *keys))
+        raise InputError(self.scenario.path, line, f"{self.label}: {step.label}: {message}"
+                         if len(self.scenario.variants) > 1 else f"{step.label}: {message}", col)
+
+    def check_bounds(self, step: Step) -> None:
+        """The simulator's own bounds (simulator/limits.py): past them the run stops."""
+        if self.mm.map_count > MAX_MAPPINGS:
+            self.fail_input(step, "do", f"the process holds {self.mm.map_count:,} mappings, "
+                                        f"more than vasim builds ({MAX_MAPPINGS:,}; "
+                                        "docs/scenarios.md, Limits)")
+        if self.thread_count > MAX_THREADS:
+            self.fail_input(step, "do", f"more than {MAX_THREADS:,} threads, more than vasim "
+                                        "builds (docs/scenarios.md, Limits)")
 
     def thread(self, step: Step, key: str = "thread"):
         name = step.args.get(key) if key != "thread" else step.thread
@@ -204,12 +234,17 @@ class _Run:
         return value
 
     def file(self, step: Step, path: str):
-        full = self.scenario.resolve_file(path)
+        full = self.existing_file(step, path)
         if full not in self.files:
-            if not os.path.exists(full):
-                self.fail_input(step, "file", f"cannot read {path!r}: no such file")
             self.files[full] = host_file(full)
         return self.files[full]
+
+    def existing_file(self, step: Step, path: str) -> str:
+        full = self.scenario.resolve_file(path)
+        if not os.path.isfile(full):
+            reason = "not a regular file" if os.path.exists(full) else "no such file"
+            self.fail_input(step, "file", f"cannot read {path!r}: {reason}")
+        return full
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -218,6 +253,8 @@ class _Run:
         before = len(mm.events)
         self.new_stacks = []
         result, placed, threads, stopped = self.execute(step)
+        self.check_bounds(step)
+        self.tick()
         events = tuple(mm.events[before:])
         if step.name and step.op not in ("pthread_create",):
             value = placed if placed is not None else result
@@ -269,28 +306,41 @@ class _Run:
         if op in ("malloc", "calloc"):
             fn = p.malloc.malloc if op == "malloc" else p.malloc.calloc
             mem = fn(self.thread(step), args["size"])
+            if mem is not None:
+                self.live.add(mem)
             return (mem if mem is not None else Errno.ENOMEM), None, None, None
         if op == "realloc":
-            ptr = self.names.get(args["ptr"])
+            ptr = self.live_pointer(step)
             mem = p.malloc.realloc(self.thread(step), ptr, args["size"])
             if mem is not None:
+                self.live.discard(ptr)
+                self.live.add(mem)
                 self.names[args["ptr"]] = mem
             return (mem if mem is not None else Errno.ENOMEM), None, None, None
         if op == "free":
-            ptr = self.names.pop(args["ptr"], None)
-            if ptr is None:
-                self.fail_input(step, "ptr", f"'{args['ptr']}' is not a live pointer")
+            ptr = self.live_pointer(step)
+            self.live.discard(ptr)
+            del self.names[args["ptr"]]
             p.malloc.free(self.thread(step), ptr)
             return 0, None, None, None
         if op == "dlopen":
             from simulator.host.elf import read_shared_object
             from simulator.libc.ld_so import dlopen
-            full = self.scenario.resolve_file(args["file"])
+            full = self.existing_file(step, args["file"])
             loaded = dlopen(p, read_shared_object(full))
             if isinstance(loaded, Errno):
                 return loaded, None, None, None
             return loaded.l_addr, None, None, None
         raise AssertionError(op)
+
+    def live_pointer(self, step: Step) -> int:
+        """The pointer ``ptr`` names, which malloc, calloc or realloc returned and nothing
+        freed since (glibc would abort on anything else: "free(): invalid pointer")."""
+        ptr = self.names.get(step.args["ptr"])
+        if not isinstance(ptr, int) or ptr not in self.live:
+            self.fail_input(step, "ptr", f"'{step.args['ptr']}' is not a live pointer from "
+                                         "malloc, calloc or realloc")
+        return ptr
 
     def pthread_create(self, step: Step):
         p = self.process
@@ -310,6 +360,8 @@ class _Run:
                 break
             created += 1
             self.thread_count += 1
+            self.check_bounds(step)
+            self.tick()
             self.new_stacks.append((thread.stack.mem, thread.stack.size))
             if step.name:
                 number = self.name_counts.get(step.name, 0) + 1
@@ -333,7 +385,7 @@ class _Run:
                 if result is not want:
                     yield f"{step.label}: expected {want.name}, got {shown}"
             else:
-                value = want.evaluate(self.resolve)
+                value = self.evaluate(step, "result", want)
                 if result != value:
                     yield f"{step.label}: expected {value:#x}, got {shown}"
         if "errno" in expect and result is not expect["errno"]:
@@ -355,7 +407,7 @@ class _Run:
             elif not self.in_region(expect["region"], *o.placed):
                 yield f"{step.label}: {o.placed[0]:#x} is not in {expect['region']}"
         if "within" in expect:
-            lo, hi = (e.evaluate(self.resolve) for e in expect["within"])
+            lo, hi = (self.evaluate(step, "within", e) for e in expect["within"])
             start, length = o.placed if o.placed else (result, 0)
             if not isinstance(start, int) or not (lo <= start and start + length <= hi):
                 yield f"{step.label}: expected a result within [{lo:#x}, {hi:#x}), got {shown}"
@@ -397,12 +449,8 @@ class _Run:
         all_events = [e for o in outcomes for e in o.events]
         kinds = {event_kind(e) for e in all_events}
         gap = mm.largest_free_gap()
-        if "maps" in expect:
-            text = expect["maps"]
-            if "\n" not in text:
-                with open(scenario.resolve_file(text), encoding="utf-8") as f:
-                    text = f.read()
-            if mm.maps_text().strip() != text.strip():
+        if "maps" in expect:  # the text: spec.load read a file it names
+            if mm.maps_text().strip() != expect["maps"].strip():
                 failures.append(f"{variant.label}: the final maps differ from the expected ones")
         if "threads" in expect and self.thread_count != expect["threads"]:
             failures.append(f"{variant.label}: expected {expect['threads']} threads, "
@@ -444,13 +492,16 @@ def _show(result) -> str:
 
 
 def run(scenario: Scenario, variants: tuple[Variant, ...] | None = None,
-        observe=None) -> ScenarioResult:
-    """Run every variant (process) of the scenario. ``observe(variant, outcome, mm)``, when
-    given, is called before the first step (``outcome`` None) and after every step's every
-    repeat: what the timeline figure and `vasim view` draw from."""
+        tick=None, observe=None) -> ScenarioResult:
+    """Run every variant (process) of the scenario. ``tick()``, if given, is called after
+    every step run and every thread created (for a progress line); the simulator's bounds
+    (simulator/limits.py) stop a run that passes them with an InputError.
+    ``observe(variant, outcome, mm)``, when given, is called before the first step
+    (``outcome`` None) and after every step's every repeat: what the timeline figure and
+    `vasim view` draw from."""
     results = []
     for variant in variants or scenario.variants:
-        state = _Run(scenario, variant)
+        state = _Run(scenario, variant, tick)
         outcomes = []
         if observe is not None:
             observe(variant, None, state.mm)

@@ -19,9 +19,12 @@ from simulator.errors import InputError
 from simulator.kernel.arch import PROFILES
 from simulator.kernel.config import Personality
 from simulator.kernel.uapi import MAP_NAMES, MREMAP_NAMES, PROT_NAMES, Errno
+from simulator.limits import (
+    MAX_NUMBER_DIGITS, MAX_PROCESSES, MAX_SCENARIO_BYTES, MAX_STEP_RUNS, MAX_THREADS, MAX_VALUE,
+)
 from simulator.scenario.expr import BUILTINS, Expr, ExprError, parse
 from simulator.scenario.locate import locate, position
-from simulator.units import RLIM_INFINITY, parse_size
+from simulator.units import RLIM_INFINITY, format_size, parse_size
 
 
 class SpecError(Exception):
@@ -38,15 +41,17 @@ class SpecError(Exception):
 def _size(path, value, *, unlimited=False):
     if isinstance(value, bool):
         raise SpecError(path, f"'{path[-1]}' must be a size such as 4096 or \"8M\", not {value}")
+    if isinstance(value, str):
+        try:
+            value = parse_size(value, allow_unlimited=unlimited)
+        except ValueError as err:
+            raise SpecError(path, f"'{path[-1]}': {err}") from None
     if isinstance(value, int):
         if value < 0:
             raise SpecError(path, f"'{path[-1]}' must not be negative")
+        if value > MAX_VALUE:
+            raise SpecError(path, f"'{path[-1]}' does not fit in 64 bits")
         return value
-    if isinstance(value, str):
-        try:
-            return parse_size(value, allow_unlimited=unlimited)
-        except ValueError as err:
-            raise SpecError(path, f"'{path[-1]}': {err}") from None
     raise SpecError(path, f"'{path[-1]}' must be a size such as 4096 or \"8M\"")
 
 
@@ -103,9 +108,22 @@ def _expr(path, value):
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise SpecError(path, f"'{path[-1]}' must be an address or size expression, not {value!r}")
     try:
-        return parse(value)
+        expr = parse(value)
+        if not expr.names:  # a constant: checked now rather than when the step runs
+            check_value(expr.evaluate(None))
     except ExprError as err:
         raise SpecError(path, f"'{path[-1]}': {err}") from None
+    return expr
+
+
+def check_value(value: int, bits: int = 64) -> int:
+    """A size or an address as a system call takes it: an unsigned long of ``bits`` bits
+    (the profile's pointer width once it is known). Raises ExprError otherwise."""
+    if value < 0:
+        raise ExprError(f"{value:#x} is negative (sizes and addresses are unsigned)")
+    if value >> bits:
+        raise ExprError(f"{value:#x} does not fit in an unsigned long of {bits} bits")
+    return value
 
 
 def _flag_names(table: dict, prefix: str):
@@ -135,7 +153,10 @@ _mremap_flags = _flag_names(MREMAP_NAMES, "MREMAP_")
 
 
 def _file(path, value):
-    return _str(path, value)
+    _str(path, value)
+    if not value or "\0" in value:
+        raise SpecError(path, f"'{path[-1]}' must be a file name (not empty, no NUL byte)")
+    return value
 
 
 def _name(path, value):
@@ -150,7 +171,7 @@ def _name(path, value):
 def _count(path, value):
     if value == "until-failure":
         return None
-    return _int(1, 10_000_000)(path, value)
+    return _int(1, MAX_THREADS)(path, value)
 
 
 def _result(path, value):
@@ -249,7 +270,7 @@ END_EXPECT_KEYS = {
     "maps": _maps_text, "threads": _int(0), "largest_free_gap": _gap_bound, "map_count": _int(0),
     "no_collisions": _bool, "events": _events, "no_events": _events, "stopped_by": _str,
 }
-_COMMON_STEP = {"do": _str, "name": _name, "repeat": _int(1, 1_000_000), "thread": _name,
+_COMMON_STEP = {"do": _str, "name": _name, "repeat": _int(1, MAX_STEP_RUNS), "thread": _name,
                 "expect": None, "note": _str}
 OPS = {
     "mmap": {"addr": _expr, "length": _expr, "prot": _prot, "flags": _map_flags, "file": _file,
@@ -339,14 +360,38 @@ def _table(raw, path: tuple, keys: dict) -> dict:
     return out
 
 
-def _check(scenario_path: str, text: str) -> Scenario:
+def _parse_toml(scenario_path: str, text: str) -> dict:
+    """tomllib.loads, with tomllib's own failures on valid-looking input made one line too:
+    an integer past Python's 4,300-digit limit (ValueError) and arrays or inline tables
+    nested a thousand deep (RecursionError)."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(err))
-        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        # "(at end of document)": the last line.
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (max(1, len(text.splitlines())), None)
         raise InputError(scenario_path, line, f"malformed TOML: {message}", col) from None
+    except ValueError:
+        m = re.search(r"\d{%d,}" % (MAX_NUMBER_DIGITS + 1), text)
+        line = text.count("\n", 0, m.start()) + 1 if m else 1
+        raise InputError(scenario_path, line, f"number too long (more than "
+                                              f"{MAX_NUMBER_DIGITS} digits)") from None
+    except RecursionError:
+        depth, line = 0, 1
+        for number, row in enumerate(text.splitlines(), start=1):
+            for ch in row:
+                depth += (ch in "[{") - (ch in "]}")
+                if depth > 100:
+                    break
+            if depth > 100:
+                line = number
+                break
+        raise InputError(scenario_path, line, "arrays or tables nested too deeply") from None
+
+
+def _check(scenario_path: str, text: str) -> Scenario:
+    data = _parse_toml(scenario_path, text)
     positions = locate(text)
     top = {"title", "question", "process", "kernel", "glibc", "step", "expect", "compare"}
     for key in data:
@@ -392,6 +437,7 @@ def _variants(raw, process: dict) -> tuple[Variant, ...]:
         return settings.get("arch", "x86_64") + (" " + " ".join(extra) if extra else "")
 
     if raw is None:
+        _check_start(("process",), process)
         return (Variant(label_of(process), process),)
     if not isinstance(raw, dict):
         raise SpecError(("compare",), "[compare] must be a table")
@@ -404,10 +450,18 @@ def _variants(raw, process: dict) -> tuple[Variant, ...]:
             raise SpecError(("compare", "arch"), "'arch' must be a list of profile names")
         for arch in raw["arch"]:
             settings = dict(process, arch=_arch(("compare", "arch"), arch))
+            _check_start(("process",), settings)
             variants.append(Variant(label_of(settings), settings))
-    for i, table in enumerate(raw.get("process", [])):
+    tables = raw.get("process", [])
+    if not isinstance(tables, list):
+        raise SpecError(("compare", "process"), "'process' must be a list of tables")
+    for i, table in enumerate(tables):
         settings = dict(process, **_table(table, ("compare", "process", i), COMPARE_PROCESS_KEYS))
+        _check_start(("compare", "process", i), settings)
         variants.append(Variant(label_of(settings), settings))
+    if len(variants) > MAX_PROCESSES:
+        raise SpecError(("compare",), f"{len(variants)} processes to compare; at most "
+                                      f"{MAX_PROCESSES}")
     labels = [v.label for v in variants]
     for label in labels:
         if labels.count(label) > 1:
@@ -416,13 +470,99 @@ def _variants(raw, process: dict) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
+#: What a step's name stands for, by op, for checking how later steps use it; the names of
+#: other steps' results are numbers.
+NAME_KINDS = {"mmap": "mapping", "mremap": "mapping", "pthread_create": "thread",
+              "malloc": "pointer", "calloc": "pointer", "realloc": "pointer", "touch": "fault"}
+#: Keys whose value is a name of one kind, and what to call a wrong one.
+NAME_KEYS = {"target": ("thread", "a thread"), "thread": ("thread", "a thread"),
+             "ptr": ("pointer", "a pointer from malloc, calloc or realloc")}
+
+
+class _Names:
+    """The names earlier steps define, with their kind: plain ones, and numbered families
+    (``t1``, ``t2``, ... of a pthread_create named ``t``; ``a1``, ... of a step with
+    ``repeat``), matched by pattern so that a step creating a million threads costs nothing
+    here."""
+
+    def __init__(self):
+        self.kinds: dict[str, str] = {}
+        #: base name -> (highest number defined, or None when open-ended; kind)
+        self.families: dict[str, tuple[int | None, str]] = {}
+
+    def define(self, name: str, kind: str, numbered: int | None = 0) -> None:
+        """Define ``name``, and ``name1`` to ``name{numbered}`` (all of them when None)."""
+        self.kinds[name] = kind
+        if numbered is None or numbered > 0:
+            # The numbers an earlier step with this name defined stay defined.
+            highest = self.families.get(name, (0, kind))[0]
+            if highest is not None and numbered is not None:
+                numbered = max(highest, numbered)
+            self.families[name] = (None if highest is None else numbered, kind)
+
+    def kind(self, name: str) -> str | None:
+        if name in self.kinds:
+            return self.kinds[name]
+        if name in BUILTINS:
+            return "mapping"
+        for cut in range(len(name) - 1, 0, -1):
+            digits = name[cut:]
+            if not digits.isdigit():
+                break
+            family = self.families.get(name[:cut])
+            if family is not None and digits[0] != "0" and len(digits) <= MAX_NUMBER_DIGITS:
+                highest, kind = family
+                if highest is None or int(digits) <= highest:
+                    return kind
+        return None
+
+    def hint(self, name: str) -> str:
+        near = difflib.get_close_matches(name, sorted(set(self.kinds) | BUILTINS), n=1)
+        return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+def _check_names(path, key, value, names: _Names) -> None:
+    """Every name ``value`` (an Expr, a tuple of them, or a name key's string) uses is
+    defined, and of a kind that can be used there."""
+    if key in NAME_KEYS and isinstance(value, str):
+        want, what = NAME_KEYS[key]
+        kind = names.kind(value)
+        if kind is None:
+            raise SpecError(path, f"'{value}' is not defined by an earlier step{names.hint(value)}")
+        if kind != want:
+            raise SpecError(path, f"'{value}' is not {what} (it names a {kind})")
+        return
+    for e in value if isinstance(value, tuple) else (value,):
+        if not isinstance(e, Expr):
+            continue
+        for used in sorted(e.names):
+            kind = names.kind(used)
+            if kind is None:
+                raise SpecError(path, f"'{used}' is not defined by an earlier step"
+                                      f"{names.hint(used)}")
+            if kind == "fault":
+                raise SpecError(path, f"'{used}' names a touch, whose result is a fault, "
+                                      "not a number")
+
+
+#: The key each way of starting a process needs.
+START_NEEDS = {"maps": "maps", "exec": "executable"}
+
+
+def _check_start(path: tuple, settings: dict) -> None:
+    need = START_NEEDS.get(settings.get("start", "program"))
+    if need is not None and need not in settings:
+        raise SpecError(path + ("start",), f"start = {settings['start']!r} needs '{need}' "
+                                           "(the file to start from)")
+
+
 def _steps(raw, process: dict, labels: set = frozenset()) -> tuple[Step, ...]:
     if not isinstance(raw, list):
         raise SpecError(("step",), "use [[step]] tables for steps")
     steps = []
-    defined = set()
-    threads_open_ended = set()
+    names = _Names()
     thread_counts: dict[str, int] = {}
+    runs = threads = 0
     for index, table in enumerate(raw):
         path = ("step", index)
         if not isinstance(table, dict):
@@ -454,43 +594,37 @@ def _steps(raw, process: dict, labels: set = frozenset()) -> tuple[Step, ...]:
         repeat = args.pop("repeat", 1)
         thread = args.pop("thread", None)
         args.pop("note", None)
-        # The names this step defines: its expectations (checked after it ran) may use them.
-        own, open_ended = set(), set()
-        if name is not None:
-            own.add(name)
-            if op == "pthread_create":
-                count = args.get("count", 1)
-                if count is None:
-                    open_ended.add(name)
-                else:
-                    first = thread_counts.get(name, 0)
-                    thread_counts[name] = first + count * repeat
-                    own |= {f"{name}{i}" for i in range(first + 1, first + count * repeat + 1)}
-            elif repeat > 1:
-                own |= {f"{name}{i}" for i in range(1, repeat + 1)}
-        # Every other name must come from an earlier step (or be built in).
-        checks = [(key, value, defined, threads_open_ended) for key, value in args.items()]
-        checks += [(key, value, defined | own, threads_open_ended | open_ended)
-                   for table_ in [expect, *per_variant.values()] for key, value in table_.items()]
-        checks += [(key, Expr(args[key], (), frozenset({args[key]})), defined, threads_open_ended)
-                   for key in ("target", "ptr") if key in args]
+        # What a run may build (simulator/limits.py), refused before anything runs.
+        runs += repeat
+        if runs > MAX_STEP_RUNS:
+            raise SpecError(path + ("repeat",), f"the steps so far run {runs:,} times; a "
+                                                f"process may take at most {MAX_STEP_RUNS:,} steps")
+        count = args.get("count", 1)
+        if op == "pthread_create" and count is not None:
+            threads += count * repeat
+            if threads > MAX_THREADS:
+                raise SpecError(path + ("count",), f"the steps so far create {threads:,} threads; "
+                                                   f"a process may create at most {MAX_THREADS:,}")
+        # Every name an argument uses comes from an earlier step (or is built in).
+        for key, value in args.items():
+            _check_names(path + (key,), key, value, names)
         if thread is not None:
-            checks.append(("thread", Expr(thread, (), frozenset({thread})), defined,
-                           threads_open_ended))
-        for key, value, known, open_names in checks:
-            exprs = value if isinstance(value, tuple) else (value,)
-            for e in exprs:
-                if not isinstance(e, Expr):
-                    continue
-                for used in sorted(e.names):
-                    if used in BUILTINS or used in known or _thread_name(used, open_names):
-                        continue
-                    near = difflib.get_close_matches(used, sorted(known | BUILTINS), n=1)
-                    hint = f" (did you mean {near[0]!r}?)" if near else ""
-                    where = path + (key,) if key in table else path + ("expect", key)
-                    raise SpecError(where, f"'{used}' is not defined by an earlier step{hint}")
-        defined |= own
-        threads_open_ended |= open_ended
+            _check_names(path + ("thread",), "thread", thread, names)
+        # The names this step defines: its expectations (checked after it ran) may use them.
+        if name is not None:
+            kind = NAME_KINDS.get(op, "number")
+            if op == "pthread_create":
+                if count is None:
+                    names.define(name, kind, None)
+                else:
+                    thread_counts[name] = thread_counts.get(name, 0) + count * repeat
+                    names.define(name, kind, thread_counts[name])
+            else:
+                names.define(name, kind, repeat if repeat > 1 else 0)
+        for table_ in [expect, *per_variant.values()]:
+            for key, value in table_.items():
+                where = path + (key,) if key in table else path + ("expect", key)
+                _check_names(where, "expect", value, names)
         if op in LIBC_OPS and process.get("start", "program") in ("empty",):
             raise SpecError(path + ("do",), f"{op} needs glibc: use start = \"program\", "
                                             "\"exec\" or \"maps\"")
@@ -498,33 +632,64 @@ def _steps(raw, process: dict, labels: set = frozenset()) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def _thread_name(name: str, open_ended: set) -> bool:
-    m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*?)(\d+)", name)
-    return bool(m and m.group(1) in open_ended)
+def _read_file(path: str, what: str, source: str, line, col, limit: int) -> str:
+    """The text of a file a scenario names: a regular file, UTF-8, at most ``limit`` bytes."""
+    def refuse(message):
+        raise InputError(source, line, f"cannot read {what} {path!r}: {message}", col)
+    if not os.path.isfile(path):
+        refuse("no such file" if not os.path.exists(path) else "not a regular file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(limit + 1)
+    except OSError as err:
+        refuse(err.strerror or str(err))
+    except UnicodeDecodeError:
+        refuse("not UTF-8 text")
+    if len(text) > limit:
+        refuse(f"larger than {format_size(limit)}")
+    return text
 
 
 def load(path: str) -> Scenario:
-    """Read and check a scenario file; bad input raises InputError with the position."""
+    """Read and check a scenario file; bad input raises InputError with the position.
+
+    Files the scenario names are checked here too: a process's maps or executable must be a
+    regular file, and an expected ``maps`` file is read now (its text replaces its name)."""
+    if "\0" in path:
+        raise InputError(path.replace("\0", "\\0"), None, "cannot read: a NUL byte in the name")
     try:
+        if os.path.isfile(path) and os.path.getsize(path) > MAX_SCENARIO_BYTES:
+            raise InputError(path, None, f"larger than {format_size(MAX_SCENARIO_BYTES)}, "
+                                         "the limit for a scenario file")
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            text = f.read(MAX_SCENARIO_BYTES + 1)
     except OSError as err:
         raise InputError(path, None, f"cannot read: {err.strerror or err}") from None
     except UnicodeDecodeError as err:
         raise InputError(path, None, f"not UTF-8 text: {err}") from None
+    if len(text) > MAX_SCENARIO_BYTES:
+        raise InputError(path, None, f"larger than {format_size(MAX_SCENARIO_BYTES)}, "
+                                     "the limit for a scenario file")
     try:
         scenario = _check(path, text)
     except SpecError as err:
         line, col = position(locate(text), err.path)
         raise InputError(path, line, err.message, col) from None
-    for variant in scenario.variants:
+    for i, variant in enumerate(scenario.variants):
         for key in ("maps", "executable"):
-            if key in variant.process and not os.path.exists(scenario.resolve_file(variant.process[key])):
-                line, col = scenario.where(("process", key))
-                raise InputError(path, line, f"cannot read {variant.process[key]!r}: "
-                                             "no such file", col)
-    maps = scenario.expect.get("maps")
-    if maps is not None and "\n" not in maps and not os.path.exists(scenario.resolve_file(maps)):
-        line, col = scenario.where(("expect", "maps"))
-        raise InputError(path, line, f"cannot read {maps!r}: no such file", col)
+            if key in variant.process:
+                full = scenario.resolve_file(variant.process[key])
+                if not os.path.isfile(full):
+                    line, col = scenario.where(("process", key))
+                    reason = "no such file" if not os.path.exists(full) else "not a regular file"
+                    raise InputError(path, line, f"cannot read {variant.process[key]!r}: "
+                                                 f"{reason}", col)
+    expects = [(("expect",), scenario.expect)]
+    expects += [(("expect", label), table) for label, table in scenario.variant_expect.items()]
+    for where, table in expects:
+        maps = table.get("maps")
+        if maps is not None and "\n" not in maps:
+            line, col = scenario.where(where + ("maps",))
+            table["maps"] = _read_file(scenario.resolve_file(maps), "maps", path, line, col,
+                                       MAX_SCENARIO_BYTES * 16)
     return scenario
