@@ -283,7 +283,7 @@ def run_sweep(spec: Spec, *, workers: int = 1, dask: str | None = None,
               progress=None) -> list[dict]:
     """Every point's row, sorted by point index. ``workers`` > 1 uses a local process pool;
     ``dask`` is the address of a Dask distributed scheduler (or a ``distributed.Client``).
-    ``progress(done, total)`` is called as batches finish."""
+    ``progress(n)`` is called with the number of rows of each batch as it finishes."""
     points = spec.points()
     batches = _batches(points, max(1, min(64, len(points) // (4 * max(workers, 1)) or 1)))
     rows: list[dict] = []
@@ -291,7 +291,7 @@ def run_sweep(spec: Spec, *, workers: int = 1, dask: str | None = None,
     def collect(batch_rows):
         rows.extend(batch_rows)
         if progress is not None:
-            progress(len(rows), len(points))
+            progress(len(batch_rows))
 
     if dask is not None:
         from distributed import Client, as_completed

@@ -32,7 +32,7 @@ process on a 64-bit kernel (i686; with ADDR_LIMIT_3GB when everything is below 3
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from simulator.cli import _arch, _personality, _rlimit
+    from simulator.cli import _arch_or_auto, _personality, _rlimit
 
     p = sub.add_parser("explain", help="label every region of a real process and say what fits",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -42,7 +42,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "would change.")
     p.add_argument("input", metavar="MAPS|PID|RECORDING",
                    help="a maps/smaps/gdb listing, a live pid, or a recording directory")
-    p.add_argument("--arch", type=_arch, default="auto", help="profile (default: guessed)")
+    p.add_argument("--arch", type=_arch_or_auto, default="auto", help="profile (default: guessed)")
     p.add_argument("--personality", type=_personality, default=None, metavar="FLAGS",
                    help="personality flags (default: the recording's or process's, else guessed)")
     p.add_argument("--rlimit-stack", type=_rlimit, default=None, metavar="SIZE",

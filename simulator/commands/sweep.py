@@ -37,16 +37,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from simulator.progress import Progress
     from simulator.sweep import columns, load_spec, run_sweep, write_table
 
     spec = load_spec(args.spec)
     if args.workers < 1:
         from simulator.cli import UsageError
         raise UsageError("vasim sweep: --workers must be at least 1")
-    progress = _progress if sys.stderr.isatty() else None
-    rows = run_sweep(spec, workers=args.workers, dask=args.dask, progress=progress)
-    if progress is not None:
-        sys.stderr.write("\n")
+    with Progress("vasim sweep", total=len(spec.points()), unit="run") as bar:
+        rows = run_sweep(spec, workers=args.workers, dask=args.dask, progress=bar.update)
     if args.output:
         write_table(rows, args.output)
         print(f"{len(rows)} runs of {spec.run}: {args.output}")
@@ -56,8 +55,3 @@ def run(args) -> int:
         writer.writeheader()
         writer.writerows(rows)
     return 0
-
-
-def _progress(done: int, total: int) -> None:
-    sys.stderr.write(f"\r{done}/{total} points")
-    sys.stderr.flush()
