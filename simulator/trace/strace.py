@@ -1,14 +1,15 @@
-"""Read ``strace`` logs into the memory-management calls a process made.
+"""Read ``strace`` logs into the memory-management calls and process lifecycle of a program.
 
 The format is strace's own output (strace 6.x, ``src/strace.c`` printleader / ``src/syscall.c``
 and the decoders in ``src/mem.c``), as written with or without ``-f``, ``-o``, ``-t``/``-tt``/
-``-ttt``/``-r``, ``-T``, ``-y``/``-yy``, ``-Y``, ``-n``, ``-i`` and ``-e trace=...``.  One line looks like::
+``-ttt``/``-r``, ``-T``, ``-y``/``-yy``, ``-Y``, ``-n``, ``-i``, ``-X verbose`` and
+``-e trace=...``.  One line looks like::
 
     [pid  5751] 05:30:01.123456 mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f3a9f4d8000 <0.000012>
 
 ``-f`` prefixes ``[pid N]`` on a terminal and ``N  `` in a ``-o`` file.  On a terminal strace
 drops the prefix whenever a single tracee is alive, so the same process can appear both with
-and without a pid; :attr:`MemoryCall.pid` is ``None`` for unprefixed lines.
+and without a pid; the events' ``pid`` is ``None`` for unprefixed lines.
 
 When another tracee's line interrupts a call, strace splits it::
 
@@ -16,55 +17,105 @@ When another tracee's line interrupts a call, strace splits it::
     5655  <... set_robust_list resumed>)    = 0
     5654  <... mmap resumed>)               = 0x7f3a9e0e7000
 
-The two halves are joined by pid and syscall name.
+The two halves are joined by pid and syscall name; an event keeps both line numbers
+(``line``, ``end_line``) and, with timestamps, both times.
+
+:func:`iter_strace` reads a log one line at a time and holds only the calls that are still
+``<unfinished ...>`` (at most one per thread), so memory stays flat in the length of the log.
+:func:`parse_strace` and :func:`read_strace` collect its events into a :class:`Trace`.
 """
 
 from __future__ import annotations
 
 import errno as _errno
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import attrs
 
 from simulator.errors import InputError
 from simulator.kernel.uapi import MAP_HUGE_SHIFT, MAP_NAMES, MREMAP_NAMES, PROT_NAMES, Errno
+from simulator.trace import xlat
 
+#: The calls replay models today, decoded into :class:`MemoryCall`.
 MEMORY_SYSCALLS = frozenset({"mmap", "mmap2", "munmap", "mprotect", "mremap", "brk"})
+#: Other calls that change mappings or their attributes, decoded into :class:`OtherMemoryCall`.
+OTHER_MEMORY_SYSCALLS = frozenset({
+    "madvise", "process_madvise", "mlock", "mlock2", "munlock", "mlockall", "munlockall",
+    "mseal", "shmat", "shmdt", "shmget", "pkey_mprotect", "pkey_alloc", "pkey_free",
+    "remap_file_pages",
+})
 FILE_SYSCALLS = frozenset({"open", "openat", "openat2", "creat", "memfd_create", "close", "dup",
-                           "dup2", "dup3", "fcntl", "execve"})
-PROCESS_SYSCALLS = frozenset({"clone", "clone3", "fork", "vfork"})
-_INTERESTING = MEMORY_SYSCALLS | FILE_SYSCALLS | PROCESS_SYSCALLS
+                           "dup2", "dup3", "fcntl", "execve", "execveat", "chdir", "fchdir"})
+PROCESS_SYSCALLS = frozenset({"clone", "clone2", "clone3", "fork", "vfork"})
+EXIT_SYSCALLS = frozenset({"exit", "exit_group"})
+_RAW_NAMES = {f"syscall_{number:#x}": name for number, name in xlat.UNIFIED_SYSCALLS.items()}
+_INTERESTING = (MEMORY_SYSCALLS | OTHER_MEMORY_SYSCALLS | FILE_SYSCALLS | PROCESS_SYSCALLS
+                | EXIT_SYSCALLS | {"personality"} | set(_RAW_NAMES))
+_DECODED = MEMORY_SYSCALLS | OTHER_MEMORY_SYSCALLS | set(_RAW_NAMES)
 
 #: PID_MAX_LIMIT on 64-bit kernels (include/linux/threads.h): a bigger leading integer is a
 #: whole-second ``--timestamps=unix,s`` stamp, not a ``-o -f`` pid.
 _PID_MAX_LIMIT = 1 << 22
+#: Every argument and return strace prints is at most a 64-bit word.
+_WORD_LIMIT = 1 << 64
+#: Longest number token decoded (``0x`` and 16 digits, or 20 decimal digits, plus slack for
+#: leading zeros); longer ones are refused before ``int()`` sees them.
+_MAX_NUMBER_CHARS = 24
 
 
 @attrs.frozen
-class MemoryCall:
-    """One mmap/mmap2/munmap/mprotect/mremap/brk call as strace printed it."""
+class _Call:
+    """Fields of a decoded memory call (see :class:`MemoryCall`)."""
 
     line: int
     end_line: int
     pid: int | None
     name: str
-    args: tuple[int, ...]
+    #: Decoded arguments in the kernel's order: flag names turned into their values.  mremap's
+    #: fifth (new_address) is ``None`` when strace did not print it (it does only with
+    #: MREMAP_FIXED): the value the kernel saw is unknown.  process_madvise's iovec is
+    #: ``None`` here; see ``iov``.
+    args: tuple[int | None, ...]
     fd_path: str | None
     ret: int | Errno | None
     text: str
+    #: -t/-tt/-ttt stamp of the first half in ns (since midnight, or the epoch with -ttt; the
+    #: running sum of -r deltas); ``end_time_ns`` that of the ``<... resumed>`` half, if split.
+    time_ns: int | None = None
+    end_time_ns: int | None = None
+    #: -T: time spent in the call, in ns.
+    duration_ns: int | None = None
+    #: process_madvise: the (iov_base, iov_len) pairs; ``None`` if strace abbreviated them.
+    iov: tuple[tuple[int, int], ...] | None = None
+
+
+@attrs.frozen
+class MemoryCall(_Call):
+    """One mmap/mmap2/munmap/mprotect/mremap/brk call as strace printed it."""
+
+
+@attrs.frozen
+class OtherMemoryCall(_Call):
+    """One madvise, process_madvise, mlock, mlock2, munlock, mlockall, munlockall, mseal,
+    shmat, shmdt, shmget, pkey_mprotect, pkey_alloc, pkey_free or remap_file_pages call.
+    mseal printed by an older strace as ``syscall_0x1ce(...)`` gets its name; its ``text``
+    stays as printed."""
 
 
 @attrs.frozen
 class FileEvent:
-    """A call that changes which file an fd names, or replaces the address space (execve).
+    """A call that changes which file an fd names, the working directory, or replaces the
+    address space (execve, see :class:`ExecEvent`).
 
     ``kind`` is the syscall name.  open/openat/openat2/creat/memfd_create: ``fd`` is the new
     descriptor (a memfd's path is ``/memfd:NAME (deleted)``, as /proc/PID/maps shows it);
     close: ``fd`` is the closed one; dup/dup2/dup3/fcntl(F_DUPFD*): ``fd`` → ``new_fd``;
-    execve: ``path`` only.  ``path`` is the ``-y`` decoration when strace printed one (the
-    kernel's resolved path, as /proc/PID/maps names it), else the path argument as written.
-    Only successful calls become events.
+    chdir: ``path``; fchdir: ``fd`` (and ``path`` with -y).  ``path`` is the ``-y``
+    decoration when strace printed one (the kernel's resolved path, as /proc/PID/maps names
+    it), else the path argument as written.  Only successful calls become events, except
+    execve.
     """
 
     line: int
@@ -77,25 +128,107 @@ class FileEvent:
     #: (O_RDONLY / O_WRONLY / O_RDWR; creat is write-only, memfd_create read-write).
     readable: bool = True
     writable: bool = False
+    end_line: int | None = None
+    time_ns: int | None = None
+    end_time_ns: int | None = None
+    duration_ns: int | None = None
+
+
+@attrs.frozen
+class ExecEvent(FileEvent):
+    """An execve/execveat, successful or not (fs/exec.c: a failure changes nothing).
+
+    ``path`` is the filename argument, ``argv0`` the first element of argv as printed
+    (``None`` for ``NULL`` or ``[]``; ``argv0_complete`` is False when strace cut it at
+    ``-s`` characters), ``ret`` 0 or the error.
+    """
+
+    argv0: str | None = None
+    argv0_complete: bool = True
+    ret: int | Errno | None = 0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.ret == 0
 
 
 @attrs.frozen
 class ProcessEvent:
-    """A new task: a thread sharing the address space (CLONE_VM; vfork until its execve), or
-    a process with a copy of its own. Only successful calls become events."""
+    """A new task from clone/clone3/fork/vfork.  Only successful calls become events.
+
+    ``flags`` are the clone flags with the exit signal in the low byte, as the kernel got
+    them (fork is ``SIGCHLD``, vfork ``CLONE_VM|CLONE_VFORK|SIGCHLD``, kernel/fork.c);
+    clone3's ``exit_signal`` is folded into the low byte the same way.  ``shares_vm``:
+    CLONE_VM (a thread; a vfork child until its execve).
+    """
 
     line: int
     pid: int | None
     kind: str
     child: int
     shares_vm: bool
+    flags: int | None = None
+    end_line: int | None = None
+    time_ns: int | None = None
+    end_time_ns: int | None = None
+    duration_ns: int | None = None
+
+    @property
+    def vfork(self) -> bool:
+        return bool((self.flags or 0) & xlat.CLONE_VFORK)
+
+    @property
+    def thread(self) -> bool:
+        return bool((self.flags or 0) & xlat.CLONE_THREAD)
+
+
+@attrs.frozen
+class PersonalityEvent:
+    """``personality(persona) = old``: ``persona`` is 0xffffffff for a query (changes
+    nothing, kernel/exec_domain.c); ``ret`` is the previous persona or an error."""
+
+    line: int
+    end_line: int
+    pid: int | None
+    persona: int
+    ret: int | Errno | None
+    time_ns: int | None = None
+    end_time_ns: int | None = None
+    duration_ns: int | None = None
+
+    @property
+    def query(self) -> bool:
+        return self.persona == xlat.PERSONALITY_QUERY
+
+
+@attrs.frozen
+class ExitEvent:
+    """The end of a task or process.
+
+    ``kind``: ``exit`` / ``exit_group`` (the call, ``status`` its argument), ``exited``
+    (``+++ exited with N +++``), ``killed`` (``+++ killed by SIG +++``, ``signal`` its name,
+    ``core_dumped``), ``superseded`` (``+++ superseded by execve in pid N +++``: the thread
+    ``by`` exec'd and took over ``pid``, fs/exec.c de_thread).
+    """
+
+    line: int
+    pid: int | None
+    kind: str
+    status: int | None = None
+    signal: str | None = None
+    core_dumped: bool = False
+    by: int | None = None
+    time_ns: int | None = None
+
+
+Event = MemoryCall | OtherMemoryCall | FileEvent | ProcessEvent | PersonalityEvent | ExitEvent
 
 
 @attrs.frozen
 class Trace:
-    """The memory calls and file events of a log, in completion order, and how many lines were not."""
+    """The events of a log, in completion order, and how many lines were not events."""
 
-    events: tuple[MemoryCall | FileEvent | ProcessEvent, ...]
+    events: tuple[Event, ...]
     skipped: int
 
     @property
@@ -105,135 +238,281 @@ class Trace:
 
 # Everything strace may print before the syscall name: the -f pid (with -Y its "<comm>"),
 # a -t/-tt/-ttt/-r stamp, then -n "[  9]" and -i "[00007f...]" brackets.  A bare "N  " pid needs whitespace after it
-# so that a "-ttt" stamp such as "1700000000.123456" is not mistaken for one.
+# so that a "-ttt" stamp such as "1700000000.123456" is not mistaken for one.  Digit counts
+# are bounded so that no absurd number reaches int().
 _LEADER = re.compile(
     r"""\s*
-    (?:\[pid\s+(?P<pid>\d+)(?:<[^>]*>)?\]\s+|(?P<opid>\d+)(?:<[^>]*>)?\s+)?
-    (?:(?P<ts>\d+:\d\d:\d\d(?:\.\d+)?|\d+\.\d+|\d+)\s+)?
+    (?:\[pid\s+(?P<pid>\d{1,10})(?:<[^>]*>)?\]\s+|(?P<opid>\d{1,10})(?:<[^>]*>)?\s+)?
+    (?:(?P<ts>\d{1,2}:\d\d:\d\d(?:\.\d{1,9})?|\d{1,19}\.\d{1,9}|\d{1,19})\s+)?
     (?:\[\s*[0-9a-fA-F?]+\]\s+)*
-    (?:<\.\.\.\s(?P<rname>\w+)\sresumed>|(?P<name>\w+)\()
+    (?:<\.\.\.\s(?P<rname>\w+)\sresumed>|(?P<name>\w+)\(|\+\+\+\s(?P<exit>.*))
     """,
-    re.X,
+    re.X | re.S,
 )
 _UNFINISHED = " <unfinished ...>"
 _DETACHED = " <detached ...>"
-_DURATION = re.compile(r"\s*<\d+(?:\.\d+)?>$")  # -T
+_DURATION = re.compile(r"\s*<(\d{1,19})(?:\.(\d{1,9}))?>$")  # -T
 _COMMENT = re.compile(r"\s*/\*.*?\*/")  # "0x4 /* MAP_??? */", -X verbose "0x3 /* PROT_READ|PROT_WRITE */"
 _NUMBER = re.compile(r"-?(?:0[xX][0-9a-fA-F]+|\d+)$")
-_HUGE_SHIFT = re.compile(r"(\d+)<<MAP_HUGE_SHIFT$")
-_FD = re.compile(r"(-?\d+|0[xX][0-9a-fA-F]+)(?:<(.*)>(\(deleted\))?)?$", re.S)
+_HUGE_SHIFT = re.compile(r"(\d{1,3})<<(?:MAP|SHM)_HUGE_SHIFT$")
+_FD = re.compile(r"(-?\d{1,20}|0[xX][0-9a-fA-F]{1,16})(?:<(.*)>(\(deleted\))?)?$", re.S)
 _YY_DEVICE = re.compile(r"<(?:char|block) \d+:\d+>$")  # -yy: "/dev/zero<char 1:5>"
 _ERRNO_RET = re.compile(r"-1\s+(E[A-Z0-9]+)(?:\s+\(.*\))?$")
-_HEX_RET = re.compile(r"0x[0-9a-f]+$")
-_INT_RET = re.compile(r"(0[xX][0-9a-fA-F]+|\d+)(?:\s+\(.*\))?$")  # "(INJECTED)" may follow
-_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
-_FD_RET = re.compile(r"(\d+)(?:<(.*)>(\(deleted\))?)?(?:\s+\(.*\))?$", re.S)
+_HEX_RET = re.compile(r"0x[0-9a-f]{1,16}$")
+_INT_RET = re.compile(r"(0[xX][0-9a-fA-F]{1,16}|\d{1,20})(?:\s+\(.*\))?$")  # "(INJECTED)", "(PER_LINUX)"
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"(\.\.\.)?')
+_FD_RET = re.compile(r"(\d{1,10})(?:<(.*)>(\(deleted\))?)?(?:\s+\(.*\))?$", re.S)
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)", re.S)
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "f": "\f", "a": "\a", "b": "\b"}
+_EXITED = re.compile(r"exited with (\d{1,3}) \+\+\+$")
+_KILLED = re.compile(r"killed by (\w+)( \(core dumped\))? \+\+\+$")
+_SUPERSEDED = re.compile(r"superseded by execve in pid (\d{1,10}) \+\+\+$")
+_IOV = re.compile(r"\{iov_base=(NULL|0x[0-9a-f]{1,16}), iov_len=(\d{1,20})\}")
 
-_ARG_NAMES = {
-    "mmap": ("addr", "length", "prot", "flags", "fd", "offset"),
-    "mmap2": ("addr", "length", "prot", "flags", "fd", "offset"),
-    "munmap": ("addr", "length"),
-    "mprotect": ("addr", "length", "prot"),
-    "mremap": ("old_address", "old_size", "new_size", "flags", "new_address"),
-    "brk": ("addr",),
+# How each decoded call's arguments are read: (name, kind), kind one of "addr" (a number or
+# NULL), "num" (unsigned), "int" (signed), "fd" (with an optional -y path), "iov", or a
+# table of names (flags; a single value such as MADV_* also decodes through one).
+_ADDR, _LEN = ("addr", "addr"), ("length", "num")
+_MMAP_SPEC = (_ADDR, _LEN, ("prot", PROT_NAMES), ("flags", MAP_NAMES), ("fd", "fd"),
+              ("offset", "num"))
+_SPECS = {
+    "mmap": _MMAP_SPEC,
+    "mmap2": _MMAP_SPEC,
+    "munmap": (_ADDR, _LEN),
+    "mprotect": (_ADDR, _LEN, ("prot", PROT_NAMES)),
+    "mremap": (("old_address", "addr"), ("old_size", "num"), ("new_size", "num"),
+               ("flags", MREMAP_NAMES), ("new_address", "addr")),
+    "brk": (_ADDR,),
+    "madvise": (_ADDR, _LEN, ("advice", xlat.MADV_NAMES)),
+    "process_madvise": (("pidfd", "fd"), ("iovec", "iov"), ("vlen", "num"),
+                        ("advice", xlat.MADV_NAMES), ("flags", "num")),
+    "mlock": (_ADDR, _LEN),
+    "mlock2": (_ADDR, _LEN, ("flags", xlat.MLOCK_NAMES)),
+    "munlock": (_ADDR, _LEN),
+    "mlockall": (("flags", xlat.MCL_NAMES),),
+    "munlockall": (),
+    "mseal": (_ADDR, _LEN, ("flags", "num")),
+    "shmat": (("shmid", "int"), ("shmaddr", "addr"), ("shmflg", xlat.SHMAT_NAMES)),
+    "shmdt": (("shmaddr", "addr"),),
+    "shmget": (("key", xlat.IPC_KEY_NAMES), ("size", "num"), ("shmflg", xlat.SHMGET_NAMES)),
+    "pkey_mprotect": (_ADDR, _LEN, ("prot", PROT_NAMES), ("pkey", "int")),
+    "pkey_alloc": (("flags", "num"), ("access_rights", xlat.PKEY_NAMES)),
+    "pkey_free": (("pkey", "int"),),
+    "remap_file_pages": (_ADDR, ("size", "num"), ("prot", PROT_NAMES), ("pgoff", "num"),
+                         ("flags", MAP_NAMES)),
 }
-_FLAG_TABLES = {
-    ("mmap", 2): PROT_NAMES, ("mmap", 3): MAP_NAMES,
-    ("mmap2", 2): PROT_NAMES, ("mmap2", 3): MAP_NAMES,
-    ("mprotect", 2): PROT_NAMES,
-    ("mremap", 3): MREMAP_NAMES,
-}
+#: Calls whose last argument strace prints only sometimes (mremap: with MREMAP_FIXED).
+_OPTIONAL_LAST = frozenset({"mremap"})
 
 
 class _Bad(Exception):
-    """A memory call that cannot be decoded; turned into InputError with the right line."""
+    """A call that cannot be decoded; turned into InputError with the right line."""
+
+
+class StraceStream:
+    """The events of a log as an iterator; see :func:`iter_strace`.
+
+    ``skipped`` counts the lines read so far that became no event (and, once the iterator
+    is exhausted, calls left ``<unfinished ...>``).
+    """
+
+    def __init__(self, lines: Iterable[str], source: str, *, fast: bool = True):
+        self.source = source
+        self.skipped = 0
+        self._relative_ns = 0
+        self._events = self._run(iter(lines), fast)
+
+    def __iter__(self) -> StraceStream:
+        return self
+
+    def __next__(self) -> Event:
+        return next(self._events)
+
+    def _run(self, lines: Iterator[str], fast: bool) -> Iterator[Event]:
+        source = self.source
+        # (pid, name) -> (first line, text so far, time_ns); a thread runs one call at a time.
+        pending: dict[tuple[int | None, str], tuple[int, str, int | None]] = {}
+        leader_match = _LEADER.match
+        fast_match = _FAST_LINE.match if fast else None
+        number = 0
+        held: str | None = None  # a line read ahead by _rejoin and not used
+        while True:
+            if held is not None:
+                raw, held = held, None
+            else:
+                raw = next(lines, None)
+                if raw is None:
+                    break
+            number += 1
+            raw = raw.rstrip("\r\n")  # strace escapes CR; a raw one is a CRLF file's
+            first = last = number  # first and last physical line of this record
+            if "\0" in raw:
+                # strace escapes every unprintable byte it prints: a NUL means this is not
+                # its output (or a corrupted copy of it).
+                raise InputError(source, number,
+                                 "a binary file, not an strace log (strace -f -o FILE writes text)")
+            if fast_match is not None:
+                m = fast_match(raw)
+                if m is not None:
+                    event = _fast_event(m, raw, number)
+                    if event is not None:
+                        yield event
+                        continue
+            if "strace: " in raw:
+                following = next(lines, None)
+                raw, used = _rejoin(raw, following)
+                if used:
+                    number += 1
+                    last = number
+                    if "\0" in raw:
+                        raise InputError(source, number, "a binary file, not an strace log "
+                                         "(strace -f -o FILE writes text)")
+                else:
+                    held = following
+            m = leader_match(raw)
+            if m is None:
+                self.skipped += last - first + 1
+                continue
+            pid, opid, stamp, rname, name, exit_text = m.groups()
+            if pid is not None:
+                pid = int(pid)
+            elif opid is not None:
+                pid = _bare_pid(opid, stamp)
+            time_ns = self._stamp_ns(stamp) if stamp is not None else None
+            if exit_text is not None:
+                event = _exit_line(exit_text, pid, first, time_ns)
+                if event is None:
+                    self.skipped += last - first + 1
+                    continue
+                if event.kind == "superseded" and (event.by, "execve") in pending:
+                    # The exec'ing thread's execve resumes under the leader's pid.
+                    pending[(pid, "execve")] = pending.pop((event.by, "execve"))
+                yield event
+                continue
+            resumed = rname is not None
+            if resumed:
+                name = rname
+            if name not in _INTERESTING:
+                self.skipped += last - first + 1
+                continue
+            body = raw[m.end():].rstrip()
+            decoded = name in _DECODED
+            key = (pid, name)
+            if resumed:
+                start = pending.pop(key, None)
+                if start is None:
+                    if decoded:
+                        raise InputError(source, first,
+                                         f"{name}: resumed without an earlier '<unfinished ...>' line")
+                    self.skipped += last - first + 1
+                    continue
+                start_line, head, start_ns = start
+                body = head + body.replace(_UNFINISHED, "", 1)
+                end_ns = time_ns
+            else:
+                start_line, start_ns, end_ns = first, time_ns, None
+                body = f"{name}({body}"
+            if body.endswith(_UNFINISHED):
+                if key in pending:  # the earlier call of this thread was lost
+                    if decoded:
+                        _never_resumed(source, name, pending[key][0])
+                    self.skipped += 1
+                pending[key] = (start_line, body[: -len(_UNFINISHED)], start_ns)
+                continue
+            where = (pid, start_line, last, start_ns, end_ns)
+            try:
+                event = _DECODERS.get(name, _file_event)(name, body, where)
+            except _Bad as err:
+                raise InputError(source, start_line, f"{name}: {err}") from None
+            if event is None:
+                self.skipped += 1 + (start_line != first)
+            else:
+                yield event
+        for (pid, name), (start_line, _, _) in pending.items():
+            if name in _DECODED:
+                _never_resumed(source, name, start_line)
+            self.skipped += 1
+
+    def _stamp_ns(self, stamp: str) -> int:
+        """A -t/-tt stamp as ns since midnight, -ttt as ns since the epoch; a -r delta
+        (``0.000123``: under 10**8 s, so not an epoch time) is added to a running sum."""
+        if ":" in stamp:
+            clock, _, frac = stamp.partition(".")
+            hours, minutes, seconds = clock.split(":")
+            whole = (int(hours) * 60 + int(minutes)) * 60 + int(seconds)
+            return whole * 10**9 + _fraction_ns(frac)
+        whole, dot, frac = stamp.partition(".")
+        value = int(whole) * 10**9 + _fraction_ns(frac)
+        if dot and int(whole) < 10**8:
+            self._relative_ns += value
+            return self._relative_ns
+        return value
+
+
+def _fraction_ns(frac: str) -> int:
+    return int(frac.ljust(9, "0")) if frac else 0
+
+
+#: Where a call sits in the log: (pid, first line, last line, start stamp, end stamp).
+_Where = tuple
+
+
+def iter_strace(lines: Iterable[str], source: str = "<trace>", *, fast: bool = True) -> StraceStream:
+    """The events of strace output, one line at a time, in completion order.
+
+    ``lines`` are the log's lines (with or without their newline).  Completion order, not
+    entry order, because the kernel applies a memory call while holding the mm's mmap_lock,
+    somewhere between syscall entry and exit.  Calls of two threads overlap in the log when
+    one of them is blocked on that lock while the other holds it; the blocked one changes
+    the address space after the other finishes, so ordering by the line that carries the
+    return value matches the order the kernel serialised them in the common case (the
+    stamps, with -tt/-T, let a consumer do better).
+
+    Memory held: the calls still ``<unfinished ...>`` (one per thread).  ``fast=False``
+    decodes every line through the general path (the fast one must give the same events;
+    tests/test_strace.py checks it).  Bad input raises :class:`InputError` with the line.
+    """
+    return StraceStream(lines, source, fast=fast)
 
 
 def parse_strace(text: str, source: str = "<trace>") -> Trace:
-    """Parse strace output.  Events come in completion order.
-
-    Completion order, not entry order, because the kernel applies a memory call while holding
-    the mm's mmap_lock, somewhere between syscall entry and exit.  Calls of two threads
-    overlap in the log when one of them is blocked on that lock while the other holds it; the
-    blocked one changes the address space after the other finishes, so ordering by the line
-    that carries the return value matches the order the kernel serialised them in the common
-    case.
-    """
-    events: list[MemoryCall | FileEvent] = []
-    pending: dict[tuple[int | None, str], tuple[int, str]] = {}  # (pid, name) -> (line, text so far)
-    skipped = 0
+    """Parse strace output held in a string; see :func:`iter_strace`."""
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    leader_match = _LEADER.match
-    index, count = 0, len(lines)
-    while index < count:
-        raw = lines[index]
-        index += 1
-        number = last = index  # 1-based first and last physical line of this record
-        if "strace: " in raw:
-            raw, last = _rejoin(raw, lines, index)
-            index = last
-        m = leader_match(raw)
-        if m is None:
-            skipped += last - number + 1
-            continue
-        pid, opid, stamp, rname, name = m.groups()
-        resumed = rname is not None
-        if resumed:
-            name = rname
-        if name not in _INTERESTING:
-            skipped += last - number + 1
-            continue
-        if pid is not None:
-            pid = int(pid)
-        elif opid is not None:
-            pid = _bare_pid(opid, stamp)
-        body = raw[m.end():].rstrip()
-        is_memory = name in MEMORY_SYSCALLS
-        key = (pid, name)
-        if resumed:
-            start = pending.pop(key, None)
-            if start is None:
-                if is_memory:
-                    raise InputError(source, number,
-                                     f"{name}: resumed without an earlier '<unfinished ...>' line")
-                skipped += last - number + 1
-                continue
-            start_line, head = start
-            body = head + body.replace(_UNFINISHED, "", 1)
-        else:
-            start_line = number
-            body = f"{name}({body}"
-        if body.endswith(_UNFINISHED):
-            if key in pending:  # a thread runs one call at a time: the earlier one was lost
-                if is_memory:
-                    _never_resumed(source, name, pending[key][0])
-                skipped += 1
-            pending[key] = (start_line, body[: -len(_UNFINISHED)])
-            continue
+    stream = iter_strace(lines, source)
+    events = tuple(stream)
+    return Trace(events=events, skipped=stream.skipped)
+
+
+def open_strace(path) -> StraceStream:
+    """Stream the events of an strace log file (see :func:`iter_strace`).  The file is
+    read one line at a time; it stays open until the stream is exhausted."""
+    try:
+        # surrogateescape: strace prints non-UTF-8 bytes of program output as they are.
+        # newline="\n": only LF ends a line (a CR is stripped by the parser).
+        handle = open(path, encoding="utf-8", errors="surrogateescape", newline="\n")  # noqa: SIM115
+    except OSError as err:
+        raise InputError(str(path), None, f"cannot read: {err.strerror or err}") from None
+    return iter_strace(_lines_of(handle, str(path)), str(path))
+
+
+def _lines_of(handle, source: str) -> Iterator[str]:
+    with handle:
         try:
-            if is_memory:
-                events.append(_memory_call(name, body, pid, start_line, last))
-            else:
-                event = (_process_event(name, body, pid, start_line) if name in PROCESS_SYSCALLS
-                         else _file_event(name, body, pid, start_line))
-                if event is None:
-                    skipped += 1 + (start_line != number)
-                else:
-                    events.append(event)
-        except _Bad as err:
-            raise InputError(source, start_line, f"{name}: {err}") from None
-    for (pid, name), (start_line, _) in pending.items():
-        if name in MEMORY_SYSCALLS:
-            _never_resumed(source, name, start_line)
-        skipped += 1
-    return Trace(events=tuple(events), skipped=skipped)
+            yield from handle
+        except OSError as err:  # a directory, a vanished NFS file
+            raise InputError(source, None, f"cannot read: {err.strerror or err}") from None
 
 
-def _rejoin(raw: str, lines: list[str], index: int) -> tuple[str, int]:
+def read_strace(path) -> Trace:
+    """Read and parse an strace log file."""
+    stream = open_strace(path)
+    events = tuple(stream)
+    return Trace(events=events, skipped=stream.skipped)
+
+
+def _rejoin(raw: str, following: str | None) -> tuple[str, bool]:
     """Undo strace's own message cutting a call line in two (seen without ``-o``)::
 
         [pid  5752] munmap(0xffffffffffffffff, 262144strace: Process 5754 attached
@@ -241,27 +520,12 @@ def _rejoin(raw: str, lines: list[str], index: int) -> tuple[str, int]:
 
     strace writes "strace: Process N attached" to stderr, where the half-printed line of the
     current tracee also is; it then finishes that line on the next one, which starts with a
-    space.  Returns the mended line and the 1-based number of its last physical line.
+    space.  Returns the mended line and whether ``following`` was used.
     """
     cut = raw.find("strace: ")
-    if cut > 0 and raw[:cut].strip() and index < len(lines) and lines[index].startswith(" "):
-        return raw[:cut] + lines[index], index + 1
-    return raw, index
-
-
-def read_strace(path) -> Trace:
-    """Read and parse an strace log file."""
-    try:
-        # surrogateescape: strace prints non-UTF-8 bytes of program output as they are.
-        text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError as err:
-        raise InputError(str(path), None, f"cannot read: {err.strerror or err}") from None
-    nul = text.find("\0")
-    if nul >= 0:
-        # strace escapes every unprintable byte it prints: a NUL means this is not its output.
-        raise InputError(str(path), text.count("\n", 0, nul) + 1,
-                         "a binary file, not an strace log (strace -f -o FILE writes text)")
-    return parse_strace(text, str(path))
+    if cut > 0 and raw[:cut].strip() and following is not None and following.startswith(" "):
+        return raw[:cut] + following.rstrip("\r\n"), True
+    return raw, False
 
 
 def format_return(ret: int | Errno | None) -> str:
@@ -289,11 +553,18 @@ def _never_resumed(source: str, name: str, line: int):
     raise InputError(source, line, f"{name}: '<unfinished ...>' call never resumed")
 
 
-def _split_call(body: str) -> tuple[str, str]:
-    """``name(args) = ret`` → (args, ret).  The return's '=' is the last one on the line."""
+def _show(token: str, limit: int = 60) -> str:
+    """A token for a one-line message: quoted, escaped, cut to ``limit`` characters."""
+    shown = repr(token)
+    return shown if len(shown) <= limit else shown[:limit - 4] + "...'"
+
+
+def _split_call(body: str) -> tuple[str, str, int | None]:
+    """``name(args) = ret <0.000012>`` → (args, ret, -T duration in ns or None).  The
+    return's '=' is the last one on the line."""
     if body.endswith(_DETACHED):
         # strace stopped tracing mid-call (-p then ^C): the outcome is unknown, like "= ?".
-        return body[body.index("(") + 1: -len(_DETACHED)], "?"
+        return body[body.index("(") + 1: -len(_DETACHED)], "?", None
     eq = body.rfind("=")
     before = body[:eq].rstrip() if eq >= 0 else ""
     if eq < 0 or not before.endswith(")"):
@@ -302,80 +573,99 @@ def _split_call(body: str) -> tuple[str, str]:
     if args.endswith(_UNFINISHED):  # "mmap(... <unfinished ...>) = ?": tracee died in the call
         args = args[: -len(_UNFINISHED)]
     ret = body[eq + 1:].strip()
-    return args, _DURATION.sub("", ret) if ret.endswith(">") else ret
+    duration = None
+    if ret.endswith(">"):
+        m = _DURATION.search(ret)
+        if m is not None:
+            duration = int(m.group(1)) * 10**9 + _fraction_ns(m.group(2) or "")
+            ret = ret[: m.start()]
+    return args, ret, duration
 
 
-def _memory_call(name: str, body: str, pid: int | None, line: int, end_line: int) -> MemoryCall:
-    args_text, ret_text = _split_call(body)
-    fast = _FAST_ARGS[name].match(args_text)
-    if fast is not None:
-        values, fd_path = _fast_args(name, fast.groups())
-    else:
-        values, fd_path = _decode_args(name, args_text)
-    return MemoryCall(line=line, end_line=end_line, pid=pid, name=name, args=values,
-                      fd_path=fd_path, ret=_parse_return(ret_text), text=body)
+def _memory_call(name: str, body: str, where: _Where) -> _Call:
+    args_text, ret_text, duration = _split_call(body)
+    spec_name = _RAW_NAMES.get(name, name)
+    values, fd_path, iov = _decode_args(name, args_text)
+    cls = MemoryCall if spec_name in MEMORY_SYSCALLS else OtherMemoryCall
+    pid, line, end_line, time_ns, end_ns = where
+    return cls(line=line, end_line=end_line, pid=pid, name=spec_name, args=values,
+               fd_path=fd_path, ret=_parse_return(ret_text), text=body, time_ns=time_ns,
+               end_time_ns=end_ns, duration_ns=duration, iov=iov)
 
 
-# The shapes strace prints for nearly every call, matched in one go; anything else (comments,
-# -y paths, odd numbers, mistakes) takes the general path, which also words the errors.
-_ADDR = r"(NULL|0x[0-9a-f]+)"
-_FLAGS = r"([A-Z][A-Z0-9_|]*|0)"
-_MMAP_FAST = re.compile(rf"{_ADDR}, (\d+), {_FLAGS}, {_FLAGS}, (-1|\d+), (0|0x[0-9a-f]+)$")
-_FAST_ARGS = {
-    "mmap": _MMAP_FAST,
-    "mmap2": _MMAP_FAST,
-    "munmap": re.compile(rf"{_ADDR}, (\d+)$"),
-    "mprotect": re.compile(rf"{_ADDR}, (\d+), {_FLAGS}$"),
-    "mremap": re.compile(rf"{_ADDR}, (\d+), (\d+), {_FLAGS}(?:, {_ADDR})?$"),
-    "brk": re.compile(rf"{_ADDR}$"),
-}
-
-
-def _addr(token: str) -> int:
-    return 0 if token == "NULL" else int(token, 16)
-
-
-def _fast_args(name: str, g: tuple) -> tuple[tuple[int, ...], None]:
-    if name == "mmap" or name == "mmap2":
-        return (_addr(g[0]), int(g[1]), _flags(g[2], PROT_NAMES), _flags(g[3], MAP_NAMES),
-                int(g[4]), int(g[5], 16) if g[5] != "0" else 0), None
-    if name == "munmap":
-        return (_addr(g[0]), int(g[1])), None
-    if name == "mprotect":
-        return (_addr(g[0]), int(g[1]), _flags(g[2], PROT_NAMES)), None
-    if name == "mremap":
-        new = _addr(g[4]) if g[4] is not None else 0
-        return (_addr(g[0]), int(g[1]), int(g[2]), _flags(g[3], MREMAP_NAMES), new), None
-    return (_addr(g[0]),), None
-
-
-def _decode_args(name: str, args_text: str) -> tuple[tuple[int, ...], str | None]:
-    """Decode any argument text strace may print for ``name``, or raise _Bad saying why not."""
-    fd_path = None
-    mmap_like = name == "mmap" or name == "mmap2"
-    parts = args_text.split(",") if args_text.strip() else []
-    if mmap_like and len(parts) > 6 and "<" in args_text:
-        # A -y path with commas: only the fd can hold one, so rejoin what lies between.
-        parts = args_text.split(",", 4)
-        parts[4:] = parts[4].rsplit(",", 1)
-    names = _ARG_NAMES[name]
-    if len(parts) != len(names) and not (name == "mremap" and len(parts) == 4):
-        want = "4 or 5 arguments" if name == "mremap" else _plural(len(names), "argument")
+def _decode_args(name: str, args_text: str):
+    """Decode any argument text strace may print for ``name``, or raise _Bad saying why not.
+    Returns (values, fd path from -y, iovec pairs)."""
+    raw = name in _RAW_NAMES  # "syscall_0x1ce(0x7f.., 0x2000, 0, 0, 0, 0)": every arg a number
+    spec = _SPECS[_RAW_NAMES.get(name, name)]
+    parts = _split_args(args_text)
+    if raw:
+        if len(parts) < len(spec):
+            raise _Bad(f"expected at least {_plural(len(spec), 'argument')}, got {len(parts)}")
+        parts = parts[: len(spec)]
+        spec = tuple((arg, "int" if kind == "int" else "num") for arg, kind in spec)
+    optional = name in _OPTIONAL_LAST
+    if len(parts) != len(spec) and not (optional and len(parts) == len(spec) - 1):
+        want = (f"{len(spec) - 1} or {len(spec)} arguments" if optional
+                else _plural(len(spec), "argument"))
         raise _Bad(f"expected {want}, got {len(parts)}")
-    values = []
-    for index, part in enumerate(parts):
-        part = part.strip()
-        table = _FLAG_TABLES.get((name, index))
-        if table is not None:
-            values.append(_flags(part, table))
-        elif index == 4 and mmap_like:
+    values: list[int | None] = []
+    fd_path = None
+    iov = None
+    for (what, kind), part in zip(spec, parts):
+        if kind == "addr" or kind == "num":
+            values.append(_number(part, what))
+        elif kind == "int":
+            values.append(_signed(part, what))
+        elif kind == "fd":
             fd, fd_path = _fd(part)
             values.append(fd)
+        elif kind == "iov":
+            iov = _iovec(part)
+            values.append(None)
         else:
-            values.append(_number(part, names[index]))
-    if len(values) == 4 and name == "mremap":
-        values.append(0)
-    return tuple(values), fd_path
+            values.append(_flags(part, kind))
+    if len(values) < len(spec):
+        values.append(None)  # mremap's new_address: not printed, so not known
+    return tuple(values), fd_path, iov
+
+
+def _split_args(text: str) -> list[str]:
+    """Split an argument list at its top-level commas: not inside ``[...]``, ``{...}``,
+    quotes, -y ``<path>`` decorations (strace escapes ``<`` and ``>`` in those) or
+    ``/* -X comments */``; ``N<<MAP_HUGE_SHIFT`` is not a bracket."""
+    text = text.strip()
+    if not text:
+        return []
+    if not any(c in text for c in '[{"</'):
+        return [part.strip() for part in text.split(",")]
+    parts, depth, begin, index, size = [], 0, 0, 0, len(text)
+    closing = {"[": "]", "{": "}", "<": ">"}
+    stack: list[str] = []
+    while index < size:
+        char = text[index]
+        if char == '"':
+            index += 1
+            while index < size and text[index] != '"':
+                index += 2 if text[index] == "\\" else 1
+        elif char == "/" and text.startswith("/*", index) and not stack:
+            end = text.find("*/", index + 2)
+            index = size if end < 0 else end + 1
+        elif char == "<" and text.startswith("<<", index) and not stack:
+            index += 1
+        elif char in closing:
+            stack.append(closing[char])
+        elif stack and char == stack[-1]:
+            stack.pop()
+        elif char == "," and not stack:
+            parts.append(text[begin:index].strip())
+            begin = index + 1
+        index += 1
+    depth = len(stack)
+    if depth:
+        raise _Bad(f"unbalanced brackets in arguments {_show(text)}")
+    parts.append(text[begin:].strip())
+    return parts
 
 
 def _plural(count: int, noun: str) -> str:
@@ -383,11 +673,48 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _number(token: str, what: str) -> int:
-    if _NUMBER.match(token) and token[0] != "-":
-        return int(token, 16) if token[1:2] in ("x", "X") else int(token)
+    """An unsigned word: ``NULL``, ``4096``, ``0x7f..``, ``0`` (-X verbose comments dropped)."""
+    if "/*" in token:
+        token = _COMMENT.sub("", token).strip()
     if token == "NULL":
         return 0
-    raise _Bad(f"cannot parse {what} {token!r}")
+    if len(token) <= _MAX_NUMBER_CHARS and _NUMBER.match(token) and token[0] != "-":
+        value = int(token, 16) if token[1:2] in ("x", "X") else int(token)
+        if value < _WORD_LIMIT:
+            return value
+        raise _Bad(f"{what} {_show(token)} does not fit in 64 bits")
+    raise _Bad(f"cannot parse {what} {_show(token)}")
+
+
+def _signed(token: str, what: str) -> int:
+    """A signed int (a pkey, a shm id): ``-1``, ``3``."""
+    if "/*" in token:
+        token = _COMMENT.sub("", token).strip()
+    if token.startswith("-") and len(token) <= _MAX_NUMBER_CHARS and token[1:].isdigit():
+        value = int(token)
+        if value >= -(1 << 63):
+            return value
+        raise _Bad(f"{what} {_show(token)} does not fit in 64 bits")
+    return _number(token, what)
+
+
+def _iovec(token: str) -> tuple[tuple[int, int], ...] | None:
+    """``[{iov_base=0x7f.., iov_len=16384}, ...]``; ``None`` when strace abbreviated it
+    (``...``) or printed only its address."""
+    if not token.startswith("[") or not token.endswith("]"):
+        if _NUMBER.match(token) or token == "NULL":
+            return None  # an unreadable iovec: strace prints its address
+        raise _Bad(f"cannot parse iovec {_show(token)}")
+    inner = token[1:-1].strip()
+    if inner.endswith("..."):
+        return None
+    pairs = []
+    for item in _split_args(inner):
+        m = _IOV.fullmatch(item)
+        if m is None:
+            raise _Bad(f"cannot parse iovec element {_show(item)}")
+        pairs.append((_number(m.group(1), "iov_base"), _number(m.group(2), "iov_len")))
+    return tuple(pairs)
 
 
 # Real logs repeat a handful of flag spellings thousands of times.
@@ -395,17 +722,20 @@ _FLAG_CACHE: dict[tuple[str, int], int] = {}
 
 
 def _flags(token: str, table: dict[str, int]) -> int:
-    """``PROT_READ|PROT_WRITE``, ``MAP_PRIVATE|0x40000``, ``21<<MAP_HUGE_SHIFT``, ``PROT_NONE``."""
+    """``PROT_READ|PROT_WRITE``, ``MAP_PRIVATE|0x40000``, ``21<<MAP_HUGE_SHIFT``, ``PROT_NONE``,
+    ``IPC_CREAT|0600`` (octal, as strace prints modes), ``MADV_DONTNEED``."""
     key = (token, id(table))
     value = _FLAG_CACHE.get(key)
     if value is None:
-        value = _FLAG_CACHE[key] = _decode_flags(token, table)
+        value = _decode_flags(token, table)
+        if len(_FLAG_CACHE) < 4096:
+            _FLAG_CACHE[key] = value
     return value
 
 
 def _decode_flags(token: str, table: dict[str, int]) -> int:
     token = _COMMENT.sub("", token)
-    if not token:
+    if not token.strip():
         raise _Bad("empty flags argument")
     value = 0
     for part in token.split("|"):
@@ -413,12 +743,18 @@ def _decode_flags(token: str, table: dict[str, int]) -> int:
         known = table.get(part)
         if known is not None:
             value |= known
-        elif _NUMBER.match(part) and not part.startswith("-"):
-            value |= int(part, 16) if part[:2] in ("0x", "0X") else int(part)
-        elif (huge := _HUGE_SHIFT.match(part)) and table is MAP_NAMES:
+        elif len(part) <= _MAX_NUMBER_CHARS and _NUMBER.match(part) and not part.startswith("-"):
+            if part[:2] in ("0x", "0X"):
+                value |= int(part, 16)
+            else:
+                value |= int(part, 8) if part[0] == "0" and len(part) > 1 else int(part)
+        elif (huge := _HUGE_SHIFT.match(part)) and (table is MAP_NAMES
+                                                     or table is xlat.SHMGET_NAMES):
             value |= int(huge.group(1)) << MAP_HUGE_SHIFT  # strace's spelling of an unnamed size
         else:
-            raise _Bad(f"unknown flag {part!r}")
+            raise _Bad(f"unknown flag {_show(part)}")
+    if value >= _WORD_LIMIT:
+        raise _Bad(f"flags {_show(token)} do not fit in 64 bits")
     return value
 
 
@@ -426,17 +762,28 @@ def _fd(token: str) -> tuple[int, str | None]:
     """``-1``, ``3``, ``3</usr/lib/libc.so.6>``, ``3</dev/zero<char 1:5>>``, ``4</memfd:x>(deleted)``."""
     m = _FD.match(token)
     if m is None:
-        raise _Bad(f"cannot parse fd {token!r}")
+        raise _Bad(f"cannot parse fd {_show(token)}")
     number, path, deleted = m.groups()
     value = int(number, 16) if number[:2] in ("0x", "0X") else int(number)
     if value >= 1 << 31:
         value -= 1 << 32  # -X raw prints fd -1 as 0xffffffff
+    if not -(1 << 31) <= value < 1 << 31:
+        raise _Bad(f"fd {_show(number)} out of range")
     if path is None:
         return value, None
-    path = _unescape(_YY_DEVICE.sub("", path))
+    path = _path(_YY_DEVICE.sub("", path))
     if deleted:
         path += " (deleted)"  # as /proc/PID/maps spells it
     return value, path
+
+
+def _path(text: str) -> str:
+    """A path as strace quoted it, unescaped.  Paths are C strings: one holding a NUL can
+    only come from a damaged or made-up log."""
+    path = _unescape(text)
+    if "\0" in path:
+        raise _Bad(f"path {_show(text)} holds a NUL byte")
+    return path
 
 
 def _unescape(text: str) -> str:
@@ -455,52 +802,191 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(one, text)
 
 
-def _parse_return(text: str) -> int | Errno | None:
-    """``0x7f..``, ``0``, ``-1 ENOMEM (Cannot allocate memory)``, ``? ERESTARTNOINTR (...)``.
+_ERRNO_CACHE: dict[str, Errno | int] = {}
 
-    An errno that :class:`Errno` lacks (any Linux errno name Python's errno module knows)
-    comes back as the negative int ``-errno``, the kernel's own return convention, so a real
-    log is never refused for a failure the simulator does not model.
-    """
+
+def _errno_value(name: str) -> Errno | int:
+    """An errno name as :class:`Errno`, else ``-errno`` (the kernel's return convention) for
+    one Python's errno module knows, so a real log is never refused for a failure the
+    simulator does not model."""
+    value = _ERRNO_CACHE.get(name)
+    if value is None:
+        member = Errno.__members__.get(name)
+        if member is not None:
+            value = member
+        else:
+            code = getattr(_errno, name, None)
+            if not isinstance(code, int):
+                raise _Bad(f"unknown errno {_show(name)}")
+            value = -code
+        _ERRNO_CACHE[name] = value
+    return value
+
+
+def _parse_return(text: str) -> int | Errno | None:
+    """``0x7f..``, ``0``, ``-1 ENOMEM (Cannot allocate memory)``, ``? ERESTARTNOINTR (...)``,
+    ``0 (PER_LINUX)``."""
     if _HEX_RET.match(text):
         return int(text, 16)
     if text.startswith("?"):
         return None
     m = _ERRNO_RET.match(text)
     if m:
-        name = m.group(1)
-        member = Errno.__members__.get(name)
-        if member is not None:
-            return member
-        code = getattr(_errno, name, None)
-        if isinstance(code, int):
-            return -code
-        raise _Bad(f"unknown errno {name!r}")
+        return _errno_value(m.group(1))
     m = _INT_RET.match(text)
     if m is None:
-        raise _Bad(f"cannot parse return value {text!r}")
+        raise _Bad(f"cannot parse return value {_show(text)}")
     number = m.group(1)
-    return int(number, 16) if number[:2] in ("0x", "0X") else int(number)
+    value = int(number, 16) if number[:2] in ("0x", "0X") else int(number)
+    if value >= _WORD_LIMIT:
+        raise _Bad(f"return value {_show(number)} does not fit in 64 bits")
+    return value
 
 
-# --- file and process events: best effort; an undecodable one is skipped, not an error -------
+# --- the fast path: one regex for the line shapes strace prints for nearly every memory call
+# in a -f -o log (no stamps, no -y, no comments).  Anything else takes the general path, which
+# also words the errors; both must give the same event (tests/test_strace.py checks it).
 
-def _process_event(name: str, body: str, pid: int | None, line: int) -> ProcessEvent | None:
+_HEX = r"0x[0-9a-f]{1,16}"
+_A = rf"(NULL|{_HEX})"
+_L = r"(\d{1,19})"
+_F = r"([A-Z][A-Z0-9_|]*|0)"
+_FAST_LINE = re.compile(
+    rf"(?:(\d{{1,7}}) +|\[pid +(\d{{1,7}})\] )?"
+    rf"(?:(mmap2?)\({_A}, {_L}, {_F}, {_F}, (-1|\d{{1,9}}), (0|{_HEX})\)"
+    rf"|(munmap)\({_A}, {_L}\)"
+    rf"|(mprotect)\({_A}, {_L}, {_F}\)"
+    rf"|(brk)\({_A}\)"
+    rf") +=\ (?:({_HEX}|0)|-1 (E[A-Z0-9]+) \([A-Za-z ,'/-]*\))$"
+)
+
+
+def _addr(token: str) -> int:
+    return 0 if token == "NULL" else int(token, 16)
+
+
+def _fast_event(m: re.Match, raw: str, number: int) -> MemoryCall | None:
+    (opid, bpid, mmap, ma, ml, mp, mf, mfd, mo, unmap, ua, ul, prot, pa, pl, pp, brk, ba,
+     ret, err) = m.groups()
+    pid = int(bpid) if bpid is not None else (_bare_pid(opid, None) if opid is not None else None)
     try:
-        args, ret = _split_call(body)
+        if mmap is not None:
+            name, start = mmap, m.start(3)
+            args = (_addr(ma), int(ml), _flags(mp, PROT_NAMES), _flags(mf, MAP_NAMES),
+                    int(mfd), int(mo, 16) if mo != "0" else 0)
+        elif unmap is not None:
+            name, start, args = unmap, m.start(10), (_addr(ua), int(ul))
+        elif prot is not None:
+            name, start, args = prot, m.start(13), (_addr(pa), int(pl), _flags(pp, PROT_NAMES))
+        else:
+            name, start, args = brk, m.start(17), (_addr(ba),)
+        value = (int(ret, 16) if ret != "0" else 0) if ret is not None else _errno_value(err)
+    except _Bad:
+        return None  # let the general path word the error
+    return MemoryCall(line=number, end_line=number, pid=pid, name=name, args=args,
+                      fd_path=None, ret=value, text=raw[start:])
+
+
+# --- lifecycle and file events ---------------------------------------------------------------
+
+def _exit_line(text: str, pid: int | None, line: int, time_ns: int | None) -> ExitEvent | None:
+    """``+++ exited with 0 +++``, ``+++ killed by SIGSEGV (core dumped) +++``,
+    ``+++ superseded by execve in pid 5678 +++`` (strace.c print_exited and friends)."""
+    text = text.rstrip()
+    if m := _EXITED.match(text):
+        return ExitEvent(line=line, pid=pid, kind="exited", status=int(m.group(1)), time_ns=time_ns)
+    if m := _KILLED.match(text):
+        return ExitEvent(line=line, pid=pid, kind="killed", signal=m.group(1),
+                         core_dumped=m.group(2) is not None, time_ns=time_ns)
+    if m := _SUPERSEDED.match(text):
+        return ExitEvent(line=line, pid=pid, kind="superseded", by=int(m.group(1)), time_ns=time_ns)
+    return None
+
+
+def _exit_call(name: str, body: str, where: _Where) -> ExitEvent | None:
+    """``exit_group(3) = ?``: the status is the argument (the call never returns)."""
+    try:
+        args, _, _ = _split_call(body)
+        status = _signed(args.strip(), "status")
     except _Bad:
         return None
-    child = _INT_RET.match(ret)
-    if child is None or child.group(1).startswith("0x"):
-        return None
-    shares_vm = name == "vfork" or "CLONE_VM" in args
-    return ProcessEvent(line=line, pid=pid, kind=name, child=int(child.group(1)),
-                        shares_vm=shares_vm)
+    pid, line, _end, time_ns, _ = where
+    return ExitEvent(line=line, pid=pid, kind=name, status=status, time_ns=time_ns)
 
 
-def _file_event(name: str, body: str, pid: int | None, line: int) -> FileEvent | None:
+def _personality(name: str, body: str, where: _Where) -> PersonalityEvent | None:
+    """``personality(PER_LINUX32|ADDR_NO_RANDOMIZE) = 0 (PER_LINUX)``, ``personality(0xffffffff)``."""
+    args, ret_text, duration = _split_call(body)
+    persona = _flags(args.strip(), xlat.PERSONALITY_NAMES)
+    pid, line, end_line, time_ns, end_ns = where
+    return PersonalityEvent(line=line, end_line=end_line, pid=pid, persona=persona,
+                            ret=_parse_return(ret_text), time_ns=time_ns, end_time_ns=end_ns,
+                            duration_ns=duration)
+
+
+def _process_event(name: str, body: str, where: _Where) -> ProcessEvent | None:
+    """clone(child_stack=..., flags=CLONE_VM|...|SIGCHLD, ...) = CHILD, clone3({flags=...,
+    exit_signal=SIGCHLD, ...}, 88) = CHILD, fork() = CHILD, vfork() = CHILD."""
     try:
-        args, ret = _split_call(body)
+        args, ret, duration = _split_call(body)
+        child = _parse_return(ret)
+    except _Bad:
+        return None
+    if not isinstance(child, int) or isinstance(child, Errno) or child <= 0:
+        return None  # failed or unknown: no new task
+    if child > _PID_MAX_LIMIT:
+        raise _Bad(f"child pid {child} is above PID_MAX_LIMIT")
+    flags = xlat.FORK_FLAGS.get(name)
+    if flags is None:
+        flags = _clone_flags(args)
+    pid, line, end_line, time_ns, end_ns = where
+    shares_vm = flags & xlat.CLONE_VM != 0 if flags is not None else "CLONE_VM" in args
+    return ProcessEvent(line=line, pid=pid, kind=name, child=child, shares_vm=shares_vm,
+                        flags=flags, end_line=end_line, time_ns=time_ns, end_time_ns=end_ns,
+                        duration_ns=duration)
+
+
+_CLONE_FIELD = re.compile(r"(?:^|[{,]\s*)(flags|exit_signal)=([^,}]*)")
+_CLONE_TABLE = {**xlat.CLONE_NAMES, **xlat.SIGNAL_NAMES}
+
+
+def _clone_flags(args: str) -> int | None:
+    """``flags=`` of clone (exit signal in its low byte) or clone3 (plus ``exit_signal=``);
+    ``None`` when strace printed neither (clone with -e raw)."""
+    fields = {key: value for key, value in _CLONE_FIELD.findall(args)}
+    if "flags" not in fields:
+        return None
+    flags = _flags(fields["flags"].strip(), _CLONE_TABLE)
+    if "exit_signal" in fields:
+        flags |= _flags(fields["exit_signal"].strip(), xlat.SIGNAL_NAMES) & 0xFF
+    return flags
+
+
+def _exec_event(name: str, body: str, where: _Where) -> ExecEvent | None:
+    """``execve("/bin/true", ["true"], 0x7ffd.. /* 35 vars */) = 0`` (or ``-1 ENOENT``);
+    execveat's path is its second argument."""
+    try:
+        args, ret_text, duration = _split_call(body)
+        ret = _parse_return(ret_text)
+    except _Bad:
+        return None
+    if name == "execveat":
+        args = _strip_dirfd(args)
+    strings = list(_QUOTED.finditer(args))
+    path = _path(strings[0].group(1)) if strings else None
+    argv0, complete = None, True
+    if strings and args[strings[0].end():].lstrip(", ").startswith('["'):
+        argv0 = _path(strings[1].group(1)) if len(strings) > 1 else None
+        complete = len(strings) > 1 and strings[1].group(2) is None
+    pid, line, end_line, time_ns, end_ns = where
+    return ExecEvent(line=line, pid=pid, kind=name, fd=None, path=path, new_fd=None,
+                     end_line=end_line, time_ns=time_ns, end_time_ns=end_ns, duration_ns=duration,
+                     argv0=argv0, argv0_complete=complete, ret=ret)
+
+
+def _file_event(name: str, body: str, where: _Where) -> FileEvent | None:
+    try:
+        args, ret, duration = _split_call(body)
     except _Bad:
         return None
     fd_ret = _FD_RET.match(ret)
@@ -508,35 +994,38 @@ def _file_event(name: str, body: str, pid: int | None, line: int) -> FileEvent |
         return None
     result = int(fd_ret.group(1))
     ret_path = _decorated_path(fd_ret.group(2), fd_ret.group(3))
-    if name == "execve":
-        if result != 0:
-            return None
+    pid, line, end_line, time_ns, end_ns = where
+    common = dict(line=line, pid=pid, kind=name, end_line=end_line, time_ns=time_ns,
+                  end_time_ns=end_ns, duration_ns=duration)
+    if name == "chdir":
         quoted = _QUOTED.search(args)
-        return FileEvent(line=line, pid=pid, kind=name, fd=None,
-                         path=_unescape(quoted.group(1)) if quoted else None, new_fd=None)
+        if result != 0 or quoted is None:
+            return None
+        return FileEvent(fd=None, path=_path(quoted.group(1)), new_fd=None, **common)
     if name in ("open", "openat", "openat2", "creat"):
         path = ret_path
         if path is None:
             quoted = _QUOTED.search(_strip_dirfd(args) if name.startswith("openat") else args)
-            path = _unescape(quoted.group(1)) if quoted else None
+            path = _path(quoted.group(1)) if quoted else None
         readable, writable = _access_mode(name, args)
-        return FileEvent(line=line, pid=pid, kind=name, fd=result, path=path, new_fd=None,
-                         readable=readable, writable=writable)
+        return FileEvent(fd=result, path=path, new_fd=None, readable=readable,
+                         writable=writable, **common)
     if name == "memfd_create":
         quoted = _QUOTED.search(args)
-        path = ret_path or (f"/memfd:{_unescape(quoted.group(1))} (deleted)" if quoted else None)
-        return FileEvent(line=line, pid=pid, kind=name, fd=result, path=path, new_fd=None,
-                         readable=True, writable=True)
+        path = ret_path or (f"/memfd:{_path(quoted.group(1))} (deleted)" if quoted else None)
+        return FileEvent(fd=result, path=path, new_fd=None, readable=True, writable=True,
+                         **common)
     first = args.split(",", 1)[0].strip()
     if _FD.match(first) is None:
         return None
     old_fd, old_path = _fd(first)
-    if name == "close":
-        return FileEvent(line=line, pid=pid, kind=name, fd=old_fd, path=old_path, new_fd=None)
+    if name == "close" or name == "fchdir":
+        if name == "fchdir" and result != 0:
+            return None
+        return FileEvent(fd=old_fd, path=old_path, new_fd=None, **common)
     if name == "fcntl" and "F_DUPFD" not in args:
         return None
-    return FileEvent(line=line, pid=pid, kind=name, fd=old_fd, path=ret_path or old_path,
-                     new_fd=result)
+    return FileEvent(fd=old_fd, path=ret_path or old_path, new_fd=result, **common)
 
 
 def _access_mode(name: str, args: str) -> tuple[bool, bool]:
@@ -553,7 +1042,7 @@ def _access_mode(name: str, args: str) -> tuple[bool, bool]:
 def _decorated_path(path: str | None, deleted: str | None) -> str | None:
     if path is None:
         return None
-    path = _unescape(_YY_DEVICE.sub("", path))
+    path = _path(_YY_DEVICE.sub("", path))
     return path + " (deleted)" if deleted else path
 
 
@@ -569,3 +1058,14 @@ def _strip_dirfd(args: str) -> str:
             elif char == "," and depth == 0:
                 return args[index + 1:]
     return args
+
+
+#: How each interesting call's text becomes an event; file calls default to _file_event.
+_DECODERS = {
+    **{name: _memory_call for name in _DECODED},
+    **{name: _process_event for name in PROCESS_SYSCALLS},
+    **{name: _exit_call for name in EXIT_SYSCALLS},
+    "personality": _personality,
+    "execve": _exec_event,
+    "execveat": _exec_event,
+}
