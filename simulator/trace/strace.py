@@ -852,7 +852,7 @@ _A = rf"(NULL|{_HEX})"
 _L = r"(\d{1,19})"
 _F = r"([A-Z][A-Z0-9_|]*|0)"
 _FAST_LINE = re.compile(
-    rf"(?:(\d{{1,7}}) +|\[pid +(\d{{1,7}})\] )?"
+    rf"(?:(\d{{1,7}}) +|\[pid +(\d{{1,7}})\] )?+"  # possessive: fails fast (3.11+)
     rf"(?:(mmap2?)\({_A}, {_L}, {_F}, {_F}, (-1|\d{{1,9}}), (0|{_HEX})\)"
     rf"|(munmap)\({_A}, {_L}\)"
     rf"|(mprotect)\({_A}, {_L}, {_F}\)"
