@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from simulator.errors import InputError
@@ -220,7 +220,8 @@ PAGE = 4096
 names = st.one_of(
     st.just(""),
     st.sampled_from(["[heap]", "[stack]", "[vdso]", "/usr/lib/libc.so.6", "/tmp/a b (deleted)"]),
-    st.text(st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)), min_size=1,
+    # The kernel escapes "\n" in names and a path cannot hold a NUL (parse_maps refuses one).
+    st.text(st.characters(blacklist_characters="\n\0", blacklist_categories=("Cs",)), min_size=1,
             max_size=40).filter(lambda s: not s.startswith(" ")),
 )
 
@@ -249,6 +250,8 @@ def layouts(draw, kernel_bits):
 @given(data=st.data())
 def test_generated_format_parse_round_trip(kernel_bits, data):
     entries = data.draw(layouts(kernel_bits))
+    # every line ending in CR reads as a CRLF copy (parse_maps's documented rule)
+    assume(len(entries) < 2 or not all(e["name"].endswith("\r") for e in entries))
     text = "".join(format_maps_line(**e, kernel_bits=kernel_bits) + "\n" for e in entries)
     parsed = parse_maps(text, "gen")
     assert [attrs_of(p) for p in parsed] == entries

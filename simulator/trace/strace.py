@@ -249,6 +249,8 @@ _LEADER = re.compile(
     """,
     re.X | re.S,
 )
+# A line that would be a call but for its leader: a negative or absurdly long pid or stamp.
+_BAD_LEADER = re.compile(r"\s*(\[pid\s+[^\]]*\]|-\d+|\d{20,})\s+(?:<\.\.\.\s)?(\w+)[( ]")
 _UNFINISHED = " <unfinished ...>"
 _DETACHED = " <detached ...>"
 _DURATION = re.compile(r"\s*<(\d{1,19})(?:\.(\d{1,9}))?>$")  # -T
@@ -371,6 +373,10 @@ class StraceStream:
                     held = following
             m = leader_match(raw)
             if m is None:
+                bad = _BAD_LEADER.match(raw)
+                if bad is not None and bad.group(2) in _INTERESTING:
+                    raise InputError(source, first, f"{bad.group(2)}: {_show(bad.group(1))} is "
+                                     "neither a pid nor a timestamp")
                 self.skipped += last - first + 1
                 continue
             pid, opid, stamp, rname, name, exit_text = m.groups()
