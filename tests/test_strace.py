@@ -809,3 +809,121 @@ def test_relative_timestamps_accumulate():
     trace = read_strace(DATA / "ls_r.txt")
     stamps = [e.time_ns for e in trace.events]
     assert stamps == sorted(stamps) and stamps[0] == 0
+
+
+# --- robustness: one regression test per crash class of issue 8 ---------------------------------
+# Each input is either parsed or refused as one line FILE:LINE: message; never a traceback.
+
+HUGE = "9" * 5000  # past Python's 4,300-digit int() limit
+MMAP = "mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)"
+
+
+@pytest.mark.parametrize("bad, message", [
+    # NUL bytes: strace escapes them; a path is a C string and cannot hold one
+    ('openat(AT_FDCWD, "/tmp/a\\0b", O_RDONLY) = 3', "openat: path '/tmp/a\\\\0b' holds a NUL byte"),
+    ("mmap(NULL, 4096, PROT_READ, MAP_SHARED, 3</tmp/a\\0b>, 0) = 0x7f0000000000",
+     "mmap: path '/tmp/a\\\\0b' holds a NUL byte"),
+    ('execve("/bin/\\0x", ["x"], 0x7ffc /* 1 var */) = 0', "execve: path '/bin/\\\\0x' holds a NUL byte"),
+    ("mmap(NULL, 4096\0, PROT_READ) = 0", "a binary file, not an strace log (strace -f -o FILE writes text)"),
+    # absurd numbers
+    (f"mmap(NULL, {HUGE}, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x1000",
+     "mmap: cannot parse length '" + "9" * 55 + "...'"),
+    (f"mmap(NULL, 18446744073709551616, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x1000",
+     "mmap: length '18446744073709551616' does not fit in 64 bits"),
+    (f"{MMAP} = {HUGE}", "mmap: cannot parse return value '" + "9" * 55 + "...'"),
+    (f"{MMAP} = 0x1{'0' * 16}", "mmap: cannot parse return value '0x1" + "0" * 16 + "'"),
+    (f"mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|{HUGE}, -1, 0) = 0x1000",
+     "mmap: unknown flag '" + "9" * 55 + "...'"),
+    (f"mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, {HUGE}, 0) = 0x1000",
+     "mmap: cannot parse fd '" + "9" * 55 + "...'"),
+    (f"{MMAP} = 0x1000 <{HUGE}.1>", "mmap: cannot parse return value '0x1000 <" + "9" * 47 + "...'"),
+    (f"clone(child_stack=NULL, flags={HUGE}) = 5", "clone: unknown flag '" + "9" * 55 + "...'"),
+    (f"personality({HUGE}) = 0", "personality: unknown flag '" + "9" * 55 + "...'"),
+    (f"{HUGE}  {MMAP} = 0x1000", "mmap: '" + "9" * 55 + "...' is neither a pid nor a timestamp"),
+    # negative pids
+    (f"-5  {MMAP} = 0x1000", "mmap: '-5' is neither a pid nor a timestamp"),
+    (f"[pid -5] {MMAP} = 0x1000", "mmap: '[pid -5]' is neither a pid nor a timestamp"),
+    ("clone(child_stack=NULL, flags=SIGCHLD) = 99999999", "clone: child pid 99999999 is above PID_MAX_LIMIT"),
+    # garbage after a valid prefix
+    (f"{MMAP} = 0x7f0000000000 garbage", "mmap: cannot parse return value '0x7f0000000000 garbage'"),
+    (f"{MMAP}garbage = 0x7f0000000000", "mmap: no return value (expected '... ) = RESULT')"),
+    ("madvise(0x7f0000000000, 4096, MADV_DONTNEED) = 0 trailing", "madvise: cannot parse return value '0 trailing'"),
+    # very long lines: the message stays short
+    ("munmap(" + "A" * 1_000_000 + ", 4096) = 0", "munmap: cannot parse addr '" + "A" * 55 + "...'"),
+    # unmatched resumed of a decoded call
+    ("<... shmat resumed>) = 0x7f0000000000", "shmat: resumed without an earlier '<unfinished ...>' line"),
+    # the other decoded calls are checked like the six replayed ones
+    ("madvise(0x7f0000000000, 4096, MADV_BOGUS) = 0", "madvise: unknown flag 'MADV_BOGUS'"),
+    ("process_madvise(3, [[[, MADV_COLD, 0) = 0", "process_madvise: unbalanced brackets in arguments '3, [[[, MADV_COLD, 0'"),
+    ("mremap(0x1000, 4096, 8192, MREMAP_MAYMOVE, 0x2000, 0x3000) = 0x2000", "mremap: expected 4 or 5 arguments, got 6"),
+], ids=lambda value: value[:40])
+def test_bad_input_is_one_line(bad, message):
+    with pytest.raises(InputError) as info:
+        parse_strace(GOOD * 3 + bad + "\n" + GOOD, "trace.txt")
+    assert str(info.value) == f"trace.txt:4: {message}"
+
+
+def test_truncated_last_line(tmp_path):
+    target = tmp_path / "t.txt"
+    target.write_text(GOOD * 2 + "12  mmap(NULL, 4096, PROT_READ, MAP_PRI")  # no newline either
+    with pytest.raises(InputError) as info:
+        read_strace(target)
+    assert str(info.value) == f"{target}:3: mmap: no return value (expected '... ) = RESULT')"
+    target.write_text(GOOD * 2 + '12  openat(AT_FDCWD, "/etc/pa')  # not a memory call: skipped
+    assert read_strace(target).skipped == 1
+
+
+def test_crlf_copy_parses_like_the_original(tmp_path):
+    target = tmp_path / "t.txt"
+    target.write_bytes((DATA / "calls64_f_o.txt").read_bytes().replace(b"\n", b"\r\n"))
+    assert read_strace(target) == read_strace(DATA / "calls64_f_o.txt")
+
+
+def test_unknown_syscalls_and_unmatched_resumed_of_others_are_skipped():
+    text = ("12  frobnicate(1, 2) = 0\n"
+            "12  syscall_0x3e7(0x1, 0x2) = -1 ENOSYS (Function not implemented)\n"
+            "12  <... wait4 resumed>NULL, 0, NULL) = 13\n"
+            "12  <... frobnicate resumed>) = 0\n" + GOOD)
+    trace = parse_strace(text)
+    assert trace.skipped == 4 and [e.line for e in trace.events] == [5]
+
+
+def test_binary_file_streams_to_its_first_nul(tmp_path):
+    target = tmp_path / "blob"
+    target.write_bytes(b"x" * 100_000 + b"\n" + bytes(range(256)) * 40)
+    with pytest.raises(InputError, match=r":2: a binary file"):
+        read_strace(target)
+
+
+def test_non_utf8_bytes_are_kept(tmp_path):
+    # strace prints a path's bytes escaped, but program output (terminal logs) may hold raw ones
+    target = tmp_path / "t.txt"
+    target.write_bytes(b"hello \xff\xfe world\n" + GOOD.encode())
+    trace = read_strace(target)
+    assert trace.skipped == 1 and len(trace.events) == 1
+
+
+def test_streaming_holds_only_unfinished_calls():
+    """iter_strace consumes its input lazily: events come out while lines are still unread,
+    and only pending '<unfinished ...>' calls are held (one per thread)."""
+    read = []
+
+    def lines():
+        for index in range(1, 100_001):
+            read.append(index)
+            yield f"{index % 7 + 1}  munmap(0x7f0000000000, 4096) = 0"
+
+    stream = iter_strace(lines(), "gen")
+    first = next(stream)
+    assert first.line == 1 and len(read) == 1
+    assert sum(1 for _ in stream) == 99_999 and stream.skipped == 0
+
+
+def test_cli_replay_of_a_bad_trace_is_exit_2(tmp_path, capsys):
+    from simulator.cli import main
+
+    target = tmp_path / "t.txt"
+    target.write_text(GOOD + f"12  mmap(NULL, {HUGE}, PROT_READ, MAP_PRIVATE, -1, 0) = 0x1000\n")
+    assert main(["replay", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{target}:2: mmap: cannot parse length")

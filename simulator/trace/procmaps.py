@@ -179,7 +179,7 @@ def _word(digits: str, what: str, number: int, source: str) -> int:
     """A hex column as an int, refused past 64 bits (before the digits become a huge int)."""
     value = int(digits, 16) if len(digits.lstrip("0")) <= 16 else _WORD_LIMIT
     if value >= _WORD_LIMIT:
-        raise InputError(source, number, f"{what} 0x{_show(digits)[1:-1]} does not fit in 64 bits")
+        raise InputError(source, number, f"{what} {_show('0x' + digits)} does not fit in 64 bits")
     return value
 
 
@@ -256,4 +256,4 @@ def _check_order(entries: list[MapsEntry], source: str) -> None:
 
 def _show(line: str, limit: int = 60) -> str:
     shown = repr(line)
-    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+    return shown if len(shown) <= limit else shown[:limit - 4] + "...'"
