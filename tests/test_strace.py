@@ -927,3 +927,11 @@ def test_cli_replay_of_a_bad_trace_is_exit_2(tmp_path, capsys):
     assert main(["replay", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"{target}:2: mmap: cannot parse length")
+
+
+def test_y_path_with_brackets_quotes_and_commas():
+    # strace -y of a file named 'a"b[c{,d<e>f(g) h': only < > are escaped (as \74 \76), '"' as \"
+    text = ('mmap(NULL, 4096, PROT_READ, MAP_SHARED, 3</tmp/trc/a\\"b[c{,d\\74e\\76f(g) h>, 0)'
+            ' = 0x7f761943c000\n')
+    (call,) = parse_strace(text).events
+    assert call.fd_path == '/tmp/trc/a"b[c{,d<e>f(g) h' and call.args[4:] == (3, 0)

@@ -199,12 +199,20 @@ def _split_args(text: str) -> list[str]:
         return []
     if not any(c in text for c in '[{"</'):
         return [part.strip() for part in text.split(",")]
-    parts, depth, begin, index, size = [], 0, 0, 0, len(text)
+    parts, begin, index, size = [], 0, 0, len(text)
     closing = {"[": "]", "{": "}", "<": ">"}
     stack: list[str] = []
     while index < size:
         char = text[index]
-        if char == '"':
+        if stack and stack[-1] == ">":
+            # inside a -y path: only its own (escaped) brackets count; "[", "{", '"' are text
+            if char == "\\":
+                index += 1
+            elif char == "<":
+                stack.append(">")
+            elif char == ">":
+                stack.pop()
+        elif char == '"':
             index += 1
             while index < size and text[index] != '"':
                 index += 2 if text[index] == "\\" else 1
@@ -221,8 +229,7 @@ def _split_args(text: str) -> list[str]:
             parts.append(text[begin:index].strip())
             begin = index + 1
         index += 1
-    depth = len(stack)
-    if depth:
+    if stack:
         raise _Bad(f"unbalanced brackets in arguments {_show(text)}")
     parts.append(text[begin:].strip())
     return parts
