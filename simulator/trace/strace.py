@@ -23,6 +23,10 @@ The two halves are joined by pid and syscall name; an event keeps both line numb
 :func:`iter_strace` reads a log one line at a time and holds only the calls that are still
 ``<unfinished ...>`` (at most one per thread), so memory stays flat in the length of the log.
 :func:`parse_strace` and :func:`read_strace` collect its events into a :class:`Trace`.
+
+This module reads lines (leaders, split calls, the one-regex fast path); the events are in
+:mod:`simulator.trace.events` (re-exported here), the decoding of one call's text in
+:mod:`simulator.trace.strace_decode`, strace's names for flag values in :mod:`simulator.trace.xlat`.
 """
 
 from __future__ import annotations
