@@ -353,3 +353,195 @@ def cli_argvs(scenario_paths=("s.toml",), files=("good.maps", "bad.maps", "missi
 
     return st.one_of(st.sampled_from(sorted(options) + ["bogus"]).flatmap(argv),
                      st.sampled_from(([], ["--bogus"], ["--debug"], ["-h"], ["--version"])))
+
+
+# --- strace logs and maps files (valid structure, wild values), for tests/test_fuzz_trace.py ---
+
+#: Numbers as strace might print them, and some it never would.
+_WILD_INTS = st.one_of(
+    st.sampled_from((0, 1, 4095, 4096, 1 << 32, (1 << 47) - 4096, (1 << 64) - 1, 1 << 64)),
+    st.integers(0, 1 << 20).map(lambda n: n * PAGE_SIZE),
+    st.integers(-(1 << 70), 1 << 70),
+)
+
+
+def _wild_number(hexa: bool = False) -> st.SearchStrategy[str]:
+    plain = _WILD_INTS.map(lambda v: hex(v) if hexa and v >= 0 else str(v))
+    absurd = st.integers(4000, 6000).map(lambda n: "9" * n)  # past int()'s 4,300 digits
+    odd = st.sampled_from(("NULL", "-1", "0x", "1e3", "", " ", "0xZZ", "٣"))
+    return st.one_of(plain, plain, plain, absurd, odd)
+
+
+def _flag_text(names) -> st.SearchStrategy[str]:
+    known = st.lists(st.sampled_from(sorted(names)), min_size=1, max_size=4, unique=True)
+    extra = st.sampled_from(("", "|0x200", "|0x4 /* MAP_??? */", "|21<<MAP_HUGE_SHIFT",
+                             "|BOGUS_FLAG", "|" + "9" * 4400))
+    return st.one_of(st.builds(lambda ns, x: "|".join(ns) + x, known, extra),
+                     _wild_number(hexa=True))
+
+
+_PATH_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+def _quoted_path() -> st.SearchStrategy[str]:
+    """A path as strace quotes it, with the escapes it uses and some it never would."""
+    escape = st.sampled_from(('\\0', '\\n', '\\"', '\\\\', '\\x3e', '\\76', '\\', '"'))
+    return st.lists(st.one_of(_PATH_TEXT.map(lambda t: t.replace('"', '\\"').replace("\n", "\\n")),
+                              escape), max_size=4).map("".join)
+
+
+def _ret_text() -> st.SearchStrategy[str]:
+    return st.one_of(_wild_number(hexa=True), st.sampled_from((
+        "0", "?", "-1 ENOMEM (Cannot allocate memory)", "-1 EINVAL (Invalid argument)",
+        "-1 EBOGUS (Nope)", "? ERESTARTNOINTR (To be restarted)", "0x7f0000000000 <0.000012>",
+        "0x7f0000000000 garbage", "0 (PER_LINUX)", "3</tmp/x>", "")))
+
+
+@st.composite
+def strace_calls(draw) -> str:
+    """One call's text after the leader: ``name(args) = ret``, without the leader."""
+    from simulator.kernel.uapi import MAP_NAMES, MREMAP_NAMES, PROT_NAMES
+    from simulator.trace import xlat
+
+    n, hx = _wild_number(), _wild_number(hexa=True)
+    fd = st.one_of(_wild_number(), _quoted_path().map(lambda p: f"3<{p}>"))
+    shapes = {
+        "mmap": [hx, n, _flag_text(PROT_NAMES), _flag_text(MAP_NAMES), fd, hx],
+        "mmap2": [hx, n, _flag_text(PROT_NAMES), _flag_text(MAP_NAMES), fd, hx],
+        "munmap": [hx, n],
+        "mprotect": [hx, n, _flag_text(PROT_NAMES)],
+        "mremap": [hx, n, n, _flag_text(MREMAP_NAMES), hx],
+        "brk": [hx],
+        "madvise": [hx, n, _flag_text(xlat.MADV_NAMES)],
+        "mlock2": [hx, n, _flag_text(xlat.MLOCK_NAMES)],
+        "mlockall": [_flag_text(xlat.MCL_NAMES)],
+        "munlockall": [],
+        "syscall_0x1ce": [hx, hx, hx, hx, hx, hx],
+        "shmat": [n, hx, _flag_text(xlat.SHMAT_NAMES)],
+        "shmget": [st.just("IPC_PRIVATE"), n, st.just("IPC_CREAT|0600")],
+        "pkey_mprotect": [hx, n, _flag_text(PROT_NAMES), n],
+        "process_madvise": [n, st.builds("[{{iov_base={}, iov_len={}}}]".format, hx, n), n,
+                            _flag_text(xlat.MADV_NAMES), n],
+        "personality": [_flag_text(xlat.PERSONALITY_NAMES)],
+        "clone": [st.just("child_stack=NULL"),
+                  _flag_text(xlat.CLONE_NAMES).map(lambda f: f"flags={f}|SIGCHLD")],
+        "clone3": [_flag_text(xlat.CLONE_NAMES).map(lambda f: f"{{flags={f}, exit_signal=SIGCHLD}}"),
+                   st.just("88")],
+        "vfork": [],
+        "execve": [_quoted_path().map('"{}"'.format),
+                   _quoted_path().map('["{}"]'.format), st.just("0x7ffc /* 1 var */")],
+        "openat": [st.just("AT_FDCWD"), _quoted_path().map('"{}"'.format),
+                   st.sampled_from(("O_RDONLY", "O_RDWR|O_CREAT"))],
+        "chdir": [_quoted_path().map('"{}"'.format)],
+        "close": [fd],
+        "exit_group": [n],
+        "frobnicate": [n],
+    }
+    name = draw(st.sampled_from(sorted(shapes)))
+    args = [draw(arg) for arg in shapes[name]]
+    if args and draw(st.integers(0, 9)) == 0:
+        args = args[:-1]  # a missing argument
+    ret = draw(_ret_text())
+    return f"{name}({', '.join(args)}) = {ret}"
+
+
+@st.composite
+def strace_logs(draw) -> str:
+    """A whole log: lines of a few pids with -o/-terminal leaders and stamps, calls split into
+    ``<unfinished ...>`` / ``<... resumed>`` halves and interleaved across pids, exit and signal
+    lines, program output, and now and then a damaged line (truncated, CRLF, NUL, garbage)."""
+    pids = draw(st.lists(st.one_of(st.integers(1, 1 << 22), st.sampled_from((-5, 0, 1 << 40))),
+                         min_size=1, max_size=4, unique=True))
+    leader = draw(st.sampled_from(("{pid}  ", "[pid {pid:5}] ", "", "{pid}  {stamp} ")))
+    stamps = st.sampled_from(("05:30:01.123456", "1700000000.123456", "0.000012", "05:30:01"))
+    lines: list[str] = []
+    pending: list[tuple[int, str, str]] = []  # (pid, name, rest of the split line)
+    for _ in range(draw(st.integers(1, 25))):
+        pid = draw(st.sampled_from(pids))
+        prefix = leader.format(pid=pid, stamp=draw(stamps))
+        kind = draw(st.integers(0, 19))
+        if kind < 12:
+            call = draw(strace_calls())
+            if kind < 4 and ") = " in call:  # split it; resume later, perhaps never
+                head, _, ret = call.rpartition(") = ")
+                cut = draw(st.integers(head.index("(") + 1, len(head)))
+                lines.append(f"{prefix}{head[:cut]} <unfinished ...>")
+                pending.append((pid, call[: call.index("(")], f"{head[cut:]}) = {ret}"))
+            else:
+                lines.append(prefix + call)
+        elif kind < 15 and pending:
+            index = draw(st.integers(0, len(pending) - 1))
+            owner, name, rest = pending.pop(index)
+            owner = owner if draw(st.integers(0, 5)) else draw(st.sampled_from(pids))
+            lines.append(leader.format(pid=owner, stamp=draw(stamps))
+                         + f"<... {name} resumed>{rest}")
+        elif kind == 15:
+            lines.append(prefix + draw(st.sampled_from((
+                "+++ exited with 0 +++", "+++ killed by SIGKILL +++",
+                "+++ killed by SIGSEGV (core dumped) +++", f"+++ exited with {'9' * 4400} +++",
+                "--- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED} ---",
+                f"+++ superseded by execve in pid {pid} +++"))))
+        elif kind == 16:
+            lines.append(draw(_PATH_TEXT))  # program output on a terminal log
+        elif kind == 17:
+            name = draw(st.sampled_from(("mmap", "munmap", "clone", "execve", "wait4")))
+            lines.append(f"{prefix}<... {name} resumed>) = 0")  # nothing to resume
+        else:
+            lines.append(prefix + draw(strace_calls()) + draw(st.sampled_from(
+                ("\r", " ", " garbage", "\0", "", "x" * 20000))))
+    text = "\n".join(lines)
+    if draw(st.booleans()):
+        text = text[: draw(st.integers(0, len(text)))]  # truncated
+    return text + draw(st.sampled_from(("\n", "", "\r\n")))
+
+
+def _maps_line(start: int, end: int, perms: str, offset: int, dev: str, inode: int | str,
+               name: str) -> str:
+    head = f"{start:08x}-{end:08x} {perms} {offset:08x} {dev} {inode} "
+    return head + " " * max(0, 72 - len(head)) + name if name else head
+
+
+@st.composite
+def maps_texts(draw) -> str:
+    """/proc/PID/maps, smaps or gdb 'info proc mappings' text: mostly well formed, with
+    overlapping or reversed ranges, values past 64 bits, bad perms, missing fields, huge
+    inodes, NULs and CRLF mixed in."""
+    style = draw(st.sampled_from(("maps", "smaps", "gdb")))
+    addresses = st.one_of(st.integers(0, 1 << 36).map(lambda n: n * PAGE_SIZE),
+                          st.sampled_from((0, 1 << 47, (1 << 64) - PAGE_SIZE, 1 << 64, 1 << 80)),
+                          st.integers(0, 1 << 48))
+    perms = st.one_of(st.sampled_from(("r--p", "rw-p", "r-xp", "---p", "rw-s")),
+                      st.text("rwxps-z", min_size=0, max_size=6))
+    names = st.one_of(st.sampled_from(("", "[heap]", "[stack]", "[vdso]", "[vvar]", "[vsyscall]",
+                                       "/usr/lib/x86_64-linux-gnu/libc.so.6", "/dev/zero (deleted)",
+                                       "[anon:x]", "/memfd:a (deleted)")), _PATH_TEXT)
+    inodes = st.one_of(st.integers(0, 1 << 30), st.just(1 << 64),
+                       st.integers(4400, 5000).map(lambda n: "9" * n))
+    lines = []
+    start = draw(st.integers(0, 1 << 20)) * PAGE_SIZE
+    for _ in range(draw(st.integers(0, 12))):
+        if draw(st.integers(0, 3)):
+            start = start + draw(st.integers(0, 64)) * PAGE_SIZE  # in order, mostly
+            end = start + draw(st.integers(1, 64)) * PAGE_SIZE
+        else:
+            start, end = draw(addresses), draw(addresses)
+        perm, name = draw(perms), draw(names)
+        offset = draw(st.one_of(st.just(0), addresses))
+        if style == "gdb":
+            size = end - start if draw(st.integers(0, 5)) else draw(addresses)
+            lines.append(f"  {start:#18x} {end:#18x} {size:#10x} {offset:#10x}  {perm:5.5}  {name}")
+        else:
+            dev = draw(st.sampled_from(("00:00", "fe:01", "103:0a", "zz:00", "123456789:0")))
+            lines.append(_maps_line(start, end, perm, offset, dev, draw(inodes), name))
+            if style == "smaps":
+                lines += ["Size:                  4 kB", "Rss:                   0 kB",
+                          draw(st.sampled_from(("VmFlags: rd wr mr mw me ac ", "VmFlags: ",
+                                                "Bogus line", "THPeligible:    0")))]
+        start = end
+        if draw(st.integers(0, 15)) == 0:
+            lines.append(draw(st.sampled_from(("", "garbage", "0-", "\0", "Size: 4 kB"))))
+    if style == "gdb":
+        lines = ["process 5189", "Mapped address spaces:", "",
+                 "          Start Addr           End Addr       Size     Offset  Perms  objfile",
+                 *lines]
+    return draw(st.sampled_from(("\n", "\r\n"))).join(lines) + "\n"

@@ -58,9 +58,11 @@ class MapsEntry:
 
 
 _MAPS_LINE = re.compile(
-    r"([0-9a-fA-F]+)-([0-9a-fA-F]+) (\S+) ([0-9a-fA-F]+) ([0-9a-fA-F]+:[0-9a-fA-F]+) (\d+)(?: +(.*))?$",
+    r"([0-9a-fA-F]+)-([0-9a-fA-F]+) (\S+) ([0-9a-fA-F]+) ([0-9a-fA-F]{1,8}:[0-9a-fA-F]{1,8}) (\d+)(?: +(.*))?$",
     re.S,
 )
+#: Addresses, offsets and inode numbers are unsigned longs (64 bits at most).
+_WORD_LIMIT = 1 << 64
 _PERMS = re.compile(r"[r-][w-][x-][ps]$")
 # "Rss:       8 kB", "THPeligible:    0", "VmFlags: rd wr mr mw me ac " (note the trailing space).
 _SMAPS_FIELD = re.compile(r"(?:(VmFlags):(.*)|([A-Za-z_][A-Za-z0-9_]*):\s+\d+(?: kB)?)$", re.S)
@@ -77,12 +79,22 @@ def parse_maps(text: str, source: str = "<maps>") -> tuple[MapsEntry, ...]:
     """Parse /proc/PID/maps, /proc/PID/smaps or gdb ``info proc mappings`` output (auto-detected).
 
     Names are taken as printed, after the padding: a name that itself begins with spaces
-    cannot be told from the padding and loses them.  For gdb output, whatever precedes the
+    cannot be told from the padding and loses them.  A text whose every line ends in CR is
+    read as a CRLF copy.  Bad input (no mapping, a malformed line, ranges out of order or
+    overlapping, values past 64 bits, a NUL byte) raises :class:`InputError` with its line.  For gdb output, whatever precedes the
     ``Mapped address spaces:`` line (gdb's own session messages) is ignored.
     """
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    if len(lines) > 1 and all(line.endswith("\r") for line in lines):
+        # A copy with CRLF line ends (the kernel and gdb write LF; a name may end in CR, but
+        # not every line's).
+        lines = [line[:-1] for line in lines]
+    for number, line in enumerate(lines, 1):
+        if "\0" in line:
+            # The kernel's seq_file output never holds a NUL (names are C strings).
+            raise InputError(source, number, "a NUL byte: not a maps, smaps or gdb mappings file")
     if _is_gdb(lines):
         raw = _parse_gdb(lines, source)
     else:
@@ -155,9 +167,20 @@ def _parse_proc(lines: list[str], source: str) -> list[MapsEntry]:
 def _proc_entry(m: re.Match, number: int, source: str) -> MapsEntry:
     start, end, perms, offset, dev, inode, name = m.groups()
     if not _PERMS.match(perms):
-        raise InputError(source, number, f"bad permissions {perms!r} (expected e.g. 'r-xp')")
-    return _entry(int(start, 16), int(end, 16), perms, int(offset, 16), dev, int(inode),
+        raise InputError(source, number, f"bad permissions {_show(perms)} (expected e.g. 'r-xp')")
+    if len(inode) > 20 or int(inode) >= _WORD_LIMIT:
+        raise InputError(source, number, f"inode {_show(inode)} does not fit in 64 bits")
+    return _entry(_word(start, "start", number, source), _word(end, "end", number, source),
+                  perms, _word(offset, "offset", number, source), dev, int(inode),
                   name or "", number, source)
+
+
+def _word(digits: str, what: str, number: int, source: str) -> int:
+    """A hex column as an int, refused past 64 bits (before the digits become a huge int)."""
+    value = int(digits, 16) if len(digits.lstrip("0")) <= 16 else _WORD_LIMIT
+    if value >= _WORD_LIMIT:
+        raise InputError(source, number, f"{what} {_show('0x' + digits)} does not fit in 64 bits")
+    return value
 
 
 def _smaps_field(entries: list[MapsEntry], field: re.Match, number: int, source: str) -> None:
@@ -192,13 +215,14 @@ def _parse_gdb(lines: list[str], source: str) -> list[MapsEntry]:
 
 
 def _gdb_entry(m: re.Match, has_perms: bool | None, number: int, source: str) -> MapsEntry:
-    start, end, size, offset = (int(g, 16) for g in m.groups()[:4])
+    start, end, size, offset = (_word(g, what, number, source)
+                                for g, what in zip(m.groups()[:4], ("start", "end", "size", "offset")))
     rest = (m.group(5) or "").rstrip()
     perms = None
     head, _, tail = rest.partition(" ")
     if has_perms or (has_perms is None and _PERMS.match(head)):
         if not _PERMS.match(head):
-            raise InputError(source, number, f"bad permissions {head!r} (expected e.g. 'r-xp')")
+            raise InputError(source, number, f"bad permissions {_show(head)} (expected e.g. 'r-xp')")
         perms, rest = head, tail.lstrip()
     if end > start and size != end - start:
         raise InputError(source, number,
@@ -232,4 +256,4 @@ def _check_order(entries: list[MapsEntry], source: str) -> None:
 
 def _show(line: str, limit: int = 60) -> str:
     shown = repr(line)
-    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+    return shown if len(shown) <= limit else shown[:limit - 4] + "...'"

@@ -29,7 +29,10 @@ from simulator.kernel.vma import VM_SHARED, VM_WRITE, FileRef
 from simulator.programs import typical_program
 from simulator.trace.loadmaps import address_space_from_maps
 from simulator.trace.procmaps import MapsEntry
-from simulator.trace.strace import FileEvent, MemoryCall, ProcessEvent, Trace, format_return
+from simulator.trace.strace import (
+    ExecEvent, ExitEvent, FileEvent, MemoryCall, OtherMemoryCall, PersonalityEvent, ProcessEvent,
+    Trace, format_return,
+)
 
 @attrs.frozen
 class ReplayedCall:
@@ -75,7 +78,7 @@ class ReplayResult:
 
 def _exec_path(trace: Trace) -> str | None:
     for event in trace.events:
-        if isinstance(event, FileEvent) and event.kind == "execve":
+        if isinstance(event, ExecEvent) and event.succeeded:
             return event.path
     return None
 
@@ -155,7 +158,9 @@ class Replayer:
                 assume_written(mm, a[0], a[0] + a[1])
             return result
         if c.name == "mremap":
-            result = mm.mremap(*a)
+            # strace prints new_address only with MREMAP_FIXED; without it the kernel
+            # ignores it (except as MREMAP_DONTUNMAP's hint, which the log does not show).
+            result = mm.mremap(*a[:4], a[4] or 0)
             if not isinstance(result, Errno):
                 assume_written(mm, result, result + a[2])
             return result
@@ -189,6 +194,16 @@ def address_space_members(trace: Trace):
     return member
 
 
+def _replayed(event) -> bool:
+    """The events this replay acts on; the others (madvise and friends, personality, exits,
+    failed execs, chdir) count as skipped lines, as they did before the parser read them."""
+    if isinstance(event, (OtherMemoryCall, PersonalityEvent, ExitEvent)):
+        return False
+    if isinstance(event, ExecEvent):
+        return event.succeeded
+    return not (isinstance(event, FileEvent) and event.kind in ("chdir", "fchdir"))
+
+
 def replay(trace: Trace, mm: AddressSpace) -> ReplayResult:
     """Replay the memory calls of ``trace`` that act on ``mm`` (changed in place).
 
@@ -202,6 +217,9 @@ def replay(trace: Trace, mm: AddressSpace) -> ReplayResult:
     left: set[int] = set()
     started = False
     for event in trace.events:
+        if not _replayed(event):
+            skipped += 1 + ((getattr(event, "end_line", None) or event.line) != event.line)
+            continue
         if event.pid in left or (event.pid is not None and not member(event.pid)):
             skipped += 1
             continue

@@ -1,0 +1,82 @@
+"""Names strace prints for the flag and value arguments of the calls the parser decodes.
+
+strace keeps these in its ``src/xlat/*.in`` tables; the values are the kernel's uapi
+headers'. Each table maps a name to its value and is used by
+:func:`simulator.trace.strace._flags`, which also accepts plain numbers, ``-X verbose``
+comments and ``N<<..._SHIFT`` spellings. Tables for mmap/mprotect/mremap live with the model
+in :mod:`simulator.kernel.uapi`.
+"""
+
+from __future__ import annotations
+
+import signal as _signal
+
+#: madvise / process_madvise advice (include/uapi/asm-generic/mman-common.h).
+MADV_NAMES = {
+    "MADV_NORMAL": 0, "MADV_RANDOM": 1, "MADV_SEQUENTIAL": 2, "MADV_WILLNEED": 3,
+    "MADV_DONTNEED": 4, "MADV_FREE": 8, "MADV_REMOVE": 9, "MADV_DONTFORK": 10,
+    "MADV_DOFORK": 11, "MADV_MERGEABLE": 12, "MADV_UNMERGEABLE": 13, "MADV_HUGEPAGE": 14,
+    "MADV_NOHUGEPAGE": 15, "MADV_DONTDUMP": 16, "MADV_DODUMP": 17, "MADV_WIPEONFORK": 18,
+    "MADV_KEEPONFORK": 19, "MADV_COLD": 20, "MADV_PAGEOUT": 21, "MADV_POPULATE_READ": 22,
+    "MADV_POPULATE_WRITE": 23, "MADV_DONTNEED_LOCKED": 24, "MADV_COLLAPSE": 25,
+    "MADV_GUARD_INSTALL": 102, "MADV_GUARD_REMOVE": 103,
+    "MADV_HWPOISON": 100, "MADV_SOFT_OFFLINE": 101,
+}
+#: mlock2 flags (include/uapi/asm-generic/mman-common.h).
+MLOCK_NAMES = {"MLOCK_ONFAULT": 0x01}
+#: mlockall flags (include/uapi/asm-generic/mman.h).
+MCL_NAMES = {"MCL_CURRENT": 1, "MCL_FUTURE": 2, "MCL_ONFAULT": 4}
+#: shmat flags (include/uapi/linux/shm.h; octal there).
+SHMAT_NAMES = {"SHM_RDONLY": 0o10000, "SHM_RND": 0o20000, "SHM_REMAP": 0o40000,
+               "SHM_EXEC": 0o100000}
+#: shmget flags: IPC_* (include/uapi/linux/ipc.h) and SHM_HUGETLB/SHM_NORESERVE; strace
+#: prints the permission bits in octal after them ("IPC_CREAT|0600").
+SHMGET_NAMES = {"IPC_CREAT": 0o1000, "IPC_EXCL": 0o2000, "SHM_HUGETLB": 0o4000,
+                "SHM_NORESERVE": 0o10000}
+SHM_HUGE_SHIFT = 26
+#: shmget's key.
+IPC_KEY_NAMES = {"IPC_PRIVATE": 0}
+#: pkey_alloc access rights (include/uapi/asm-generic/mman-common.h).
+PKEY_NAMES = {"PKEY_DISABLE_ACCESS": 0x1, "PKEY_DISABLE_WRITE": 0x2}
+
+#: clone/clone3 flags (include/uapi/linux/sched.h).
+CLONE_VM = 0x100
+CLONE_VFORK = 0x4000
+CLONE_THREAD = 0x10000
+CLONE_NAMES = {
+    "CLONE_NEWTIME": 0x80, "CLONE_VM": CLONE_VM, "CLONE_FS": 0x200, "CLONE_FILES": 0x400,
+    "CLONE_SIGHAND": 0x800, "CLONE_PIDFD": 0x1000, "CLONE_PTRACE": 0x2000,
+    "CLONE_VFORK": CLONE_VFORK, "CLONE_PARENT": 0x8000, "CLONE_THREAD": CLONE_THREAD,
+    "CLONE_NEWNS": 0x20000, "CLONE_SYSVSEM": 0x40000, "CLONE_SETTLS": 0x80000,
+    "CLONE_PARENT_SETTID": 0x100000, "CLONE_CHILD_CLEARTID": 0x200000,
+    "CLONE_DETACHED": 0x400000, "CLONE_UNTRACED": 0x800000, "CLONE_CHILD_SETTID": 0x1000000,
+    "CLONE_NEWCGROUP": 0x2000000, "CLONE_NEWUTS": 0x4000000, "CLONE_NEWIPC": 0x8000000,
+    "CLONE_NEWUSER": 0x10000000, "CLONE_NEWPID": 0x20000000, "CLONE_NEWNET": 0x40000000,
+    "CLONE_IO": 0x80000000, "CLONE_CLEAR_SIGHAND": 0x100000000,
+    "CLONE_INTO_CGROUP": 0x200000000,
+}
+#: The exit signal in clone's low byte ("...|SIGCHLD"); Linux numbers as this host has them.
+SIGNAL_NAMES = {s.name: int(s) for s in _signal.Signals if not s.name.startswith("SIG_")}
+#: clone flags as the kernel sets them for fork() and vfork() (kernel/fork.c).
+SIGCHLD = 17
+FORK_FLAGS = {"fork": SIGCHLD, "vfork": CLONE_VFORK | CLONE_VM | SIGCHLD}
+
+#: personality(2): the execution domain in the low byte and flag bits
+#: (include/uapi/linux/personality.h).
+PER_MASK = 0xFF
+PERSONALITY_NAMES = {
+    "PER_LINUX": 0x0, "PER_SVR4": 0x1, "PER_SVR3": 0x2, "PER_SCOSVR3": 0x3, "PER_OSR5": 0x3,
+    "PER_WYSEV386": 0x4, "PER_ISCR4": 0x5, "PER_BSD": 0x6, "PER_SUNOS": 0x6, "PER_XENIX": 0x7,
+    "PER_LINUX32": 0x8, "PER_IRIX32": 0x9, "PER_IRIXN32": 0xA, "PER_IRIX64": 0xB,
+    "PER_RISCOS": 0xC, "PER_SOLARIS": 0xD, "PER_UW7": 0xE, "PER_OSF4": 0xF, "PER_HPUX": 0x10,
+    "UNAME26": 0x0020000, "ADDR_NO_RANDOMIZE": 0x0040000, "FDPIC_FUNCPTRS": 0x0080000,
+    "MMAP_PAGE_ZERO": 0x0100000, "ADDR_COMPAT_LAYOUT": 0x0200000,
+    "READ_IMPLIES_EXEC": 0x0400000, "ADDR_LIMIT_32BIT": 0x0800000, "SHORT_INODE": 0x1000000,
+    "WHOLE_SECONDS": 0x2000000, "STICKY_TIMEOUTS": 0x4000000, "ADDR_LIMIT_3GB": 0x8000000,
+}
+#: personality(0xffffffff) only reads the current persona (kernel/exec_domain.c).
+PERSONALITY_QUERY = 0xFFFFFFFF
+
+#: Syscalls strace older than the call prints as ``syscall_0xNNN(...)``. Numbers from 403 on
+#: are the same on every architecture (the unified numbering since Linux 5.1).
+UNIFIED_SYSCALLS = {462: "mseal"}
