@@ -12,13 +12,10 @@ an anon_vma right after each call, as the first write fault would.
 
 from __future__ import annotations
 
-import os
-
 import attrs
 
 from simulator.errors import InputError
-from simulator.host.elf import read_elf
-from simulator.host.files import host_file
+from simulator.host.files import FileSource, HostFiles
 from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.arch import Profile
 from simulator.kernel.config import KernelConfig, ProcessConfig
@@ -82,20 +79,21 @@ def _exec_path(trace: Trace) -> str | None:
 
 def initial_address_space(trace: Trace, profile: Profile, proc: ProcessConfig,
                           kconfig: KernelConfig, initial_maps: tuple[MapsEntry, ...] | None,
-                          maps_source: str) -> AddressSpace:
+                          maps_source: str, files: FileSource | None = None) -> AddressSpace:
     """The state before the trace's first line: the given maps, else the layout at exec of the
-    traced program (read from disk when it exists here), else of a modelled program."""
+    traced program (its program headers from ``files``, default this machine's), else of a
+    modelled program."""
+    files = HostFiles() if files is None else files
     exe_path = _exec_path(trace)
     if initial_maps is not None:
         return address_space_from_maps(initial_maps, profile, kconfig=kconfig, proc=proc,
-                                       source=maps_source, exe_path=exe_path)
+                                       source=maps_source, exe_path=exe_path, files=files)
     exe, interp = typical_program(profile)
-    if exe_path is not None and os.path.isfile(exe_path):
-        try:
-            exe = read_elf(exe_path)
-            interp = read_elf(exe.interp) if exe.interp else None
-        except InputError:
-            exe, interp = typical_program(profile)
+    elf = files.elf(exe_path) if exe_path is not None else None
+    if elf is not None:
+        interp_elf = files.elf(elf.interp) if elf.interp else None
+        if elf.interp is None or interp_elf is not None:
+            exe, interp = elf, interp_elf
     try:
         return exec_layout(profile, exe, interp, kconfig=kconfig, proc=proc)
     except ExecError as err:
@@ -112,8 +110,9 @@ def assume_written(mm: AddressSpace, start: int, end: int) -> None:
 class Replayer:
     """Feeds a trace's calls to an address space, tracking open files by descriptor."""
 
-    def __init__(self, mm: AddressSpace):
+    def __init__(self, mm: AddressSpace, files: FileSource | None = None):
         self.mm = mm
+        self.files = HostFiles() if files is None else files
         self.fds: dict[int, FileRef] = {}
 
     def file_event(self, event: FileEvent) -> None:
@@ -125,15 +124,15 @@ class Replayer:
         elif event.kind == "execve":
             self.fds.clear()
         elif event.fd is not None and event.path is not None:
-            self.fds[event.fd] = host_file(event.path, readable=event.readable,
-                                           writable=event.writable)
+            self.fds[event.fd] = self.files.file_ref(event.path, readable=event.readable,
+                                                     writable=event.writable)
 
     def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
         if fd in self.fds:
             return self.fds[fd]
         if fd < 0:
             return None
-        ref = host_file(fd_path) if fd_path else FileRef(f"<fd {fd}>")
+        ref = self.files.file_ref(fd_path, writable=True) if fd_path else FileRef(f"<fd {fd}>")
         self.fds[fd] = ref
         return ref
 
@@ -189,13 +188,14 @@ def address_space_members(trace: Trace):
     return member
 
 
-def replay(trace: Trace, mm: AddressSpace) -> ReplayResult:
-    """Replay the memory calls of ``trace`` that act on ``mm`` (changed in place).
+def replay(trace: Trace, mm: AddressSpace, files: FileSource | None = None) -> ReplayResult:
+    """Replay the memory calls of ``trace`` that act on ``mm`` (changed in place), with the
+    facts of opened files from ``files`` (default: this machine's).
 
     Calls of other processes (fork children, tasks after their own execve) are skipped and
     counted.
     """
-    replayer = Replayer(mm)
+    replayer = Replayer(mm, files)
     calls = []
     skipped = trace.skipped
     member = address_space_members(trace)

@@ -1,0 +1,112 @@
+"""File facts: replay of a recording uses the facts it saved, never this machine's files.
+
+The recordings in tests/data/recordings were made on another machine: their maps show that
+machine's inode of /usr/lib32/libc.so.6 (1442188) where this one has another. Here this
+machine is perturbed further (every stat answers another inode and size), as on a host where
+the C libraries were copied or upgraded, and the recordings must still replay exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from simulator.errors import InputError
+from simulator.host.files import FileFacts, HostFiles, RecordedFiles
+from simulator.kernel.config import KernelConfig
+from simulator.trace.procmaps import read_maps
+from simulator.trace.replay import initial_address_space, replay
+from simulator.trace.strace import read_strace
+from test_replay import ROOT, normalise_shmem, recorded_files, recording_config
+
+_real_stat = os.stat
+
+
+def _perturbed_stat(path, *args, **kwargs):
+    """stat as on another host: other inodes and sizes for every regular file."""
+    st = _real_stat(path, *args, **kwargs)
+    if not os.path.stat.S_ISREG(st.st_mode):
+        return st
+    fields = list(st)
+    fields[1] += 7919          # st_ino
+    fields[6] += 4096          # st_size
+    return os.stat_result(fields)
+
+
+def _replay(name, files):
+    _meta, profile, proc = recording_config(name)
+    trace = read_strace(ROOT / name / "trace.txt")
+    entries = read_maps(ROOT / name / "initial.maps")
+    mm = initial_address_space(trace, profile, proc, KernelConfig(), entries, "initial.maps",
+                               files)
+    return replay(trace, mm, files)
+
+
+@pytest.mark.parametrize("name", ["mmapops32", "mmapops64", "ls64", "py64-pass", "pthreads32"])
+def test_recordings_replay_on_a_host_with_other_inodes_and_sizes(name, monkeypatch):
+    monkeypatch.setattr(os, "stat", _perturbed_stat)
+    final = normalise_shmem((ROOT / name / "final.maps").read_text())
+    files = recorded_files(name)
+    result = _replay(name, files)
+    assert result.first_divergence is None
+    assert normalise_shmem(result.maps) == final
+    assert files.host_paths == set()
+    # The same replay with this (perturbed) machine's files shows its inodes instead: the
+    # perturbation is visible, so the passing replay above did not read it.
+    host = HostFiles()
+    assert normalise_shmem(_replay(name, host).maps) != final
+    assert any(path.endswith("/libc.so.6") for path in host.host_paths)
+
+
+def test_recorded_facts_decide_thp_placement_of_large_file_mappings():
+    """A file mapping of 2 MiB or more is placed 2 MiB-aligned on ext4 (thp_get_unmapped_area)
+    but not on tmpfs: the recorded file-system type decides, not this machine's."""
+    ext4 = RecordedFiles({"/data": FileFacts("/data", "fe:00", 12, 4 << 20, "ext4")})
+    tmpfs = RecordedFiles({"/data": FileFacts("/data", "00:2a", 12, 4 << 20, "tmpfs")})
+    assert ext4.file_ref("/data").thp_aligned
+    assert not tmpfs.file_ref("/data").thp_aligned
+
+
+def test_a_path_without_facts_is_listed_as_missing_and_gets_no_identity():
+    files = RecordedFiles({"/a": FileFacts("/usr/a", "fe:00", 5, 100, "ext4")})
+    ref = files.file_ref("/etc/passwd")
+    assert (ref.path, ref.dev, ref.inode) == ("/etc/passwd", "00:00", 0)
+    assert files.missing == {"/etc/passwd"}
+    # A path as /proc shows it (resolved) finds the facts recorded under the opened name.
+    assert files.file_ref("/usr/a").inode == 5
+    assert files.elf("/usr/a") is None and "/usr/a" in files.missing
+
+
+def test_each_open_is_a_new_struct_file():
+    """Two opens of one path never share a VMA (vma->vm_file compared by pointer)."""
+    files = RecordedFiles({"/a": FileFacts("/a", "fe:00", 5, 100, "ext4")})
+    assert files.file_ref("/a") is not files.file_ref("/a")
+    assert files.file_ref("/a", writable=True).writable
+
+
+def test_facts_round_trip_through_json(tmp_path):
+    files = recorded_files("ls64")
+    path = tmp_path / "files.json"
+    path.write_text(json.dumps(files.to_json()))
+    again = RecordedFiles.load(path)
+    assert again.files == files.files and again.elves == files.elves
+    ls = again.elf("/bin/ls")
+    # /bin/ls of Debian 12's coreutils: a PIE with four PT_LOADs (readelf -l /bin/ls).
+    assert ls.dynamic and ls.interp == "/lib64/ld-linux-x86-64.so.2" and len(ls.segments) == 4
+    assert (ls.file.path, ls.file.inode) == ("/usr/bin/ls", 260601)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("{", "1:2: Expecting property name"),
+    ('{"version": 99, "files": {}}', "bad file facts: unknown version 99"),
+    ('{"version": 1, "files": {"/a": {"dev": "fe:00"}}}', "bad file facts:"),
+    ('{"version": 1, "files": {}, "elf": {"/a": {"segments": [[1]]}}}', "bad file facts:"),
+])
+def test_bad_facts_are_one_line_input_errors(tmp_path, text, message):
+    path = tmp_path / "files.json"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        RecordedFiles.load(path)
+    assert str(err.value).startswith(f"{path}:") and message in str(err.value)
