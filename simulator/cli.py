@@ -84,11 +84,17 @@ traced program's ELF file when it exists here, else from a modelled program.
 
 
 def cmd_replay(args) -> int:
+    from simulator.host.files import HostFiles
     from simulator.trace.procmaps import read_maps
+    from simulator.trace.recording import is_recording
     from simulator.trace.replay import initial_address_space, replay
     from simulator.trace.strace import read_strace
 
+    if is_recording(args.trace):
+        from simulator.commands.record import cmd_replay_recording
+        return cmd_replay_recording(args)
     trace = read_strace(args.trace)
+    files = HostFiles()
     entries = read_maps(args.initial_maps) if args.initial_maps else None
     arch = args.arch
     if arch == "auto":
@@ -97,8 +103,8 @@ def cmd_replay(args) -> int:
     proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
                          rlimit_stack=args.rlimit_stack)
     mm = initial_address_space(trace, profile, proc, KernelConfig(), entries,
-                               args.initial_maps or args.trace)
-    result = replay(trace, mm)
+                               args.initial_maps or args.trace, files)
+    result = replay(trace, mm, files)
     if args.json:
         print(json.dumps(result.to_json(), indent=None))
     else:
@@ -109,6 +115,11 @@ def cmd_replay(args) -> int:
         if first is not None:
             print(f"first divergence at {args.trace}:{first.line}: {first.text}")
             print(f"  recorded {first.recorded}, simulated {first.simulated}")
+        if files.host_paths:
+            print(f"file facts read from this machine ({len(files.host_paths)} files: device, "
+                  "inode, size, file system; a recording (vasim record) carries its own): "
+                  + ", ".join(sorted(files.host_paths)[:5])
+                  + (" ..." if len(files.host_paths) > 5 else ""))
     return 0 if result.first_divergence is None else 1
 
 
@@ -373,7 +384,7 @@ def _arch_list(text: str) -> str:
 # -- main -------------------------------------------------------------------------------------
 
 #: Subcommands in simulator/commands/NAME.py, each with ``add_parser(sub)``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("record",)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vasim", description="Simulate Linux process address spaces: "
@@ -421,7 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=REPLAY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Replay the memory calls of an strace -f log and compare "
                                    "every return value with the model's.")
-    p.add_argument("trace", metavar="TRACE", help="strace -f output")
+    p.add_argument("trace", metavar="TRACE|DIR",
+                   help="strace -f output, or a recording directory made by vasim record")
     _add_process_options(p, auto_arch=True)
     p.add_argument("--initial-maps", metavar="FILE",
                    help="/proc/PID/maps or gdb 'info proc mappings' before the first line")
