@@ -81,8 +81,6 @@ def cmd_record(args) -> int:
                          else rlimit, cwd=cwd)
     except RecordError as err:
         raise InputError(command[0], None, str(err)) from None
-    from simulator import __name__ as _package  # noqa: F401 (for the version below)
-
     meta = write_recording(run, out, {
         "command": command,
         "cwd": cwd,
