@@ -71,15 +71,25 @@ def _add_process_options(p: argparse.ArgumentParser, *, auto_arch: bool = False)
 
 REPLAY_EPILOG = """\
 examples:
-  strace -f -o trace.txt setarch -R ./prog        # record (ASLR off)
+  vasim record -o prog.rec -- ./prog              # record (see vasim record --help)
+  vasim replay prog.rec                           # calls, final maps of every process
+  vasim replay prog.rec --json
+  strace -f -o trace.txt setarch -R ./prog        # or a bare strace log
   vasim replay trace.txt
   vasim replay trace.txt --arch i686 --personality ADDR_LIMIT_3GB --rlimit-stack unlimited
   vasim replay trace.txt --initial-maps start.maps --json
 
-The trace must come from a process run with ASLR off (setarch -R); replay always models
-ADDR_NO_RANDOMIZE. --initial-maps is /proc/PID/maps (or gdb 'info proc mappings') of the
-process before the trace's first memory call; without it the layout at exec is built from the
-traced program's ELF file when it exists here, else from a modelled program.
+A recording directory replays with its own facts: arch, personality and RLIMIT_STACK from its
+meta.json (--personality adds flags, an --rlimit-stack other than 8M replaces it), the device,
+inode, size and file system of every file and the program headers of every exec'd binary from
+its files.json; this machine's files are never read. Each process's final maps are compared
+with the kernel's; exit status 1 when a call or a final map differs.
+
+A bare log must come from a process run with ASLR off (setarch -R); replay always models
+ADDR_NO_RANDOMIZE. Its file facts are read from this machine, and the output says which.
+--initial-maps is /proc/PID/maps (or gdb 'info proc mappings') of the process before the
+trace's first memory call; without it the layout at exec is built from the traced program's
+ELF file when it exists here, else from a modelled program.
 """
 
 
