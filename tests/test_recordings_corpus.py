@@ -7,6 +7,10 @@ unlimited stacks, and programs that fork and exec. Every memory call of every pr
 match the kernel's recorded return, and every process's final maps the kernel's
 /proc/PID/maps at exit_group, using only the facts the recording saved.
 
+tests/data/ltp/NAME/ and tests/data/selftests/NAME/ hold LTP's mmap, mremap, munmap and brk
+tests, run as built with their forking harness, and ports of the kernel's mm selftests
+(map_fixed_noreplace, mremap_dontunmap, mremap_test, merge), recorded the same way.
+
 tests/data/corpus-raw/NAME/ holds logs made with the documented raw recipe
 ``strace -f -o T setarch -R PROG`` (setarch's own exec with ASLR on, then a personality()
 call, then the program's exec), with the facts of the files they map: every memory call of
@@ -24,8 +28,21 @@ from simulator.cli import main
 from simulator.trace.recording import load_recording
 
 DATA = Path(__file__).parent / "data"
-CORPUS = sorted(p.name for p in (DATA / "corpus").iterdir() if (p / "files.json").exists())
-RAW = sorted(p.name for p in (DATA / "corpus-raw").iterdir() if (p / "files.json").exists())
+
+
+def _recordings(kind: str) -> list[str]:
+    root = DATA / kind
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "files.json").exists())
+
+
+CORPUS = _recordings("corpus")
+RAW = _recordings("corpus-raw")
+#: Every recording made with vasim record: the corpus, LTP's mmap/mremap/munmap/brk tests as
+#: built (tests/data/ltp/README.md), and ports of the kernel's mm selftests.
+RECORDED = [f"{kind}/{name}" for kind in ("corpus", "ltp", "selftests")
+            for name in _recordings(kind)]
 
 
 def _replay_json(directory: Path, capsys):
@@ -49,10 +66,10 @@ def test_the_corpus_has_what_the_issue_asks_for():
         assert set(rec.final_maps) == set(meta["processes"]) - set(meta["no_final_maps"]), name
 
 
-@pytest.mark.parametrize("name", CORPUS)
-def test_corpus_recording_replays_every_call_and_final_map(name, capsys):
-    rec = load_recording(DATA / "corpus" / name)
-    code, out = _replay_json(DATA / "corpus" / name, capsys)
+@pytest.mark.parametrize("name", RECORDED)
+def test_recording_replays_every_call_and_final_map(name, capsys):
+    rec = load_recording(DATA / name)
+    code, out = _replay_json(DATA / name, capsys)
     first = next((c for c in out["calls"] if c["recorded"] != c["simulated"]), None)
     assert first is None, first
     # Every memory call of every process, not only those of the first process.

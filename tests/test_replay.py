@@ -98,11 +98,13 @@ def test_replay_without_initial_maps_builds_the_exec_layout(name):
 
 
 def test_cli_replay_json(capsys):
-    code = main(["replay", str(ROOT / "py64-pass" / "trace.txt"), "--initial-maps",
-                 str(ROOT / "py64-pass" / "initial.maps"), "--json"])
+    """A recording directory replays with its own file facts: the final maps equal the
+    recording machine's, inode for inode, on any host."""
+    code = main(["replay", str(ROOT / "py64-pass"), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert set(out) == {"calls", "matched", "total", "skipped", "maps"}
+    assert set(out) == {"calls", "matched", "total", "skipped", "maps", "final_maps",
+                        "missing_facts"}
     assert out["matched"] == out["total"] == len(out["calls"])
     first = out["calls"][0]
     # The log's first memory call: "brk(NULL) = 0x..." on line 2 (line 1 is the execve).
@@ -110,6 +112,8 @@ def test_cli_replay_json(capsys):
     assert trace_lines[first["line"] - 1].split(None, 1)[1].startswith("brk(NULL)")
     assert first["recorded"] == first["simulated"] and first["recorded"].startswith("0x")
     assert out["maps"] == (ROOT / "py64-pass" / "final.maps").read_text()
+    assert out["final_maps"] == {"2032": "match"}  # meta.json: pid
+    assert out["missing_facts"] == []
 
 
 def test_cli_replay_reports_a_divergence(tmp_path, capsys):

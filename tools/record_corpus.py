@@ -2,7 +2,7 @@
 """Record the replay corpus in tests/data/corpus with `vasim record` (and the raw-strace
 traces in tests/data/corpus-raw with the documented recipe), on this machine.
 
-    python tools/record_corpus.py [NAME ...]      # default: everything
+    python tools/record_corpus.py [NAME|raw:NAME|selftest:NAME ...]   # default: everything
     python tools/record_corpus.py --list
 
 Each program runs with the environment PATH=/usr/bin:/bin HOME=/root LANG=C, in the fixed
@@ -37,6 +37,12 @@ BUILDS = {
     "maplarge32": ("tests/data/corpus/src/maplarge.c", "-m32"),
     "pthreads64": ("tests/data/recordings/src/pthreads.c", "-pthread"),
     "pthreads32": ("tests/data/recordings/src/pthreads.c", "-m32", "-pthread"),
+    "map_fixed_noreplace": ("tests/data/selftests/src/map_fixed_noreplace.c",),
+    "map_fixed_noreplace32": ("tests/data/selftests/src/map_fixed_noreplace.c", "-m32"),
+    "mremap_dontunmap": ("tests/data/selftests/src/mremap_dontunmap.c",),
+    "mremap_test": ("tests/data/selftests/src/mremap_test.c",),
+    "merge": ("tests/data/selftests/src/merge.c",),
+    "merge32": ("tests/data/selftests/src/merge.c", "-m32"),
 }
 
 
@@ -78,6 +84,17 @@ CORPUS_TABLE: dict[str, tuple[list[str], list[str]]] = {
     "forkexec32": (["--32bit"], [w("forkexec32")]),
 }
 
+#: Ports of the kernel's selftests/mm (tests/data/selftests/src), recorded into
+#: tests/data/selftests/NAME.
+SELFTESTS: dict[str, tuple[list[str], list[str]]] = {
+    "map_fixed_noreplace": ([], [w("map_fixed_noreplace")]),
+    "map_fixed_noreplace32": (["--32bit"], [w("map_fixed_noreplace32")]),
+    "mremap_dontunmap": ([], [w("mremap_dontunmap")]),
+    "mremap_test": ([], [w("mremap_test")]),
+    "merge": ([], [w("merge")]),
+    "merge32": (["--32bit"], [w("merge32")]),
+}
+
 #: The documented raw recipe: strace -f -o T setarch -R PROG.
 RAW_TABLE: dict[str, list[str]] = {
     "ls": ["/usr/bin/ls", "-la", "/usr/lib"],
@@ -95,9 +112,9 @@ def build() -> None:
                        check=True)
 
 
-def record(name: str) -> None:
-    options, command = CORPUS_TABLE[name]
-    dest = CORPUS / name
+def record(name: str, table=None, root=CORPUS) -> None:
+    options, command = (table or CORPUS_TABLE)[name]
+    dest = root / name
     shutil.rmtree(dest, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "simulator", "record", "-o", str(dest), *options,
                     "--", *command], check=True, cwd=WORK, stdout=subprocess.DEVNULL,
@@ -128,11 +145,14 @@ def main(argv: list[str]) -> int:
         for name, (options, command) in CORPUS_TABLE.items():
             print(name, " ".join(options), "--", *command)
         return 0
-    names = argv or list(CORPUS_TABLE) + [f"raw:{n}" for n in RAW_TABLE]
+    names = argv or (list(CORPUS_TABLE) + [f"raw:{n}" for n in RAW_TABLE]
+                     + [f"selftest:{n}" for n in SELFTESTS])
     build()
     for name in names:
         if name.startswith("raw:"):
             record_raw(name[4:])
+        elif name.startswith("selftest:"):
+            record(name[9:], SELFTESTS, REPO / "tests" / "data" / "selftests")
         else:
             record(name)
     return 0

@@ -29,7 +29,9 @@ from pathlib import Path
 import attrs
 
 from simulator.errors import InputError
-from simulator.host.files import FileFacts, RecordedFiles, elf_to_json, stat_facts
+from simulator.host.files import (
+    FileFacts, RecordedFiles, elf_to_json, filesystem_type, stat_facts,
+)
 from simulator.kernel.uapi import MAP_ANONYMOUS
 from simulator.trace.procmaps import MapsEntry, parse_maps
 from simulator.trace.strace import FileEvent, MemoryCall, Trace, parse_strace
@@ -161,13 +163,13 @@ def mapped_paths(trace: Trace) -> tuple[list[str], list[str]]:
 
 
 def _maps_files(maps_texts) -> dict[str, MapsEntry]:
-    """The file mappings of the given maps, by path (shmem and kernel mappings left out)."""
+    """The file mappings of the given maps, by path (a deleted file's without the
+    " (deleted)" mark; shmem and kernel mappings left out)."""
     named = {}
     for text in maps_texts:
         for entry in parse_maps(text):
-            name = entry.name
-            if (name.startswith("/") and not name.endswith(" (deleted)")
-                    and not name.startswith(("/dev/zero", "/SYSV", "/memfd:"))):
+            name = entry.name.removesuffix(" (deleted)")
+            if name.startswith("/") and not name.startswith(("/dev/zero", "/SYSV", "/memfd:")):
                 named.setdefault(name, entry)
     return named
 
@@ -192,8 +194,12 @@ def collect_facts(trace: Trace, maps_texts, *, cwd: str = "/", stat=stat_facts,
         facts = stat(os.path.join(cwd, path))
         entry = in_maps.get(facts.path)
         if entry is not None and (entry.dev, entry.inode) != (facts.dev, facts.inode):
-            facts = FileFacts(facts.path, entry.dev, entry.inode, None, facts.fstype)
-            how[path] = "dev/inode from the maps (the file changed after the run)"
+            gone = facts.inode == 0
+            facts = FileFacts(facts.path, entry.dev, entry.inode, None,
+                              filesystem_type(facts.path) if gone else facts.fstype)
+            how[path] = ("dev/inode from the maps, fstype from the mount table (the file was "
+                         "deleted by the end of the run)" if gone else
+                         "dev/inode from the maps (the file changed after the run)")
         else:
             how[path] = "stat after the run" + (", matches the maps" if entry else "")
         files[path] = facts
