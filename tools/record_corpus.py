@@ -108,8 +108,14 @@ def build() -> None:
     WORK.mkdir(exist_ok=True)
     shutil.copy(REPO / "tests/data/corpus/src/hello.c", WORK / "hello.c")
     for out, (src, *flags) in BUILDS.items():
-        subprocess.run(["gcc", *flags, "-O1", "-Wall", "-o", w(out), str(REPO / src)],
+        # Replace a binary only when its bytes change: its inode is in earlier recordings.
+        subprocess.run(["gcc", *flags, "-O1", "-Wall", "-o", w(out + ".new"), str(REPO / src)],
                        check=True)
+        new, old = WORK / (out + ".new"), WORK / out
+        if old.exists() and old.read_bytes() == new.read_bytes():
+            new.unlink()
+        else:
+            new.replace(old)
 
 
 def record(name: str, table=None, root=CORPUS) -> None:

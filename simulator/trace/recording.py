@@ -191,6 +191,11 @@ def collect_facts(trace: Trace, maps_texts, *, cwd: str = "/", stat=stat_facts,
     def add(path: str) -> None:
         if path in files:
             return
+        if path.startswith("/memfd:"):
+            # memfd_create: a file on the kernel's internal shmem (tmpfs) mount.
+            files[path] = FileFacts(path, fstype="tmpfs")
+            how[path] = "memfd: shmem, the kernel's internal tmpfs mount"
+            return
         facts = stat(os.path.join(cwd, path))
         entry = in_maps.get(facts.path)
         if entry is not None and (entry.dev, entry.inode) != (facts.dev, facts.inode):
@@ -200,6 +205,11 @@ def collect_facts(trace: Trace, maps_texts, *, cwd: str = "/", stat=stat_facts,
             how[path] = ("dev/inode from the maps, fstype from the mount table (the file was "
                          "deleted by the end of the run)" if gone else
                          "dev/inode from the maps (the file changed after the run)")
+        elif facts.inode == 0 and facts.dev == "00:00":
+            # Gone by the end of the run and in no maps: its file system is still known.
+            facts = FileFacts(facts.path, fstype=filesystem_type(facts.path))
+            how[path] = ("deleted by the end of the run: fstype from the mount table, "
+                         "dev/inode and size unknown (in no maps)")
         else:
             how[path] = "stat after the run" + (", matches the maps" if entry else "")
         files[path] = facts
