@@ -110,3 +110,40 @@ def test_bad_facts_are_one_line_input_errors(tmp_path, text, message):
     with pytest.raises(InputError) as err:
         RecordedFiles.load(path)
     assert str(err.value).startswith(f"{path}:") and message in str(err.value)
+
+
+def test_a_bare_log_follows_chdir_for_relative_paths():
+    """openat(AT_FDCWD, "x86_64-linux-gnu/libc.so.6") after chdir("/usr/lib") opens
+    /usr/lib/x86_64-linux-gnu/libc.so.6 (fs/namei.c: a relative path starts at the cwd);
+    after fchdir(fd of /) a relative path starts at /."""
+    from simulator.kernel.exec import exec_layout
+    from simulator.kernel.config import Personality, ProcessConfig
+    from simulator.kernel.arch import get_profile
+    from simulator.programs import typical_program
+    from simulator.trace.strace import parse_strace
+
+    libc = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+    files = RecordedFiles({libc: FileFacts(libc, "fe:00", 339380, 1926232, "ext4"),
+                           "/etc/ld.so.cache": FileFacts("/etc/ld.so.cache", "fe:00", 7, 100,
+                                                         "ext4")})
+    text = (
+        'chdir("/usr/lib") = 0\n'
+        'openat(AT_FDCWD, "x86_64-linux-gnu/libc.so.6", O_RDONLY|O_CLOEXEC) = 3\n'
+        "mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, 3, 0) = 0x7ffff7fc0000\n"
+        'openat(AT_FDCWD, "/", O_RDONLY|O_DIRECTORY) = 4\n'
+        "fchdir(4) = 0\n"
+        'openat(AT_FDCWD, "etc/ld.so.cache", O_RDONLY|O_CLOEXEC) = 5\n'
+        "mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 5, 0) = 0x7ffff7fbf000\n"
+    )
+    # Addresses: ld.so ends at mmap_base 0x7ffff7fff000 with the vDSO block (0x8000) below
+    # it at 0x7ffff7fc2000 (see test_replay), so top-down the first free 8 KiB is at
+    # 0x7ffff7fc0000 and the next page at 0x7ffff7fbf000.
+    profile = get_profile("x86_64")
+    exe, ld_so = typical_program(profile)
+    mm = exec_layout(profile, exe, ld_so,
+                     proc=ProcessConfig(personality=Personality.ADDR_NO_RANDOMIZE))
+    result = replay(parse_strace(text), mm, files)
+    assert result.first_divergence is None
+    assert "339380" in result.maps and f" {libc}\n" in result.maps
+    assert " /etc/ld.so.cache\n" in result.maps
+    assert files.missing == {"/"}

@@ -145,6 +145,8 @@ def mapped_paths(trace: Trace) -> tuple[list[str], list[str]]:
             if event.kind == "execve":
                 if event.path:
                     execs[event.path] = None
+            elif event.kind in ("chdir", "fchdir"):
+                continue
             elif event.kind == "close":
                 table.pop(event.fd, None)
             elif event.new_fd is not None:

@@ -12,6 +12,8 @@ an anon_vma right after each call, as the first write fault would.
 
 from __future__ import annotations
 
+import os
+
 import attrs
 
 from simulator.errors import InputError
@@ -114,9 +116,23 @@ class Replayer:
         self.mm = mm
         self.files = HostFiles() if files is None else files
         self.fds: dict[int, FileRef] = {}
+        #: The working directory, once a chdir/fchdir in the log names it.
+        self.cwd: str | None = None
+
+    def _path(self, path: str) -> str:
+        """A path as the kernel resolves it: relative ones against the followed cwd."""
+        if self.cwd is None or os.path.isabs(path):
+            return path
+        return os.path.normpath(os.path.join(self.cwd, path))
 
     def file_event(self, event: FileEvent) -> None:
-        if event.kind == "close":
+        if event.kind in ("chdir", "fchdir"):
+            path = event.path
+            if path is None and event.fd in self.fds:
+                path = self.fds[event.fd].path
+            if path is not None:
+                self.cwd = self._path(path) if os.path.isabs(path) or self.cwd else None
+        elif event.kind == "close":
             self.fds.pop(event.fd, None)
         elif event.kind in ("dup", "dup2", "dup3", "fcntl"):
             if event.fd in self.fds and event.new_fd is not None:
@@ -124,7 +140,8 @@ class Replayer:
         elif event.kind == "execve":
             self.fds.clear()
         elif event.fd is not None and event.path is not None:
-            self.fds[event.fd] = self.files.file_ref(event.path, readable=event.readable,
+            self.fds[event.fd] = self.files.file_ref(self._path(event.path),
+                                                     readable=event.readable,
                                                      writable=event.writable)
 
     def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:

@@ -32,7 +32,7 @@ from simulator.kernel.uapi import MAP_HUGE_SHIFT, MAP_NAMES, MREMAP_NAMES, PROT_
 
 MEMORY_SYSCALLS = frozenset({"mmap", "mmap2", "munmap", "mprotect", "mremap", "brk"})
 FILE_SYSCALLS = frozenset({"open", "openat", "openat2", "creat", "memfd_create", "close", "dup",
-                           "dup2", "dup3", "fcntl", "execve"})
+                           "dup2", "dup3", "fcntl", "execve", "chdir", "fchdir"})
 PROCESS_SYSCALLS = frozenset({"clone", "clone3", "fork", "vfork"})
 _INTERESTING = MEMORY_SYSCALLS | FILE_SYSCALLS | PROCESS_SYSCALLS
 
@@ -61,7 +61,7 @@ class FileEvent:
 
     ``kind`` is the syscall name.  open/openat/openat2/creat/memfd_create: ``fd`` is the new
     descriptor (a memfd's path is ``/memfd:NAME (deleted)``, as /proc/PID/maps shows it);
-    close: ``fd`` is the closed one; dup/dup2/dup3/fcntl(F_DUPFD*): ``fd`` → ``new_fd``;
+    close: ``fd`` is the closed one; chdir: ``path``; fchdir: ``fd`` (and its ``-y`` path); dup/dup2/dup3/fcntl(F_DUPFD*): ``fd`` → ``new_fd``;
     execve: ``path`` only.  ``path`` is the ``-y`` decoration when strace printed one (the
     kernel's resolved path, as /proc/PID/maps names it), else the path argument as written.
     Only successful calls become events.
@@ -514,6 +514,10 @@ def _file_event(name: str, body: str, pid: int | None, line: int) -> FileEvent |
         quoted = _QUOTED.search(args)
         return FileEvent(line=line, pid=pid, kind=name, fd=None,
                          path=_unescape(quoted.group(1)) if quoted else None, new_fd=None)
+    if name == "chdir":  # the directory relative paths are resolved against from now on
+        quoted = _QUOTED.search(args)
+        return FileEvent(line=line, pid=pid, kind=name, fd=None,
+                         path=_unescape(quoted.group(1)) if quoted else None, new_fd=None)
     if name in ("open", "openat", "openat2", "creat"):
         path = ret_path
         if path is None:
@@ -531,7 +535,7 @@ def _file_event(name: str, body: str, pid: int | None, line: int) -> FileEvent |
     if _FD.match(first) is None:
         return None
     old_fd, old_path = _fd(first)
-    if name == "close":
+    if name in ("close", "fchdir"):
         return FileEvent(line=line, pid=pid, kind=name, fd=old_fd, path=old_path, new_fd=None)
     if name == "fcntl" and "F_DUPFD" not in args:
         return None
