@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,53 @@ def test_record_a_forking_pipeline_on_this_kernel(tmp_path, capsys, monkeypatch)
     # Replaying it refuses an existing recording rather than overwrite it.
     assert main(["record", "-o", str(out), "--", "true"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+CAT = Path(__file__).parent / "data" / "corpus" / "cat"
+
+
+def _copy_recording(tmp_path):
+    dest = tmp_path / "cat"
+    shutil.copytree(CAT, dest)
+    return dest
+
+
+def test_replay_of_a_recording_reports_a_final_map_that_differs(tmp_path, capsys):
+    rec = _copy_recording(tmp_path)
+    final = (rec / "final.maps").read_text()
+    # One inode changed in the kernel's final maps: the replay can no longer match it.
+    changed = final.replace(" 339380 ", " 339381 ", 1)
+    assert changed != final
+    (rec / "final.maps").write_text(changed)
+    assert main(["replay", str(rec)]) == 1
+    out = capsys.readouterr().out
+    assert "matched" in out and "(final.maps): differ" in out
+
+
+def test_replay_of_a_recording_names_mapped_files_without_facts(tmp_path, capsys):
+    rec = _copy_recording(tmp_path)
+    facts = json.loads((rec / "files.json").read_text())
+    libc = next(p for p in facts["files"] if p.endswith("/libc.so.6"))
+    del facts["files"][libc]
+    (rec / "files.json").write_text(json.dumps(facts))
+    code = main(["replay", str(rec), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    # Without its facts libc is device 00:00, inode 0: the final maps show the difference.
+    assert out["missing_facts"] == [libc]
+    assert set(out["final_maps"].values()) == {"differ"} and code == 1
+
+
+@pytest.mark.parametrize("program,message", [
+    ("/nonexistent/prog", "/nonexistent/prog: not an executable file"),
+    ("no-such-program-here", "no-such-program-here: not found in PATH"),
+])
+def test_record_of_a_program_that_cannot_run_is_bad_input(tmp_path, capsys, program, message):
+    code = main(["record", "-o", str(tmp_path / "r"), "--", program])
+    err = capsys.readouterr().err
+    assert code == 2 and err == message + "\n"
+    assert not (tmp_path / "r").exists()
+
+
+def test_record_without_a_program_is_bad_input(tmp_path, capsys):
+    assert main(["record", "-o", str(tmp_path / "r")]) == 2
+    assert "no program given" in capsys.readouterr().err

@@ -17,6 +17,7 @@ writes DIR/NAME/ (DIR defaults to tests/data/recordings):
   initial.gdb   `gdb -batch -ex starti -ex 'info proc mappings'` output for
                 the same command line, environment, personality and rlimit
   final.maps    /proc/PID/maps when the process enters exit_group
+  files.json    facts of every file mapped or exec'd (simulator.trace.recording)
   meta.json     command, setarch, arch, personality, rlimit, kernel, env,
                 auxv, mm fields of /proc/PID/stat, consistency checks, ...
 

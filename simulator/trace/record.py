@@ -257,11 +257,15 @@ def setarch_args(*, arch32: bool = False, addr_3gb: bool = False, legacy: bool =
 
 
 def resolve_program(program: str, path: str | None) -> str:
+    """The program's path as execve gets it (PATH searched as execvp does)."""
     if "/" in program:
-        return os.path.abspath(program)
+        found = os.path.abspath(program)
+        if not (os.path.isfile(found) and os.access(found, os.X_OK)):
+            raise RecordError("not an executable file")
+        return found
     found = shutil.which(program, path=path)
     if not found:
-        raise RecordError(f"{program}: not found in PATH")
+        raise RecordError("not found in PATH")
     return found
 
 

@@ -90,12 +90,10 @@ def initial_address_space(trace: Trace, profile: Profile, proc: ProcessConfig,
     if initial_maps is not None:
         return address_space_from_maps(initial_maps, profile, kconfig=kconfig, proc=proc,
                                        source=maps_source, exe_path=exe_path, files=files)
-    exe, interp = typical_program(profile)
-    elf = files.elf(exe_path) if exe_path is not None else None
-    if elf is not None:
-        interp_elf = files.elf(elf.interp) if elf.interp else None
-        if elf.interp is None or interp_elf is not None:
-            exe, interp = elf, interp_elf
+    exe = files.elf(exe_path) if exe_path is not None else None
+    interp = files.elf(exe.interp) if exe is not None and exe.interp else None
+    if exe is None or (exe.interp is not None and interp is None):
+        exe, interp = typical_program(profile)
     try:
         return exec_layout(profile, exe, interp, kconfig=kconfig, proc=proc)
     except ExecError as err:
