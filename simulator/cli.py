@@ -113,8 +113,8 @@ def cmd_replay(args) -> int:
     proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
                          rlimit_stack=args.rlimit_stack)
     mm = initial_address_space(trace, profile, proc, KernelConfig(), entries,
-                               args.initial_maps or args.trace, files)
-    result = replay(trace, mm, files)
+                               args.initial_maps or args.trace, files=files)
+    result = replay(trace, mm, files=files)
     if args.json:
         print(json.dumps(result.to_json(), indent=None))
     else:

@@ -40,8 +40,8 @@ def _replay(name, files):
     trace = read_strace(ROOT / name / "trace.txt")
     entries = read_maps(ROOT / name / "initial.maps")
     mm = initial_address_space(trace, profile, proc, KernelConfig(), entries, "initial.maps",
-                               files)
-    return replay(trace, mm, files)
+                               files=files)
+    return replay(trace, mm, files=files)
 
 
 @pytest.mark.parametrize("name", ["mmapops32", "mmapops64", "ls64", "py64-pass", "pthreads32"])
@@ -142,7 +142,7 @@ def test_a_bare_log_follows_chdir_for_relative_paths():
     exe, ld_so = typical_program(profile)
     mm = exec_layout(profile, exe, ld_so,
                      proc=ProcessConfig(personality=Personality.ADDR_NO_RANDOMIZE))
-    result = replay(parse_strace(text), mm, files)
+    result = replay(parse_strace(text), mm, files=files)
     assert result.first_divergence is None
     assert "339380" in result.maps and f" {libc}\n" in result.maps
     assert " /etc/ld.so.cache\n" in result.maps

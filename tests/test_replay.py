@@ -61,8 +61,8 @@ def test_recording_replays_exactly(name, initial):
     trace = read_strace(ROOT / name / "trace.txt")
     entries = read_maps(ROOT / name / initial)
     files = recorded_files(name)
-    mm = initial_address_space(trace, profile, proc, KernelConfig(), entries, initial, files)
-    result = replay(trace, mm, files)
+    mm = initial_address_space(trace, profile, proc, KernelConfig(), entries, initial, files=files)
+    result = replay(trace, mm, files=files)
     assert result.first_divergence is None, result.first_divergence
     assert files.host_paths == set()
     assert result.matched == result.total > 0
@@ -89,8 +89,8 @@ def test_replay_without_initial_maps_builds_the_exec_layout(name):
     _meta, profile, proc = recording_config(name)
     trace = read_strace(ROOT / name / "trace.txt")
     files = recorded_files(name)
-    mm = initial_address_space(trace, profile, proc, KernelConfig(), None, "trace", files)
-    result = replay(trace, mm, files)
+    mm = initial_address_space(trace, profile, proc, KernelConfig(), None, "trace", files=files)
+    result = replay(trace, mm, files=files)
     mapped, execs = mapped_paths(trace)
     assert files.missing.isdisjoint(mapped + execs) and files.host_paths == set()
     assert result.first_divergence is None

@@ -150,8 +150,8 @@ def cmd_replay_recording(args) -> int:
     arch, proc = recording_process_config(rec.meta, args.personality, args.rlimit_stack)
     profile = get_profile(arch if args.arch == "auto" else args.arch)
     mm = initial_address_space(rec.trace, profile, proc, KernelConfig(), rec.initial_maps,
-                               str(rec.directory / "initial.maps"), rec.files)
-    result = replay(rec.trace, mm, rec.files)
+                               str(rec.directory / "initial.maps"), files=rec.files)
+    result = replay(rec.trace, mm, files=rec.files)
     simulated = simulated_finals(result, rec.root_pid)
     finals = {}
     for pid, recorded in sorted(rec.final_maps.items()):
