@@ -149,9 +149,18 @@ def cmd_replay_recording(args) -> int:
     rec = load_recording(args.trace)
     arch, proc = recording_process_config(rec.meta, args.personality, args.rlimit_stack)
     profile = get_profile(arch if args.arch == "auto" else args.arch)
-    mm = initial_address_space(rec.trace, profile, proc, KernelConfig(), rec.initial_maps,
-                               str(rec.directory / "initial.maps"), files=rec.files)
-    result = replay(rec.trace, mm, files=rec.files)
+    try:  # whole-program replay (exec, fork, personality, ASLR inference) where present
+        from simulator.trace.replay import Replay  # noqa: F401
+    except ImportError:
+        Replay = None
+    if rec.initial_maps is None and Replay is not None:
+        # A raw log (no maps taken): replay builds each exec from the recorded ELF facts and
+        # follows the log's own personality() calls.
+        result = replay(rec.trace, None, files=rec.files, rlimit_stack=proc.rlimit_stack)
+    else:
+        mm = initial_address_space(rec.trace, profile, proc, KernelConfig(), rec.initial_maps,
+                                   str(rec.directory / "initial.maps"), files=rec.files)
+        result = replay(rec.trace, mm, files=rec.files)
     simulated = simulated_finals(result, rec.root_pid)
     finals = {}
     for pid, recorded in sorted(rec.final_maps.items()):

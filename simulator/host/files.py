@@ -113,6 +113,23 @@ class FileSource(Protocol):
     def elf(self, path: str) -> ElfImage | None:
         """The program headers of an executable or interpreter, None when unknown."""
 
+    def interpreter(self, path: str) -> str | None:
+        """fs/binfmt_script.c ``load_script``: the interpreter a ``#!`` script names, None
+        when ``path`` is not a script (or unknown)."""
+
+
+def script_interpreter(path: str) -> str | None:
+    """The interpreter named by the ``#!`` line of a file on this machine."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return None
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].split()
+    return os.fsdecode(words[0]) if words else None
+
 
 class HostFiles:
     """Facts read from this machine: what a bare strace log replays against."""
@@ -135,6 +152,10 @@ class HostFiles:
         except InputError:
             return None
 
+    def interpreter(self, path: str) -> str | None:
+        self.host_paths.add(path)
+        return script_interpreter(path)
+
 
 def elf_to_json(image: ElfImage) -> dict:
     return {"dynamic": image.dynamic, "interp": image.interp, "exec_stack": image.exec_stack,
@@ -147,9 +168,11 @@ class RecordedFiles:
     headers. Nothing is read from this machine."""
 
     def __init__(self, files: dict[str, FileFacts], elves: dict[str, dict] | None = None,
-                 source: str = "<facts>"):
+                 source: str = "<facts>", scripts: dict[str, str] | None = None):
         self.files = dict(files)
         self.elves = dict(elves or {})
+        #: exec'd ``#!`` scripts: path -> the interpreter their first line names.
+        self.scripts = dict(scripts or {})
         self.source = source
         self.host_paths: set[str] = set()
         #: Paths asked for that the recording holds no facts of.
@@ -171,16 +194,23 @@ class RecordedFiles:
     def elf(self, path: str) -> ElfImage | None:
         entry = self.elves.get(path)
         if entry is None:
-            self.missing.add(path)
+            if path not in self.scripts:
+                self.missing.add(path)
             return None
         segments = tuple(Segment(*seg) for seg in entry["segments"])
         return ElfImage(self.file_ref(path), entry["dynamic"], segments, entry.get("interp"),
                         entry.get("exec_stack", False))
 
+    def interpreter(self, path: str) -> str | None:
+        return self.scripts.get(path)
+
     def to_json(self) -> dict:
-        return {"version": FACTS_VERSION,
+        data = {"version": FACTS_VERSION,
                 "files": {p: f.to_json() for p, f in sorted(self.files.items())},
                 "elf": dict(sorted(self.elves.items()))}
+        if self.scripts:
+            data["scripts"] = dict(sorted(self.scripts.items()))
+        return data
 
     @classmethod
     def from_json(cls, data, source: str = "<facts>") -> RecordedFiles:
@@ -194,9 +224,10 @@ class RecordedFiles:
             for path, entry in data.get("elf", {}).items():
                 [Segment(*seg) for seg in entry["segments"]]  # checks the shape
                 elves[path] = entry
+            scripts = {str(p): str(i) for p, i in data.get("scripts", {}).items()}
         except (AttributeError, KeyError, TypeError, ValueError) as err:
             raise InputError(source, None, f"bad file facts: {err}") from None
-        return cls(files, elves, source)
+        return cls(files, elves, source, scripts)
 
     @classmethod
     def load(cls, path) -> RecordedFiles:

@@ -30,7 +30,7 @@ import attrs
 
 from simulator.errors import InputError
 from simulator.host.files import (
-    FileFacts, RecordedFiles, elf_to_json, filesystem_type, stat_facts,
+    FileFacts, RecordedFiles, elf_to_json, filesystem_type, script_interpreter, stat_facts,
 )
 from simulator.kernel.uapi import MAP_ANONYMOUS
 from simulator.trace.procmaps import MapsEntry, parse_maps
@@ -216,11 +216,21 @@ def collect_facts(trace: Trace, maps_texts, *, cwd: str = "/", stat=stat_facts,
             how[path] = "stat after the run" + (", matches the maps" if entry else "")
         files[path] = facts
 
-    for path in execs:
+    scripts: dict[str, str] = {}
+
+    def add_exec(path: str, depth: int = 0) -> None:
+        if path in elves or path in scripts:
+            return
         try:
             image = read_elf(os.path.join(cwd, path))
         except InputError:
-            continue
+            # fs/binfmt_script.c: a #! script runs its interpreter (at most 4 levels deep).
+            interp = script_interpreter(os.path.join(cwd, path))
+            if interp is not None and depth < 4:
+                add(path)
+                scripts[path] = interp
+                add_exec(interp, depth + 1)
+            return
         add(path)
         elves[path] = elf_to_json(image)
         if image.interp and image.interp not in elves:
@@ -229,9 +239,12 @@ def collect_facts(trace: Trace, maps_texts, *, cwd: str = "/", stat=stat_facts,
                 elves[image.interp] = elf_to_json(read_elf(image.interp))
             except InputError:
                 pass
+
+    for path in execs:
+        add_exec(path)
     for path in mapped + list(in_maps):
         add(path)
-    return RecordedFiles(files, elves), how
+    return RecordedFiles(files, elves, scripts=scripts), how
 
 
 def facts_json(files: RecordedFiles, how: dict[str, str]) -> str:
