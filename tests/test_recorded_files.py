@@ -147,3 +147,22 @@ def test_a_bare_log_follows_chdir_for_relative_paths():
     assert "339380" in result.maps and f" {libc}\n" in result.maps
     assert " /etc/ld.so.cache\n" in result.maps
     assert files.missing == {"/"}
+
+
+def test_facts_of_an_exec_d_script_name_its_interpreter(tmp_path):
+    """fs/binfmt_script.c: exec of a "#!/bin/sh" file runs /bin/sh; the recording keeps the
+    script's interpreter and the interpreter's program headers, and answers from them."""
+    from simulator.trace.recording import collect_facts
+    from simulator.trace.strace import parse_strace
+
+    script = tmp_path / "hello"
+    script.write_text("#!/bin/sh\necho hello\n")
+    script.chmod(0o755)
+    trace = parse_strace(f'execve("{script}", ["hello"], 0x7ffe /* 1 var */) = 0\n')
+    files, how = collect_facts(trace, [])
+    assert files.scripts == {str(script): "/bin/sh"}
+    assert files.interpreter(str(script)) == "/bin/sh"
+    assert files.elf("/bin/sh") is not None and files.elf(str(script)) is None
+    assert files.missing == set()
+    again = RecordedFiles.from_json(json.loads(json.dumps(files.to_json())))
+    assert again.interpreter(str(script)) == "/bin/sh" and again.interpreter("/bin/sh") is None
