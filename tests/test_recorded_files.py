@@ -166,3 +166,48 @@ def test_facts_of_an_exec_d_script_name_its_interpreter(tmp_path):
     assert files.missing == set()
     again = RecordedFiles.from_json(json.loads(json.dumps(files.to_json())))
     assert again.interpreter(str(script)) == "/bin/sh" and again.interpreter("/bin/sh") is None
+
+
+@pytest.mark.parametrize("name", ["corpus/maplarge64", "corpus/pthreads32-3gb",
+                                  "recordings/mmapops32"])
+def test_replay_of_a_recording_reads_nothing_of_this_machine(name, monkeypatch, capsys):
+    """vasim replay DIR never stats or opens this machine's copy of a file the recording
+    holds facts of, nor the mount table (hermetic: the recording is the input)."""
+    from pathlib import Path
+
+    from simulator.cli import main
+
+    directory = Path(__file__).parent / "data" / name
+    assert main(["replay", str(directory)]) == 0  # imports everything it needs once
+    capsys.readouterr()
+    facts = json.loads((directory / "files.json").read_text())
+    host_copies = set(facts["files"]) | {f["path"] for f in facts["files"].values()}
+    host_copies |= {"/proc/self/mounts"}
+    real_stat, real_open = os.stat, open
+    touched = []
+
+    def guarded(path):
+        text = os.fspath(path) if not isinstance(path, int) else ""
+        if text in host_copies:
+            touched.append(text)
+
+    def stat(path, *args, **kwargs):
+        guarded(path)
+        return real_stat(path, *args, **kwargs)
+
+    def opened(path, *args, **kwargs):
+        guarded(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr("builtins.open", opened)
+    code = main(["replay", str(directory)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert touched == []
+    if (directory / "trace.txt").exists():
+        # The same log replayed bare reads this machine's copies: the guard sees that.
+        main(["replay", str(directory / "trace.txt"), "--initial-maps",
+              str(directory / "initial.maps"), "--arch", "i686" if "32" in name else "x86_64"])
+        capsys.readouterr()
+        assert touched
