@@ -91,24 +91,40 @@ def _add_process_options(p: argparse.ArgumentParser, *, auto_arch: bool = False)
 
 REPLAY_EPILOG = """\
 examples:
-  strace -f -o trace.txt setarch -R ./prog        # record (ASLR off)
+  vasim record -o prog.rec -- ./prog              # record (see vasim record --help)
+  vasim replay prog.rec                           # calls, final maps of every process
+  vasim replay prog.rec --json
+  strace -f -o trace.txt setarch -R ./prog        # or a bare strace log
   vasim replay trace.txt
   vasim replay trace.txt --arch i686 --personality ADDR_LIMIT_3GB --rlimit-stack unlimited
   vasim replay trace.txt --initial-maps start.maps --json
 
-The trace must come from a process run with ASLR off (setarch -R); replay always models
-ADDR_NO_RANDOMIZE. --initial-maps is /proc/PID/maps (or gdb 'info proc mappings') of the
-process before the trace's first memory call; without it the layout at exec is built from the
-traced program's ELF file when it exists here, else from a modelled program.
+A recording directory replays with its own facts: arch, personality and RLIMIT_STACK from its
+meta.json (--personality adds flags, an --rlimit-stack other than 8M replaces it), the device,
+inode, size and file system of every file and the program headers of every exec'd binary from
+its files.json; this machine's files are never read. Each process's final maps are compared
+with the kernel's; exit status 1 when a call or a final map differs.
+
+A bare log must come from a process run with ASLR off (setarch -R); replay always models
+ADDR_NO_RANDOMIZE. Its file facts are read from this machine, and the output says which.
+--initial-maps is /proc/PID/maps (or gdb 'info proc mappings') of the process before the
+trace's first memory call; without it the layout at exec is built from the traced program's
+ELF file when it exists here, else from a modelled program.
 """
 
 
 def cmd_replay(args) -> int:
+    from simulator.host.files import HostFiles
     from simulator.trace.procmaps import read_maps
+    from simulator.trace.recording import is_recording
     from simulator.trace.replay import initial_address_space, replay
     from simulator.trace.strace import read_strace
 
+    if is_recording(args.trace):
+        from simulator.commands.record import cmd_replay_recording
+        return cmd_replay_recording(args)
     trace = read_strace(args.trace)
+    files = HostFiles()
     entries = read_maps(args.initial_maps) if args.initial_maps else None
     arch = args.arch
     if arch == "auto":
@@ -117,8 +133,8 @@ def cmd_replay(args) -> int:
     proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
                          rlimit_stack=args.rlimit_stack)
     mm = initial_address_space(trace, profile, proc, KernelConfig(), entries,
-                               args.initial_maps or args.trace)
-    result = replay(trace, mm)
+                               args.initial_maps or args.trace, files=files)
+    result = replay(trace, mm, files=files)
     if args.json:
         print(json.dumps(result.to_json(), indent=None))
     else:
@@ -129,6 +145,11 @@ def cmd_replay(args) -> int:
         if first is not None:
             print(f"first divergence at {args.trace}:{first.line}: {first.text}")
             print(f"  recorded {first.recorded}, simulated {first.simulated}")
+        if files.host_paths:
+            print(f"file facts read from this machine ({len(files.host_paths)} files: device, "
+                  "inode, size, file system; a recording (vasim record) carries its own): "
+                  + ", ".join(sorted(files.host_paths)[:5])
+                  + (" ..." if len(files.host_paths) > 5 else ""))
     return 0 if result.first_divergence is None else 1
 
 
@@ -433,7 +454,7 @@ def _arch_list(text: str) -> str:
 # -- main -------------------------------------------------------------------------------------
 
 #: Subcommands in simulator/commands/NAME.py, each with ``add_parser(sub)``.
-COMMAND_MODULES: tuple[str, ...] = ("explain", "view", "sweep")
+COMMAND_MODULES: tuple[str, ...] = ("record", "explain", "view", "sweep")
 
 def package_version() -> str:
     """This vasim's version: the source tree's pyproject.toml when run from a checkout
@@ -454,6 +475,7 @@ def package_version() -> str:
         return metadata.version("vasim")
     except metadata.PackageNotFoundError:
         return "unknown"
+
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -507,7 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=REPLAY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Replay the memory calls of an strace -f log and compare "
                                    "every return value with the model's.")
-    p.add_argument("trace", metavar="TRACE", help="strace -f output")
+    p.add_argument("trace", metavar="TRACE|DIR",
+                   help="strace -f output, or a recording directory made by vasim record")
     _add_process_options(p, auto_arch=True)
     p.add_argument("--initial-maps", metavar="FILE",
                    help="/proc/PID/maps or gdb 'info proc mappings' before the first line")

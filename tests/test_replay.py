@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from simulator.cli import main
+from simulator.host.files import RecordedFiles
 from simulator.kernel.arch import get_profile
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
 from simulator.trace.procmaps import read_maps
+from simulator.trace.recording import mapped_paths
 from simulator.trace.replay import initial_address_space, replay
 from simulator.trace.strace import read_strace
 from simulator.units import RLIM_INFINITY
@@ -33,6 +35,12 @@ def normalise_shmem(maps: str) -> str:
     numbers: dict[str, str] = {}
     return _SHMEM.sub(lambda m: m.group(1) + numbers.setdefault(m.group(2), str(len(numbers)))
                       .ljust(len(m.group(2))) + m.group(3), maps)
+
+
+def recorded_files(name: str) -> RecordedFiles:
+    """The recording's own file facts (tools/derive_recording_facts.py): replay never stats
+    this machine's files, whose inodes and sizes differ from the recording machine's."""
+    return RecordedFiles.load(ROOT / name / "files.json")
 
 
 def recording_config(name: str):
@@ -52,9 +60,11 @@ def test_recording_replays_exactly(name, initial):
     _meta, profile, proc = recording_config(name)
     trace = read_strace(ROOT / name / "trace.txt")
     entries = read_maps(ROOT / name / initial)
-    mm = initial_address_space(trace, profile, proc, KernelConfig(), entries, initial)
-    result = replay(trace, mm)
+    files = recorded_files(name)
+    mm = initial_address_space(trace, profile, proc, KernelConfig(), entries, initial, files=files)
+    result = replay(trace, mm, files=files)
     assert result.first_divergence is None, result.first_divergence
+    assert files.host_paths == set()
     assert result.matched == result.total > 0
     final = (ROOT / name / "final.maps").read_text()
     if initial == "initial.gdb":
@@ -78,18 +88,23 @@ def test_replay_without_initial_maps_builds_the_exec_layout(name):
     (fs/binfmt_elf.c), which for these system binaries exists on this machine."""
     _meta, profile, proc = recording_config(name)
     trace = read_strace(ROOT / name / "trace.txt")
-    mm = initial_address_space(trace, profile, proc, KernelConfig(), None, "trace")
-    result = replay(trace, mm)
+    files = recorded_files(name)
+    mm = initial_address_space(trace, profile, proc, KernelConfig(), None, "trace", files=files)
+    result = replay(trace, mm, files=files)
+    mapped, execs = mapped_paths(trace)
+    assert files.missing.isdisjoint(mapped + execs) and files.host_paths == set()
     assert result.first_divergence is None
     assert normalise_shmem(result.maps) == normalise_shmem((ROOT / name / "final.maps").read_text())
 
 
 def test_cli_replay_json(capsys):
-    code = main(["replay", str(ROOT / "py64-pass" / "trace.txt"), "--initial-maps",
-                 str(ROOT / "py64-pass" / "initial.maps"), "--json"])
+    """A recording directory replays with its own file facts: the final maps equal the
+    recording machine's, inode for inode, on any host."""
+    code = main(["replay", str(ROOT / "py64-pass"), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert set(out) == {"calls", "matched", "total", "skipped", "maps"}
+    assert set(out) == {"calls", "matched", "total", "skipped", "maps", "final_maps",
+                        "missing_facts"}
     assert out["matched"] == out["total"] == len(out["calls"])
     first = out["calls"][0]
     # The log's first memory call: "brk(NULL) = 0x..." on line 2 (line 1 is the execve).
@@ -97,6 +112,8 @@ def test_cli_replay_json(capsys):
     assert trace_lines[first["line"] - 1].split(None, 1)[1].startswith("brk(NULL)")
     assert first["recorded"] == first["simulated"] and first["recorded"].startswith("0x")
     assert out["maps"] == (ROOT / "py64-pass" / "final.maps").read_text()
+    assert out["final_maps"] == {"2032": "match"}  # meta.json: pid
+    assert out["missing_facts"] == []
 
 
 def test_cli_replay_reports_a_divergence(tmp_path, capsys):

@@ -17,6 +17,7 @@ writes DIR/NAME/ (DIR defaults to tests/data/recordings):
   initial.gdb   `gdb -batch -ex starti -ex 'info proc mappings'` output for
                 the same command line, environment, personality and rlimit
   final.maps    /proc/PID/maps when the process enters exit_group
+  files.json    facts of every file mapped or exec'd (simulator.trace.recording)
   meta.json     command, setarch, arch, personality, rlimit, kernel, env,
                 auxv, mm fields of /proc/PID/stat, consistency checks, ...
 
@@ -62,70 +63,23 @@ import re
 import resource
 import shlex
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from simulator.trace.record import personality_names, run_traced  # noqa: E402
+from simulator.trace.recording import collect_facts, facts_json  # noqa: E402
+from simulator.trace.strace import parse_strace  # noqa: E402
 DEFAULT_OUT = REPO / "tests" / "data" / "recordings"
 SRC_DIR = DEFAULT_OUT / "src"
 # Fixed build location: the binary's path appears in the trace and the maps.
 BUILD_DIR = Path("/tmp/vasim-record")
-WRAPPER = BUILD_DIR / ".execwrap"
-
 ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C"}
 CWD = "/"
-EXECVE_DELAY = "1s"
-EXIT_DELAY = "2s"
-
-# syscall numbers by ELF class: (execve, exit_group)
-SYSNR = {64: (59, 231), 32: (11, 252)}
-
-PERSONALITY_FLAGS = [
-    (0x0020000, "UNAME26"),
-    (0x0040000, "ADDR_NO_RANDOMIZE"),
-    (0x0080000, "FDPIC_FUNCPTRS"),
-    (0x0100000, "MMAP_PAGE_ZERO"),
-    (0x0200000, "ADDR_COMPAT_LAYOUT"),
-    (0x0400000, "READ_IMPLIES_EXEC"),
-    (0x0800000, "ADDR_LIMIT_32BIT"),
-    (0x1000000, "SHORT_INODE"),
-    (0x2000000, "WHOLE_SECONDS"),
-    (0x4000000, "STICKY_TIMEOUTS"),
-    (0x8000000, "ADDR_LIMIT_3GB"),
-]
-PERSONA_BASE = {0x0000: "PER_LINUX", 0x0008: "PER_LINUX32"}
-
-AUXV_NAMES = {
-    3: "AT_PHDR", 4: "AT_PHENT", 5: "AT_PHNUM", 6: "AT_PAGESZ", 7: "AT_BASE",
-    8: "AT_FLAGS", 9: "AT_ENTRY", 11: "AT_UID", 12: "AT_EUID", 13: "AT_GID",
-    14: "AT_EGID", 15: "AT_PLATFORM", 16: "AT_HWCAP", 17: "AT_CLKTCK",
-    23: "AT_SECURE", 24: "AT_BASE_PLATFORM", 25: "AT_RANDOM", 26: "AT_HWCAP2",
-    27: "AT_RSEQ_FEATURE_SIZE", 28: "AT_RSEQ_ALIGN", 31: "AT_EXECFN",
-    32: "AT_SYSINFO", 33: "AT_SYSINFO_EHDR", 51: "AT_MINSIGSTKSZ",
-}
-
-WRAPPER_ASM = r"""
-    .globl _start
-    .text
-_start:                         # execve(argv[1], &argv[1], envp); exit_group(-ret)
-    mov (%rsp), %rdi            # argc
-    lea 8(%rsp), %rsi           # argv
-    lea 8(%rsi,%rdi,8), %rdx    # envp = argv + argc + 1
-    add $8, %rsi                # &argv[1]
-    mov (%rsi), %rdi            # argv[1]
-    mov $59, %eax
-    syscall
-    mov %eax, %edi
-    neg %edi
-    mov $231, %eax
-    syscall
-"""
-
-
 # --------------------------------------------------------------------------
 # fixture table (--all)
 # --------------------------------------------------------------------------
@@ -264,156 +218,6 @@ def parse_size(s: str) -> int | str:
     return int(m.group(1)) * mult
 
 
-def _rd(path: str) -> str:
-    with open(path) as f:
-        return f.read()
-
-
-def _rdb(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def elf_class(path: str) -> int:
-    with open(path, "rb") as f:
-        hdr = f.read(5)
-    if hdr[:4] != b"\x7fELF":
-        raise RuntimeError(f"{path}: not an ELF file")
-    return 64 if hdr[4] == 2 else 32
-
-
-def task_snapshot(pid: int, tid: int) -> tuple[str, str, str]:
-    base = f"/proc/{pid}/task/{tid}"
-    stat = _rd(f"{base}/stat")
-    state = stat[stat.rindex(")") + 2]
-    sc = _rd(f"{base}/syscall").strip()
-    status = _rd(f"{base}/status")
-    ctx = " ".join(l.split()[1] for l in status.splitlines() if "ctxt_switches" in l)
-    return state, sc, ctx
-
-
-def parse_auxv(raw: bytes, bits: int) -> dict[str, int]:
-    fmt = "<QQ" if bits == 64 else "<II"
-    size = struct.calcsize(fmt)
-    out: dict[str, int] = {}
-    for i in range(0, len(raw) - size + 1, size):
-        k, v = struct.unpack_from(fmt, raw, i)
-        if k == 0:
-            break
-        out[AUXV_NAMES.get(k, f"AT_{k}")] = v
-    return out
-
-
-STAT_MM_FIELDS = {  # 1-based field numbers in /proc/PID/stat (proc(5))
-    26: "startcode", 27: "endcode", 28: "startstack", 45: "start_data",
-    46: "end_data", 47: "start_brk", 48: "arg_start", 49: "arg_end",
-    50: "env_start", 51: "env_end",
-}
-
-
-def stat_mm(pid: int) -> dict[str, str]:
-    stat = _rd(f"/proc/{pid}/stat")
-    rest = stat[stat.rindex(")") + 2:].split()
-    fields = ["pid", "comm"] + rest  # field n is fields[n-1]
-    return {name: hex(int(fields[n - 1])) for n, name in STAT_MM_FIELDS.items()}
-
-
-def personality_names(value: int) -> list[str]:
-    names = [PERSONA_BASE.get(value & 0xFF, f"PER_{value & 0xFF:#x}")]
-    names += [n for bit, n in PERSONALITY_FLAGS if value & bit]
-    return names
-
-
-class Poller:
-    """Wait for the tracee to be parked in a given stop and snapshot it."""
-
-    def __init__(self, strace: subprocess.Popen, wrapper: str, prog_real: str):
-        self.strace = strace
-        self.wrapper = wrapper
-        self.prog_real = prog_real
-        self.pid: int | None = None
-
-    def _alive(self) -> bool:
-        return self.strace.poll() is None
-
-    def find_tracee(self, timeout: float = 30) -> int:
-        deadline = time.monotonic() + timeout
-        sp = self.strace.pid
-        while time.monotonic() < deadline and self._alive():
-            try:
-                kids = _rd(f"/proc/{sp}/task/{sp}/children").split()
-            except OSError:
-                kids = []
-            for k in kids:
-                try:
-                    exe = os.readlink(f"/proc/{k}/exe")
-                except OSError:
-                    continue
-                if exe in (self.wrapper, self.prog_real):
-                    self.pid = int(k)
-                    return self.pid
-            time.sleep(0.0005)
-        raise RuntimeError("could not find the traced process")
-
-    def wait_stop(self, want_nr_by_class: int, timeout: float, all_tasks: bool) -> dict:
-        """Return {'tid','maps','bits',...} once a task of the tracee is parked
-        in syscall number want (index into SYSNR tuples)."""
-        pid = self.pid
-        deadline = time.monotonic() + timeout
-        it = 0
-        while time.monotonic() < deadline:
-            it += 1
-            try:
-                exe = os.readlink(f"/proc/{pid}/exe")
-            except OSError:
-                if not os.path.exists(f"/proc/{pid}"):
-                    raise RuntimeError("tracee vanished before the expected stop")
-                exe = ""
-            if exe != self.prog_real:
-                time.sleep(0.0005)
-                continue
-            bits = elf_class(f"/proc/{pid}/exe")
-            want = SYSNR[bits][want_nr_by_class]
-            try:
-                tids = [pid]
-                if all_tasks:
-                    tasks = os.listdir(f"/proc/{pid}/task")
-                    if len(tasks) <= 64 or it % 8 == 0:
-                        tids += [int(t) for t in tasks if int(t) != pid]
-                for tid in tids:
-                    try:
-                        s1 = task_snapshot(pid, tid)
-                    except OSError:
-                        continue
-                    if s1[0] != "t" or s1[1].split()[0] != str(want):
-                        continue
-                    maps = _rd(f"/proc/{pid}/maps")
-                    extra = {
-                        "personality": int(_rd(f"/proc/{pid}/personality"), 16),
-                        "auxv": parse_auxv(_rdb(f"/proc/{pid}/auxv"), bits),
-                        "environ": _rdb(f"/proc/{pid}/environ"),
-                        "stat_mm": stat_mm(pid),
-                        "syscall": s1[1],
-                    }
-                    s2 = task_snapshot(pid, tid)
-                    if s1 == s2:
-                        return {"tid": tid, "maps": maps, "bits": bits, **extra}
-            except OSError:
-                pass
-            time.sleep(0.001)
-        raise RuntimeError("timed out waiting for the tracee stop")
-
-
-def build_wrapper() -> str:
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    src = BUILD_DIR / ".execwrap.S"
-    if not WRAPPER.exists() or not src.exists() or src.read_text() != WRAPPER_ASM:
-        src.write_text(WRAPPER_ASM)
-        subprocess.run(["gcc", "-nostdlib", "-static", "-o", str(WRAPPER), str(src)],
-                       check=True)
-    return str(WRAPPER)
-
-
 def run_build(build: list[str]) -> None:
     """Run a gcc command; replace its -o output only if the bytes changed, so
     the binary keeps its inode (which /proc/PID/maps shows) across re-records."""
@@ -433,13 +237,6 @@ def run_build(build: list[str]) -> None:
         os.replace(tmp, target)
 
 
-def preexec(rlimit: int | str):
-    def fn():
-        soft = resource.RLIM_INFINITY if rlimit == "unlimited" else int(rlimit)
-        resource.setrlimit(resource.RLIMIT_STACK, (soft, resource.RLIM_INFINITY))
-    return fn
-
-
 def resolve_program(prog: str) -> str:
     if "/" in prog:
         return os.path.abspath(prog)
@@ -454,27 +251,6 @@ def resolve_program(prog: str) -> str:
 # --------------------------------------------------------------------------
 
 LINE_RE = re.compile(r"^(\d+)\s+(.*)$")
-
-
-def fix_trace(text: str, wrapper: str, prog: str) -> str:
-    lines = text.splitlines(keepends=True)
-    m = LINE_RE.match(lines[0]) if lines else None
-    if not m or not m.group(2).startswith(f'execve("{wrapper}"'):
-        raise RuntimeError(f"unexpected first trace line: {lines[:1]!r}")
-    pid = m.group(1)
-    del lines[0]
-    # the program's execve must be next and is the one strace delayed
-    m = LINE_RE.match(lines[0])
-    if not m or m.group(1) != pid or not m.group(2).startswith(f'execve("{prog}"'):
-        raise RuntimeError(f"unexpected second trace line: {lines[0]!r}")
-    if not lines[0].rstrip("\n").endswith(" = 0 (DELAYED)"):
-        raise RuntimeError(f"execve line not marked DELAYED: {lines[0]!r}")
-    lines[0] = lines[0].replace(" = 0 (DELAYED)", " = 0", 1)
-    for l in lines[1:]:
-        if "(DELAYED)" in l and " exit_group(" not in l:
-            print(f"  note: another delayed line left as is: {l.strip()[:100]}",
-                  file=sys.stderr)
-    return "".join(lines)
 
 
 def joined_calls(trace: str):
@@ -696,38 +472,29 @@ def record(name: str, command: list[str], setarch: list[str], rlimit: int | str,
     if build:
         say("build: " + shlex.join(build))
         run_build(build)
-    wrapper = build_wrapper()
     prog = resolve_program(command[0])
     command = [prog] + list(command[1:])
-    prog_real = os.path.realpath(prog)
-    bits = elf_class(prog_real)
     sa = ["setarch", *setarch] if setarch else []
+    limit = resource.RLIM_INFINITY if rlimit == "unlimited" else int(rlimit)
+
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_STACK, (limit, resource.RLIM_INFINITY))
 
     tmp = Path(tempfile.mkdtemp(prefix=f"rec-{name}-"))
     try:
-        trace_tmp = tmp / "trace.raw"
-        strace_cmd = sa + ["strace", "-f", "-o", str(trace_tmp),
-                           "-e", f"inject=execve:delay_exit={EXECVE_DELAY}",
-                           "-e", f"inject=exit_group:delay_enter={EXIT_DELAY}",
-                           wrapper] + command
         say("run: " + shlex.join(sa + ["strace", "-f", "-o", "trace.txt"] + command))
         with open(tmp / "stdout", "wb") as so, open(tmp / "stderr", "wb") as se:
-            t0 = time.monotonic()
-            p = subprocess.Popen(strace_cmd, env=ENV, cwd=CWD, stdin=subprocess.DEVNULL,
-                                 stdout=so, stderr=se, preexec_fn=preexec(rlimit))
             try:
-                poller = Poller(p, wrapper, prog_real)
-                pid = poller.find_tracee()
-                init = poller.wait_stop(0, timeout=60, all_tasks=False)
-                fin = poller.wait_stop(1, timeout=1800, all_tasks=True)
+                run = run_traced(command, sa, rlimit_stack=limit, env=ENV, cwd=CWD,
+                                 decode_fds=False, stdout=so, stderr=se, timeout=1800)
             except Exception:
-                p.kill()
-                p.wait()
                 sys.stderr.write((tmp / "stderr").read_text(errors="replace")[-2000:])
                 raise
-            rc = p.wait()
-            elapsed = time.monotonic() - t0
-        trace = fix_trace(trace_tmp.read_text(), wrapper, prog)
+        pid, rc, elapsed, trace = run.root_pid, run.exit_status, run.elapsed, run.trace
+        stops = run.execs(pid)
+        if not stops or pid not in run.finals():
+            raise RuntimeError("missed the stop at the end of execve or at exit_group")
+        init, fin = stops[0], run.finals()[pid]
         stderr = (tmp / "stderr").read_text(errors="replace")
         stdout = (tmp / "stdout").read_bytes()
 
@@ -736,30 +503,30 @@ def record(name: str, command: list[str], setarch: list[str], rlimit: int | str,
                    "-ex", "unset environment LINES", "-ex", "unset environment COLUMNS",
                    "-ex", "starti", "-ex", "info proc mappings", "--args"] + command
         g = subprocess.run(sa + gdb_cmd, env=ENV, cwd=CWD, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, preexec_fn=preexec(rlimit))
+                           capture_output=True, text=True, preexec_fn=preexec)
         gdb_out = g.stdout
-        gdb_diffs = compare_gdb(gdb_out, init["maps"])
+        gdb_diffs = compare_gdb(gdb_out, init.maps)
         if gdb_diffs:
             say(f"WARNING: gdb starti mappings differ from initial.maps ({len(gdb_diffs)}):")
             for d in gdb_diffs[:10]:
                 say("   " + d)
 
         env_seen = dict(e.split("=", 1) for e in
-                        init["environ"].decode(errors="replace").split("\0") if "=" in e)
+                        init.environ.decode(errors="replace").split("\0") if "=" in e)
         if env_seen != ENV:
             say(f"WARNING: tracee environment {env_seen} != {ENV}")
 
-        cons = check_consistency(trace, str(pid), init["maps"], fin["maps"])
+        cons = check_consistency(trace, str(pid), init.maps, fin.maps)
         if not cons["ok"]:
             say(f"WARNING: trace/final.maps inconsistency: {cons['missing_ranges']}")
 
-        pers = init["personality"]
+        pers = init.personality
         rl_soft = rlimit
         meta = {
             "name": name,
             "command": command,
             "setarch": list(setarch),
-            "arch": "x86_64" if init["bits"] == 64 else "i686",
+            "arch": "x86_64" if init.bits == 64 else "i686",
             "personality": personality_names(pers),
             "personality_raw": f"{pers:#010x}",
             "rlimit_stack": rl_soft,
@@ -772,7 +539,7 @@ def record(name: str, command: list[str], setarch: list[str], rlimit: int | str,
             "build": shlex.join(build) if build else None,
             "build_argv": build,
             "pid": pid,
-            "exit_tid": fin["tid"],
+            "exit_tid": fin.tid,
             "exit_status": rc,
             "stdout_bytes": len(stdout),
             "stdout_head": stdout[:600].decode(errors="replace"),
@@ -788,9 +555,9 @@ def record(name: str, command: list[str], setarch: list[str], rlimit: int | str,
                                              "AT_SECURE", "AT_FLAGS", "AT_MINSIGSTKSZ",
                                              "AT_RSEQ_FEATURE_SIZE", "AT_RSEQ_ALIGN")
                          else v)
-                     for k, v in init["auxv"].items()},
-            "stat_mm_initial": init["stat_mm"],
-            "stat_mm_final": fin["stat_mm"],
+                     for k, v in init.auxv.items()},
+            "stat_mm_initial": init.stat_mm,
+            "stat_mm_final": fin.stat_mm,
             "vm": host_vm(),
             "consistency": cons,
             "trace_lines": trace.count("\n"),
@@ -801,12 +568,14 @@ def record(name: str, command: list[str], setarch: list[str], rlimit: int | str,
         dest = out_dir / name
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "trace.txt").write_text(trace)
-        (dest / "initial.maps").write_text(init["maps"])
+        (dest / "initial.maps").write_text(init.maps)
         (dest / "initial.gdb").write_text(gdb_out)
-        (dest / "final.maps").write_text(fin["maps"])
+        (dest / "final.maps").write_text(fin.maps)
         (dest / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        facts, how = collect_facts(parse_strace(trace), [init.maps, fin.maps], cwd=CWD)
+        (dest / "files.json").write_text(facts_json(facts, how))
         say(f"ok: {meta['trace_lines']} trace lines, exit {rc}, "
-            f"{len(fin['maps'].splitlines())} final VMAs, {elapsed:.1f}s"
+            f"{len(fin.maps.splitlines())} final VMAs, {elapsed:.1f}s"
             + (f", stderr: {stderr.strip()[-200:]}" if stderr.strip() else ""))
         return dest
     finally:
@@ -816,7 +585,7 @@ def record(name: str, command: list[str], setarch: list[str], rlimit: int | str,
 def host_vm() -> dict:
     def rd(p):
         try:
-            return _rd(p).strip()
+            return Path(p).read_text().strip()
         except OSError:
             return None
     mem = rd("/proc/meminfo") or ""

@@ -20,7 +20,7 @@ import itertools
 import os
 
 from simulator.errors import InputError
-from simulator.host.files import THP_FILESYSTEMS, dev_string, filesystem_type
+from simulator.host.files import FileSource, HostFiles
 from simulator.kernel.arch import GateArea, Profile
 from simulator.kernel.config import KernelConfig, ProcessConfig
 from simulator.kernel.exec import empty_address_space
@@ -76,10 +76,11 @@ def _flags(entry: MapsEntry) -> int:
     return flags
 
 
-def _file_ref(entry: MapsEntry, files: dict) -> FileRef | None:
+def _file_ref(entry: MapsEntry, files: dict, source: FileSource) -> FileRef | None:
     """The open file behind an entry: one per (device, inode, path), since a library's
-    mappings all come from one open(). gdb listings carry no device or inode; where the file
-    exists here, stat supplies them."""
+    mappings all come from one open(). gdb listings carry no device or inode: ``source``
+    supplies them, and for every file whether its file system places large mappings
+    THP-aligned."""
     name = entry.name
     if not name or name.startswith("["):
         return None
@@ -89,12 +90,11 @@ def _file_ref(entry: MapsEntry, files: dict) -> FileRef | None:
     key = (entry.dev, entry.inode, name)
     if key not in files:
         path = name[: -len(" (deleted)")] if name.endswith(" (deleted)") else name
+        facts = source.file_ref(path)
         dev, inode = entry.dev, entry.inode
-        if dev == "00:00" and inode == 0 and os.path.exists(path):
-            st = os.stat(path)
-            dev, inode = dev_string(st.st_dev), st.st_ino
-        thp = os.path.exists(path) and filesystem_type(path) in THP_FILESYSTEMS
-        files[key] = FileRef(name, dev, inode, thp_aligned=thp)
+        if dev == "00:00" and inode == 0:
+            dev, inode = facts.dev, facts.inode
+        files[key] = FileRef(name, dev, inode, thp_aligned=facts.thp_aligned)
     return files[key]
 
 
@@ -104,13 +104,12 @@ def _looks_like_library(name: str) -> bool:
             or ".so." in base)
 
 
-def _main_executable(entries, files_of, exe_path: str | None):
-    """The entries of the main executable: the one named ``exe_path``; else the first file
-    mapped from offset 0 whose name does not look like a shared object or ELF interpreter;
-    else the first file mapping."""
-    if exe_path is not None:
-        real = os.path.realpath(exe_path)
-        named = [e for e in entries if e.name in (exe_path, real)]
+def _main_executable(entries, files_of, exe_names: tuple[str, ...]):
+    """The entries of the main executable: the one named in ``exe_names`` (the path as
+    exec'd and as resolved); else the first file mapped from offset 0 whose name does not
+    look like a shared object or ELF interpreter; else the first file mapping."""
+    if exe_names:
+        named = [e for e in entries if e.name in exe_names]
         if named:
             return named
     candidates = [e for e in entries
@@ -128,11 +127,14 @@ def address_space_from_maps(entries: tuple[MapsEntry, ...], profile: Profile, *,
                             kconfig: KernelConfig = KernelConfig(),
                             proc: ProcessConfig = ProcessConfig(),
                             source: str = "<maps>", exe_path: str | None = None,
-                            assume_written: bool = True) -> AddressSpace:
-    """Build an address space holding exactly the mappings in ``entries``."""
+                            assume_written: bool = True,
+                            files: FileSource | None = None) -> AddressSpace:
+    """Build an address space holding exactly the mappings in ``entries``; file facts the
+    maps do not show come from ``files`` (default: this machine's, :class:`HostFiles`)."""
     mm = empty_address_space(profile, kconfig, proc)
-    files: dict = {}
-    files_of = {e.line: _file_ref(e, files) for e in entries}
+    file_source = HostFiles() if files is None else files
+    refs: dict = {}
+    files_of = {e.line: _file_ref(e, refs, file_source) for e in entries}
     gate = None
     vmas: list[Vma] = []
     for entry in entries:
@@ -165,11 +167,12 @@ def address_space_from_maps(entries: tuple[MapsEntry, ...], profile: Profile, *,
     for vma in vmas:
         mm._insert(vma)
     mm.gate = gate if gate is not None or profile.gate is None else None
-    _set_brk_and_stack(mm, entries, files_of, exe_path)
+    exe_names = (exe_path, file_source.file_ref(exe_path).path) if exe_path is not None else ()
+    _set_brk_and_stack(mm, entries, files_of, exe_names)
     return mm
 
 
-def _set_brk_and_stack(mm: AddressSpace, entries, files_of, exe_path: str | None) -> None:
+def _set_brk_and_stack(mm: AddressSpace, entries, files_of, exe_names: tuple[str, ...]) -> None:
     for entry in entries:
         if entry.name == "[stack]":
             mm.start_stack = entry.end - PAGE_SIZE
@@ -177,7 +180,7 @@ def _set_brk_and_stack(mm: AddressSpace, entries, files_of, exe_path: str | None
     if heap:
         mm.start_brk, mm.current_brk = heap[0].start, heap[-1].end
         return
-    exe = _main_executable(entries, files_of, exe_path)
+    exe = _main_executable(entries, files_of, exe_names)
     if not exe:
         return
     end = max(e.end for e in exe)

@@ -17,8 +17,7 @@ import os
 import attrs
 
 from simulator.errors import InputError
-from simulator.host.elf import read_elf
-from simulator.host.files import host_file
+from simulator.host.files import FileSource, HostFiles
 from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.arch import Profile
 from simulator.kernel.config import KernelConfig, ProcessConfig
@@ -85,20 +84,19 @@ def _exec_path(trace: Trace) -> str | None:
 
 def initial_address_space(trace: Trace, profile: Profile, proc: ProcessConfig,
                           kconfig: KernelConfig, initial_maps: tuple[MapsEntry, ...] | None,
-                          maps_source: str) -> AddressSpace:
+                          maps_source: str, files: FileSource | None = None) -> AddressSpace:
     """The state before the trace's first line: the given maps, else the layout at exec of the
-    traced program (read from disk when it exists here), else of a modelled program."""
+    traced program (its program headers from ``files``, default this machine's), else of a
+    modelled program."""
+    files = HostFiles() if files is None else files
     exe_path = _exec_path(trace)
     if initial_maps is not None:
         return address_space_from_maps(initial_maps, profile, kconfig=kconfig, proc=proc,
-                                       source=maps_source, exe_path=exe_path)
-    exe, interp = typical_program(profile)
-    if exe_path is not None and os.path.isfile(exe_path):
-        try:
-            exe = read_elf(exe_path)
-            interp = read_elf(exe.interp) if exe.interp else None
-        except InputError:
-            exe, interp = typical_program(profile)
+                                       source=maps_source, exe_path=exe_path, files=files)
+    exe = files.elf(exe_path) if exe_path is not None else None
+    interp = files.elf(exe.interp) if exe is not None and exe.interp else None
+    if exe is None or (exe.interp is not None and interp is None):
+        exe, interp = typical_program(profile)
     try:
         return exec_layout(profile, exe, interp, kconfig=kconfig, proc=proc)
     except ExecError as err:
@@ -115,12 +113,27 @@ def assume_written(mm: AddressSpace, start: int, end: int) -> None:
 class Replayer:
     """Feeds a trace's calls to an address space, tracking open files by descriptor."""
 
-    def __init__(self, mm: AddressSpace):
+    def __init__(self, mm: AddressSpace, files: FileSource | None = None):
         self.mm = mm
+        self.files = HostFiles() if files is None else files
         self.fds: dict[int, FileRef] = {}
+        #: The working directory, once a chdir/fchdir in the log names it.
+        self.cwd: str | None = None
+
+    def _path(self, path: str) -> str:
+        """A path as the kernel resolves it: relative ones against the followed cwd."""
+        if self.cwd is None or os.path.isabs(path):
+            return path
+        return os.path.normpath(os.path.join(self.cwd, path))
 
     def file_event(self, event: FileEvent) -> None:
-        if event.kind == "close":
+        if event.kind in ("chdir", "fchdir"):
+            path = event.path
+            if path is None and event.fd in self.fds:
+                path = self.fds[event.fd].path
+            if path is not None:
+                self.cwd = self._path(path) if os.path.isabs(path) or self.cwd else None
+        elif event.kind == "close":
             self.fds.pop(event.fd, None)
         elif event.kind in ("dup", "dup2", "dup3", "fcntl"):
             if event.fd in self.fds and event.new_fd is not None:
@@ -128,15 +141,16 @@ class Replayer:
         elif event.kind == "execve":
             self.fds.clear()
         elif event.fd is not None and event.path is not None:
-            self.fds[event.fd] = host_file(event.path, readable=event.readable,
-                                           writable=event.writable)
+            self.fds[event.fd] = self.files.file_ref(self._path(event.path),
+                                                     readable=event.readable,
+                                                     writable=event.writable)
 
     def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
         if fd in self.fds:
             return self.fds[fd]
         if fd < 0:
             return None
-        ref = host_file(fd_path) if fd_path else FileRef(f"<fd {fd}>")
+        ref = self.files.file_ref(fd_path, writable=True) if fd_path else FileRef(f"<fd {fd}>")
         self.fds[fd] = ref
         return ref
 
@@ -196,21 +210,22 @@ def address_space_members(trace: Trace):
 
 def _replayed(event) -> bool:
     """The events this replay acts on; the others (madvise and friends, personality, exits,
-    failed execs, chdir) count as skipped lines, as they did before the parser read them."""
+    failed execs) count as skipped lines, as they did before the parser read them."""
     if isinstance(event, (OtherMemoryCall, PersonalityEvent, ExitEvent)):
         return False
     if isinstance(event, ExecEvent):
         return event.succeeded
-    return not (isinstance(event, FileEvent) and event.kind in ("chdir", "fchdir"))
+    return True
 
 
-def replay(trace: Trace, mm: AddressSpace) -> ReplayResult:
-    """Replay the memory calls of ``trace`` that act on ``mm`` (changed in place).
+def replay(trace: Trace, mm: AddressSpace, files: FileSource | None = None) -> ReplayResult:
+    """Replay the memory calls of ``trace`` that act on ``mm`` (changed in place), with the
+    facts of opened files from ``files`` (default: this machine's).
 
     Calls of other processes (fork children, tasks after their own execve) are skipped and
     counted.
     """
-    replayer = Replayer(mm)
+    replayer = Replayer(mm, files)
     calls = []
     skipped = trace.skipped
     member = address_space_members(trace)
