@@ -208,7 +208,8 @@ def threads_until_failure(profile, proc, attr, initial_maps: str | None = None,
     return process, process.threads.create_until_failure(attr)
 
 
-def cmd_threads(args) -> int:
+def threads_config(args):
+    """``vasim threads``' arguments as (profile, ProcessConfig, KernelConfig, ThreadAttr)."""
     from simulator.libc.pthread import PTHREAD_STACK_MIN, ThreadAttr
 
     if args.stack_size is not None and args.stack_size < PTHREAD_STACK_MIN:
@@ -224,6 +225,11 @@ def cmd_threads(args) -> int:
         ("max_map_count", args.max_map_count)) if v is not None})
     attr = ThreadAttr(stacksize=args.stack_size or 0,
                       guardsize=args.guard_size if args.guard_size is not None else 4096)
+    return profile, proc, kconfig, attr
+
+
+def cmd_threads(args) -> int:
+    profile, proc, kconfig, attr = threads_config(args)
     process, result = threads_until_failure(profile, proc, attr, args.initial_maps, kconfig)
     mm = process.mm
     block = result.stacks[0].size if result.stacks else None
