@@ -28,8 +28,7 @@ wrapped, the pids below 300 are lost to new tasks; count them as running (see do
 from __future__ import annotations
 
 import enum
-
-import attrs
+from typing import NamedTuple
 
 from simulator.kernel.config import KernelConfig, ProcessConfig
 from simulator.kernel.uapi import Errno
@@ -82,9 +81,9 @@ class TaskLimit(enum.Enum):
         return Errno.EAGAIN
 
 
-@attrs.frozen
-class TaskCounts:
-    """What copy_process compares with the limits, before the new task exists."""
+class TaskCounts(NamedTuple):
+    """What copy_process compares with the limits, before the new task exists. (A NamedTuple:
+    one is made for every clone, on the thread-creation hot path.)"""
 
     #: kernel/fork.c ``nr_threads``: every task on the system.
     nr_threads: int
