@@ -9,8 +9,9 @@ namespace)::
 For each case ``bench/threads_bench.c`` is compiled (-O2, 64- or 32-bit PIE) and run under
 ``setarch -R`` in a private pid namespace whose ``kernel.pid_max`` is ``--pid-max`` (as root;
 otherwise on the host, whose other tasks then take their share of pids: the counts differ).
-alloc_pid takes a pid in every ancestor namespace too, so ``--pid-max`` (default 30000) must
-stay below what the host has free (about 32,400 of its 32768 here) to be the binding limit. It
+alloc_pid takes a pid in every ancestor namespace too, so ``--pid-max`` (default 20000) must
+stay below what the host has free (about 32,400 of its 32768 here) to be the binding limit,
+and the host's other jobs keep the rest (a run takes that many host pids for a second). It
 prints its /proc/self/maps before the first pthread_create and the CPU time
 (CLOCK_PROCESS_CPUTIME_ID) and wall time of its creation loop. The model then runs the same
 thing from that maps text with the same limits (``--pid-max N --tasks 0 --uid 0``), twice:
@@ -114,7 +115,7 @@ def run_command(argv):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--pid-max", type=int, default=30000,
+    parser.add_argument("--pid-max", type=int, default=20000,
                         help="kernel.pid_max of the private pid namespace (root)")
     args = parser.parse_args(argv)
     pid_max = args.pid_max if os.geteuid() == 0 else None
