@@ -84,9 +84,9 @@ class KernelConfig:
     #: ``kernel.pid_max`` of the process's pid namespace (per namespace since 6.14):
     #: PID_MAX_DEFAULT 32768; distributions raise it to 4194304 (PID_MAX_LIMIT) on 64-bit.
     pid_max: int = 32768
-    #: ``kernel.threads-max``, sized at boot by kernel/fork.c ``set_max_threads``: the memory
-    #: free at boot / (8 * THREAD_SIZE 16 KiB), see :func:`simulator.kernel.tasklimits.
-    #: set_max_threads`. 192739 is the reference machine's (24.7 GB); 8 GiB gives 65536.
+    #: ``kernel.threads-max``, sized at boot by kernel/fork.c ``set_max_threads`` (modelled by
+    #: ``tasklimits.set_max_threads``): the memory free at boot / (8 * THREAD_SIZE, 16 KiB).
+    #: 192739 is the reference machine's (24.7 GB); 8 GiB gives 65536.
     threads_max: int = 192739
     #: The process's cgroup ``pids.max``; None is "max". The process is assumed alone in its
     #: cgroup (``systemd-run -p TasksMax=N``, a one-process container).
@@ -122,7 +122,8 @@ class ProcessConfig:
     #: one pointer (fs/exec.c). It sizes the initial [stack] VMA.
     exec_strings: int = 1024
     #: RLIMIT_NPROC: tasks (threads too) the real uid may have. None is what every process
-    #: inherits from init, ``threads_max / 2`` (kernel/fork.c fork_init).
+    #: inherits from init, ``threads_max / 2`` (kernel/fork.c fork_init; a threads-max set
+    #: later by sysctl does not change it: then give both).
     rlimit_nproc: int | None = None
     #: The real uid. RLIMIT_NPROC is not enforced for root (kernel/fork.c copy_process).
     uid: int = 1000
