@@ -18,7 +18,7 @@ from simulator.kernel.arch import PROFILES, get_profile
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
 from simulator.limits import MAX_MAPPINGS, MAX_PROCESSES, MAX_THREADS
 from simulator.progress import Progress
-from simulator.units import format_size, parse_size
+from simulator.units import RLIM_INFINITY, format_size, parse_size
 
 EXIT_CODES = """\
 exit codes:
@@ -218,12 +218,20 @@ examples:
   vasim threads --arch i386-1g --rlimit-stack 2M
   vasim threads --arch i686 --stack-size 65536 --guard-size 0 --json
   vasim threads --arch i686 --initial-maps before-threads.maps
+  vasim threads --arch x86_64 --pid-max 4194304          # threads-max or max_map_count next
+  vasim threads --rlimit-nproc 1000 --uid 1000 --json     # RLIMIT_NPROC: 1000 - 1 threads
 
 Threads are created with glibc 2.36's algorithm (nptl/allocatestack.c) on the kernel model,
 with ASLR off, until pthread_create fails. Without --initial-maps the process is a modelled
 minimal dynamically linked PIE (executable, ld.so, libc) at the start of main, whose file
 sizes, devices, inodes and ld.so.cache size are fixed values (docs/hermetic.md): nothing is
 read from this machine.
+
+Creation stops at the first limit met: the address space (mmap ENOMEM), vm.max_map_count, or
+a task limit that makes clone3 fail with EAGAIN, checked in kernel/fork.c copy_process's
+order: RLIMIT_NPROC (not for uid 0), kernel.threads-max, kernel.pid_max, the cgroup's
+pids.max. The task limits count --tasks other tasks already running (system and pid
+namespace), holding the lowest pids. See docs/threads.md.
 
 vasim builds at most %(threads)s threads and %(maps)s mappings (docs/threads.md); a run
 that would pass them stops with exit status 2. A long run shows its progress on stderr.
@@ -234,7 +242,8 @@ _THREADS_CHUNK = 1024
 
 
 def threads_until_failure(profile, proc, attr, initial_maps: str | None = None,
-                          progress: Progress | None = None):
+                          progress: Progress | None = None,
+                          kconfig: KernelConfig = KernelConfig()):
     """What ``vasim threads`` runs: the process (from ``initial_maps``, a /proc/PID/maps
     taken before the first pthread_create, or the modelled typical PIE) creates threads with
     ``attr`` until pthread_create fails. Returns ``(process, ExhaustionResult)``.
@@ -250,11 +259,11 @@ def threads_until_failure(profile, proc, attr, initial_maps: str | None = None,
     from simulator.trace.procmaps import read_maps
 
     if initial_maps:
-        mm = address_space_from_maps(read_maps(initial_maps), profile, proc=proc,
-                                     source=initial_maps)
-        process = attach_process(mm)
+        mm = address_space_from_maps(read_maps(initial_maps), profile, kconfig=kconfig,
+                                     proc=proc, source=initial_maps)
+        process = attach_process(mm, proc=proc)
     else:
-        process = typical_process(profile, proc)
+        process = typical_process(profile, proc, kconfig=kconfig)
     stacks = []
     while True:
         chunk = process.threads.create_until_failure(attr, limit=_THREADS_CHUNK)
@@ -271,7 +280,8 @@ def threads_until_failure(profile, proc, attr, initial_maps: str | None = None,
     return process, attrs.evolve(chunk, threads=len(stacks), stacks=tuple(stacks))
 
 
-def cmd_threads(args) -> int:
+def threads_config(args):
+    """``vasim threads``' arguments as (profile, ProcessConfig, KernelConfig, ThreadAttr)."""
     from simulator.libc.pthread import PTHREAD_STACK_MIN, ThreadAttr
 
     if args.stack_size is not None and args.stack_size < PTHREAD_STACK_MIN:
@@ -279,11 +289,22 @@ def cmd_threads(args) -> int:
                          f"refuses {args.stack_size} (below PTHREAD_STACK_MIN {PTHREAD_STACK_MIN})")
     profile = get_profile(args.arch)
     proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
-                         rlimit_stack=args.rlimit_stack)
+                         rlimit_stack=args.rlimit_stack, rlimit_nproc=args.rlimit_nproc,
+                         uid=args.uid)
+    kconfig = KernelConfig(**{k: v for k, v in (
+        ("pid_max", args.pid_max), ("threads_max", args.threads_max),
+        ("pids_max", args.pids_max), ("tasks", args.tasks),
+        ("max_map_count", args.max_map_count)) if v is not None})
     attr = ThreadAttr(stacksize=args.stack_size or 0,
                       guardsize=args.guard_size if args.guard_size is not None else 4096)
+    return profile, proc, kconfig, attr
+
+
+def cmd_threads(args) -> int:
+    profile, proc, kconfig, attr = threads_config(args)
     with Progress("vasim threads", unit="thread") as progress:
-        process, result = threads_until_failure(profile, proc, attr, args.initial_maps, progress)
+        process, result = threads_until_failure(profile, proc, attr, args.initial_maps,
+                                                progress, kconfig)
     mm = process.mm
     block = result.stacks[0].size if result.stacks else None
     gap = mm.largest_free_gap()
@@ -297,6 +318,10 @@ def cmd_threads(args) -> int:
         "first_stack": result.stacks[0].mem if result.stacks else None,
         "last_stack": result.stacks[-1].mem if result.stacks else None,
         "map_count": mm.map_count,
+        "limits": {"pid_max": kconfig.pid_max, "threads_max": kconfig.threads_max,
+                   "pids_max": kconfig.pids_max, "tasks": kconfig.tasks,
+                   "rlimit_nproc": proc.effective_rlimit_nproc(kconfig), "uid": proc.uid,
+                   "max_map_count": kconfig.max_map_count},
     }
     if args.json:
         print(json.dumps(out))
@@ -311,7 +336,38 @@ def cmd_threads(args) -> int:
     print(f"created {result.threads} threads; pthread_create #{result.threads + 1} failed "
           f"with {result.error.name if result.error else '-'} ({result.stopped_by})")
     print(f"largest free gap left: {format_size(gap)}")
+    print(f"task limits: pid_max {kconfig.pid_max}, threads-max {kconfig.threads_max}, "
+          f"pids.max {kconfig.pids_max if kconfig.pids_max is not None else 'max'}, "
+          f"RLIMIT_NPROC {_count_text(proc.effective_rlimit_nproc(kconfig))}"
+          f"{' (not enforced for root)' if proc.uid == 0 else ''}; "
+          f"{kconfig.tasks} other tasks running, vm.max_map_count {kconfig.max_map_count}")
     return 0
+
+
+def _count_text(value: int) -> str:
+    return "unlimited" if value == RLIM_INFINITY else str(value)
+
+
+def _count(text: str) -> int:
+    """A non-negative count, or unlimited (RLIMIT_NPROC)."""
+    if text in ("unlimited", "infinity"):
+        return RLIM_INFINITY
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a count: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _ranged(lo: int, hi: int):
+    def check(text: str) -> int:
+        value = _count(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, not {text}")
+        return value
+    return check
 
 
 # -- run and compare ----------------------------------------------------------------------------
@@ -558,6 +614,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pthread_attr_setguardsize (default: one page)")
     p.add_argument("--initial-maps", metavar="FILE",
                    help="/proc/PID/maps of the program before its first pthread_create")
+    p.add_argument("--pid-max", type=_ranged(301, 4 * 1024 * 1024), metavar="N",
+                   help="kernel.pid_max of the pid namespace (default 32768)")
+    p.add_argument("--threads-max", type=_ranged(20, 0x3FFFFFFF), metavar="N",
+                   help="kernel.threads-max (default 192739: RAM at boot / 128 KiB)")
+    p.add_argument("--pids-max", type=_count, metavar="N",
+                   help="pids.max of the process's cgroup, alone in it (default: max)")
+    p.add_argument("--tasks", type=_ranged(0, 4 * 1024 * 1024), metavar="N",
+                   help="tasks already running besides this process (default 100)")
+    p.add_argument("--rlimit-nproc", type=_count, metavar="N",
+                   help="RLIMIT_NPROC (default: threads-max / 2, as init has it)")
+    p.add_argument("--uid", type=_ranged(0, (1 << 32) - 2), default=1000,
+                   help="real uid; RLIMIT_NPROC is not enforced for 0 (default 1000)")
+    p.add_argument("--max-map-count", type=_ranged(1, 1 << 31), metavar="N",
+                   help="vm.max_map_count (default 65530)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=cmd_threads)
 

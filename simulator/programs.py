@@ -39,7 +39,7 @@ import attrs
 
 from simulator.kernel.arch import Placement, Profile
 from simulator.kernel.binfmt_elf import PF_R, PF_W, PF_X, ElfImage, Segment
-from simulator.kernel.config import ProcessConfig
+from simulator.kernel.config import KernelConfig, ProcessConfig
 from simulator.kernel.exec import exec_layout
 from simulator.kernel.vma import FileRef
 from simulator.libc.config import GlibcConfig
@@ -187,14 +187,14 @@ def typical_process_images(profile: Profile) -> tuple[SharedObject, SharedObject
 
 
 def typical_process(profile: Profile, proc: ProcessConfig = ProcessConfig(),
-                    glibc: GlibcConfig = GlibcConfig()):
+                    glibc: GlibcConfig = GlibcConfig(), kconfig: KernelConfig = KernelConfig()):
     """The typical program exec'd and started by ld.so: a glibc ``Process`` at the start of
     ``main``."""
     from simulator.libc.process import start_process
 
     exe, rtld, libs = typical_process_images(profile)
-    mm = exec_layout(profile, exe.elf, rtld.elf, proc=proc)
-    return start_process(mm, exe, rtld, libs, glibc)
+    mm = exec_layout(profile, exe.elf, rtld.elf, kconfig=kconfig, proc=proc)
+    return start_process(mm, exe, rtld, libs, glibc, proc=proc)
 
 
 def typical_program(profile: Profile) -> tuple[ElfImage, ElfImage]:

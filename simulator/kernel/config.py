@@ -81,6 +81,21 @@ class KernelConfig:
     overcommit_memory: int = 0
     #: The caller has CAP_SYS_RAWIO (root), so MAP_FIXED below mmap_min_addr is allowed.
     cap_sys_rawio: bool = True
+    #: ``kernel.pid_max`` of the process's pid namespace (per namespace since 6.14):
+    #: PID_MAX_DEFAULT 32768; distributions raise it to 4194304 (PID_MAX_LIMIT) on 64-bit.
+    pid_max: int = 32768
+    #: ``kernel.threads-max``, sized at boot by kernel/fork.c ``set_max_threads`` (modelled by
+    #: ``tasklimits.set_max_threads``): the memory free at boot / (8 * THREAD_SIZE, 16 KiB).
+    #: 192739 is the reference machine's (24.7 GB); 8 GiB gives 65536.
+    threads_max: int = 192739
+    #: The process's cgroup ``pids.max``; None is "max". The process is assumed alone in its
+    #: cgroup (``systemd-run -p TasksMax=N``, a one-process container).
+    pids_max: int | None = None
+    #: Tasks already running besides this process, as every task limit counts them: the
+    #: system (threads-max) and the pid namespace (pid_max), holding its lowest pids. 100 is a
+    #: minimal system: about 60 kernel threads and a few dozen daemons (the reference machine,
+    #: idle: 103).
+    tasks: int = 100
 
     @property
     def stack_guard_gap(self) -> int:
@@ -106,3 +121,17 @@ class ProcessConfig:
     #: Bytes the kernel copies onto the new stack at exec: filename, env and argv strings plus
     #: one pointer (fs/exec.c). It sizes the initial [stack] VMA.
     exec_strings: int = 1024
+    #: RLIMIT_NPROC: tasks (threads too) the real uid may have. None is what every process
+    #: inherits from init, ``threads_max / 2`` (kernel/fork.c fork_init; a threads-max set
+    #: later by sysctl does not change it: then give both).
+    rlimit_nproc: int | None = None
+    #: The real uid. RLIMIT_NPROC is not enforced for root (kernel/fork.c copy_process).
+    uid: int = 1000
+    #: CAP_SYS_RESOURCE or CAP_SYS_ADMIN: RLIMIT_NPROC is not enforced either.
+    cap_sys_resource: bool = False
+    #: Other tasks of the same uid already running, counted against RLIMIT_NPROC.
+    user_tasks: int = 0
+
+    def effective_rlimit_nproc(self, kconfig: KernelConfig) -> int:
+        """RLIMIT_NPROC, resolving None to init's ``threads_max // 2``."""
+        return kconfig.threads_max // 2 if self.rlimit_nproc is None else self.rlimit_nproc

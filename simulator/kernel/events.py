@@ -119,3 +119,11 @@ class BrkRefused(Event):
     current: int
     blocker: Region | None
     reason: str
+
+
+@attrs.frozen
+class CloneRefused(Event):
+    """clone refused a new task with EAGAIN at a task limit (kernel/fork.c copy_process):
+    "rlimit_nproc", "threads_max", "pid_max" or "pids_max"."""
+
+    limit: str

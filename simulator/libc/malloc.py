@@ -316,7 +316,7 @@ class Malloc:
         fast = arena.fast.get(nb)
         if fast:
             return fast.pop()
-        if nb > self.w.fastbin_max_chunk and any(arena.fast.values()):
+        if any(arena.fast.values()) and nb > self.w.fastbin_max_chunk:
             self._malloc_consolidate(arena)
         best = None
         for addr, size in arena.free.items():

@@ -1,15 +1,20 @@
 """A process as glibc sees it: an address space, its threads, malloc and the stack cache.
 
 glibc reaches the kernel only through system calls; :class:`Process` makes them on the
-kernel model and keeps a log of each one (``syscalls``), so a modelled program's calls can be
-compared with ``strace`` of the real one.
+kernel model and keeps a log of each memory call (``syscalls``), so a modelled program's calls
+can be compared with ``strace`` of the real one. Task calls (clone3, exit) are logged apart
+(``task_syscalls``): they change no mapping, but they meet the task limits
+(:mod:`simulator.kernel.tasklimits`), so a thread count can stop there.
 """
 
 from __future__ import annotations
 
 import attrs
 
+from simulator.kernel.config import ProcessConfig
+from simulator.kernel.events import CloneRefused
 from simulator.kernel.mm import AddressSpace
+from simulator.kernel.tasklimits import copy_process_limit, process_task_counts
 from simulator.kernel.uapi import Errno, format_map_flags, format_prot
 from simulator.libc.config import GlibcConfig, word_size
 
@@ -44,14 +49,20 @@ class Syscall:
 class Process:
     """glibc's state for one process on top of one :class:`AddressSpace`."""
 
-    def __init__(self, mm: AddressSpace, glibc: GlibcConfig = GlibcConfig()):
+    def __init__(self, mm: AddressSpace, glibc: GlibcConfig = GlibcConfig(),
+                 proc: ProcessConfig = ProcessConfig()):
         from simulator.libc.malloc import Malloc
         from simulator.libc.pthread import Threads
 
         self.mm = mm
         self.glibc = glibc
+        #: Credentials and RLIMIT_NPROC (the rest of ``proc`` is already in ``mm``).
+        self.proc = proc
         self.word = word_size(mm.profile.task_bits)
         self.syscalls: list[Syscall] = []
+        self.task_syscalls: list[Syscall] = []
+        #: The kernel's side: ``signal->nr_threads``, the tasks of this process.
+        self.nr_tasks = 1
         #: Objects ld.so has loaded, by real path (the link map): dlopen finds them here.
         self.loaded: dict = {}
         #: GL(dl_stack_flags) & PF_X: the executable asked for an executable stack.
@@ -93,27 +104,51 @@ class Process:
         self.mm.calls += 1
         return self._log("madvise", (addr, length, advice), 0)
 
+    def sys_clone3(self, flags: int):
+        """clone3(2) of a thread (CLONE_VM|CLONE_THREAD|...): a new tid, or Errno.EAGAIN when a
+        task limit refuses it (kernel/fork.c ``copy_process``, :func:`copy_process_limit`);
+        the limit is recorded as a :class:`CloneRefused` event. Maps nothing."""
+        mm = self.mm
+        mm.calls += 1
+        limit = copy_process_limit(mm.kconfig, self.proc,
+                                   process_task_counts(mm.kconfig, self.proc, self.nr_tasks))
+        if limit is not None:
+            mm.events.append(CloneRefused(mm.calls - 1, limit.value))
+            result = limit.errno
+        else:
+            self.nr_tasks += 1
+            result = mm.kconfig.tasks + self.nr_tasks  # the pid: lowest ones taken (tasklimits)
+        self.task_syscalls.append(Syscall("clone3", (flags,), result))
+        return result
+
+    def sys_exit(self, status: int = 0):
+        """exit(2) of one thread: the kernel's task goes away (its pid and its count)."""
+        self.nr_tasks -= 1
+        self.task_syscalls.append(Syscall("exit", (status,), 0))
+
     def memory_syscalls(self) -> list[Syscall]:
         return [s for s in self.syscalls if s.name != "madvise"]
 
 
 def start_process(mm: AddressSpace, exe, rtld, libraries, glibc: GlibcConfig = GlibcConfig(),
-                  *, cache_size: int | None = None) -> "Process":
+                  *, cache_size: int | None = None,
+                  proc: ProcessConfig = ProcessConfig()) -> "Process":
     """A dynamically linked program right before ``main``: ``mm`` is the layout at exec
     (:func:`simulator.kernel.exec.exec_layout` of ``exe`` and ``rtld``), and ld.so has mapped
     ``libraries`` (:func:`simulator.libc.ld_so.dl_main`)."""
     from simulator.libc.ld_so import dl_main
 
-    process = Process(mm, glibc)
+    process = Process(mm, glibc, proc)
     dl_main(process, exe, mm.load_bias, rtld, mm.interp_base, libraries, cache_size=cache_size)
     return process
 
 
-def attach_process(mm: AddressSpace, glibc: GlibcConfig = GlibcConfig()) -> "Process":
+def attach_process(mm: AddressSpace, glibc: GlibcConfig = GlibcConfig(),
+                   proc: ProcessConfig = ProcessConfig()) -> "Process":
     """glibc's state for a running program known only by its maps (``mm`` from
     /proc/PID/maps). If it has a ``[heap]``, malloc has started: the break is the heap's end
     and the main arena's top is assumed to be all of the heap but the tcache."""
-    process = Process(mm, glibc)
+    process = Process(mm, glibc, proc)
     if mm.current_brk > mm.start_brk:
         m, w = process.malloc, process.word
         arena = m.main_arena

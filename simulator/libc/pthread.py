@@ -13,7 +13,7 @@ import enum
 
 import attrs
 
-from simulator.kernel.events import MapCountExceeded
+from simulator.kernel.events import CloneRefused, MapCountExceeded
 from simulator.kernel.uapi import (
     MAP_ANONYMOUS, MAP_PRIVATE, MAP_STACK, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, Errno,
 )
@@ -26,6 +26,9 @@ PTHREAD_STACK_MIN = 16384
 #: sysdeps/x86/nptl/pthreaddef.h (2 MiB on arm and aarch64 too).
 ARCH_STACK_DEFAULT_SIZE = 2 * MiB
 MINIMAL_REST_STACK = 2048
+#: nptl/pthread_create.c create_thread: CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM |
+#: CLONE_SIGHAND | CLONE_THREAD | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID.
+CLONE_THREAD_FLAGS = 0x3D0F00
 
 
 class Status(enum.Enum):
@@ -105,7 +108,13 @@ class Threads:
 
     def create(self, creator: Thread | None = None, attr: ThreadAttr = ThreadAttr()):
         """``pthread_create``: a new Thread, or Errno.EAGAIN (no memory for the stack or its
-        DTV: the mmap ENOMEM glibc turns into EAGAIN) or Errno.EINVAL (stack too small)."""
+        DTV: the mmap ENOMEM glibc turns into EAGAIN; or clone3 refused by a task limit) or
+        Errno.EINVAL (stack too small).
+
+        The stack comes first (allocate_stack), then clone3 (create_thread → __clone_internal).
+        When clone3 fails, glibc 2.36 "lied for a second": __nptl_deallocate_stack puts the
+        block, mapped and with its DTV, in the stack cache (queue_stack), so it stays in the
+        map and the next pthread_create takes it back without a syscall."""
         creator = creator or self.main
         self.last_failure = None
         if attr.stacksize and attr.stacksize < PTHREAD_STACK_MIN:
@@ -115,6 +124,11 @@ class Threads:
         stack = self.allocate_stack(creator, attr)
         if isinstance(stack, Errno):
             return Errno.EAGAIN if stack is Errno.ENOMEM else stack
+        tid = self.p.sys_clone3(CLONE_THREAD_FLAGS)
+        if isinstance(tid, Errno):
+            self.last_failure = ("clone3", tid)
+            self._deallocate_stack(stack, creator)
+            return Errno.EAGAIN if tid is Errno.ENOMEM else tid
         thread = Thread(tid=len(self.all) + 1, stack=stack, detached=attr.detached)
         self.all.append(thread)
         return thread
@@ -216,6 +230,7 @@ class Threads:
             if freesize > PTHREAD_STACK_MIN:
                 p.sys_madvise(stack.mem, freesize - PTHREAD_STACK_MIN, MADV_DONTNEED)
         p.malloc.thread_exit(thread)
+        p.sys_exit(0)
         thread.status = Status.EXITED
         if thread.detached:
             self._release(thread)
@@ -229,20 +244,23 @@ class Threads:
         return 0
 
     def _release(self, thread: Thread, releaser: Thread | None = None) -> None:
+        """The stack of a joined or exited detached thread is deallocated."""
+        if thread.stack is not None:
+            self._deallocate_stack(thread.stack, releaser or thread)
+
+    def _deallocate_stack(self, stack: Stack, releaser: Thread) -> None:
         """nptl/nptl-stack.c ``__nptl_deallocate_stack``: a user stack only frees its DTV
-        (``_dl_deallocate_tls``); a mapped one goes to the cache."""
-        stack = thread.stack
-        if stack is None:
-            return
+        (``_dl_deallocate_tls``); a mapped one goes to the cache (``queue_stack``), which is
+        trimmed to glibc.pthread.stack_cache_size from its oldest end."""
         if stack.user:
             if stack.dtv is not None:
-                self.p.malloc.free(releaser or thread, stack.dtv)
+                self.p.malloc.free(releaser, stack.dtv)
                 stack.dtv = None
             return
         self.cache.insert(0, stack)
         self.cache_size += stack.size
         if self.cache_size > self.p.glibc.stack_cache_size:
-            self._free_stacks(self.p.glibc.stack_cache_size, releaser or thread)
+            self._free_stacks(self.p.glibc.stack_cache_size, releaser)
 
     def _free_stacks(self, limit: int, releaser: Thread) -> None:
         """``__nptl_free_stacks``: unmap from the oldest until the cache fits; their DTVs
@@ -282,8 +300,12 @@ class Threads:
 
     def failure_reason(self, error: Errno, events) -> str:
         """Why the last pthread_create failed with ``error``, given the kernel events it
-        caused: "max_map_count", the failing call and its errno ("mmap ENOMEM",
+        caused: a task limit that refused clone3 ("rlimit_nproc", "threads_max", "pid_max",
+        "pids_max"), "max_map_count", the failing call and its errno ("mmap ENOMEM",
         "mprotect ENOMEM", "calloc ENOMEM"), or the error itself ("EINVAL")."""
+        for e in events:
+            if isinstance(e, CloneRefused):
+                return e.limit
         if any(isinstance(e, MapCountExceeded) for e in events):
             return "max_map_count"
         if self.last_failure is not None:

@@ -55,7 +55,15 @@ def describe_event(e: ev.Event) -> str:
     if isinstance(e, ev.BrkRefused):
         blocker = f"; the heap meets {_region(e.blocker)}" if e.blocker else ""
         return f"brk to {e.requested:#x} refused, the break stays at {e.current:#x} ({e.reason}{blocker})"
+    if isinstance(e, ev.CloneRefused):
+        return f"clone refused a new task with EAGAIN: the {TASK_LIMIT_WORDS[e.limit]} is reached"
     return repr(e)
+
+
+#: The task limits as the kernel's users know them (kernel/fork.c copy_process).
+TASK_LIMIT_WORDS = {"rlimit_nproc": "RLIMIT_NPROC of the user", "threads_max":
+                    "system-wide kernel.threads-max", "pid_max": "pid namespace's kernel.pid_max",
+                    "pids_max": "cgroup's pids.max"}
 
 
 def show_result(o: StepOutcome) -> str:

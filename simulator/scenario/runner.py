@@ -33,7 +33,7 @@ EVENT_KINDS = {
     ev.TopDownFallback: "topdown-fallback", ev.PlacedInGrowthRoom: "growth-room",
     ev.NoMemory: "enomem", ev.MapCountExceeded: "map-count",
     ev.StackGrowthRefused: "stack-growth-refused", ev.StackGrown: "stack-grown",
-    ev.Segfault: "segfault", ev.BrkRefused: "brk-refused",
+    ev.Segfault: "segfault", ev.BrkRefused: "brk-refused", ev.CloneRefused: "clone-refused",
 }
 COLLISIONS = ("fixed-replaced", "growth-room")
 
@@ -100,7 +100,8 @@ def kernel_config(spec: dict) -> KernelConfig:
 def process_config(spec: dict) -> ProcessConfig:
     kwargs = {"personality": spec.get("personality", Personality.ADDR_NO_RANDOMIZE)}
     for key, name in (("rlimit_stack", "rlimit_stack"), ("rlimit_as", "rlimit_as"),
-                      ("aslr_seed", "seed"), ("exec_strings", "exec_strings")):
+                      ("aslr_seed", "seed"), ("exec_strings", "exec_strings"),
+                      ("rlimit_nproc", "rlimit_nproc"), ("uid", "uid")):
         if key in spec:
             kwargs[name] = spec[key]
     return ProcessConfig(**kwargs)
@@ -132,7 +133,7 @@ class _Run:
                 path = scenario.resolve_file(spec["maps"])
                 self.mm = address_space_from_maps(read_maps(path), self.profile, kconfig=kconfig,
                                                   proc=proc, source=path)
-                self.process = attach_process(self.mm, glibc)
+                self.process = attach_process(self.mm, glibc, proc)
             else:
                 if start == "exec":
                     from simulator.host.elf import load_program
@@ -144,7 +145,7 @@ class _Run:
                 self.mm = exec_layout(self.profile, exe.elf, rtld.elf if rtld else None,
                                       kconfig=kconfig, proc=proc)
                 if rtld is not None:
-                    self.process = start_process(self.mm, exe, rtld, libs, glibc)
+                    self.process = start_process(self.mm, exe, rtld, libs, glibc, proc=proc)
                     self.mm.events.clear()
         except ExecError as err:
             line, col = scenario.where(("process",))

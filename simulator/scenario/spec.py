@@ -191,7 +191,8 @@ def _errno(path, value):
 
 
 EVENT_KINDS = ("fixed-replaced", "hint-ignored", "topdown-fallback", "growth-room", "enomem",
-               "map-count", "stack-growth-refused", "stack-grown", "segfault", "brk-refused")
+               "map-count", "stack-growth-refused", "stack-grown", "segfault", "brk-refused",
+               "clone-refused")
 REGIONS = ("mmap-area", "above-mmap-base", "below-executable", "stack-guard-gap",
            "stack-growth-room", "32bit-window", "above-47-bits", "heap")
 
@@ -244,6 +245,8 @@ PROCESS_KEYS = {
     "rlimit_as": lambda p, v: _size(p, v, unlimited=True),
     "aslr_seed": _int(0), "start": _choice("program", "empty", "maps", "exec"),
     "maps": _file, "executable": _file, "exec_strings": _int(0, 1 << 30), "label": _str,
+    "rlimit_nproc": lambda p, v: RLIM_INFINITY if v == "unlimited" else _int(0)(p, v),
+    "uid": _int(0, (1 << 32) - 2),
 }
 #: In [compare] process tables only: kernel knobs or glibc settings for that process.
 COMPARE_PROCESS_KEYS = dict(PROCESS_KEYS,
@@ -255,6 +258,10 @@ KERNEL_KEYS = {
     "legacy_va_layout": _int(0, 1), "randomize_va_space": _int(0, 2),
     "max_map_count": _int(1, 1 << 31), "thp": _bool, "mmap_rnd_bits": _int(0, 40),
     "mmap_rnd_compat_bits": _int(0, 40), "overcommit_memory": _int(0, 2), "cap_sys_rawio": _bool,
+    # Task limits (kernel/fork.c copy_process): kernel/pid.c pid_max_min .. PID_MAX_LIMIT,
+    # MIN_THREADS .. MAX_THREADS, any pids.max, tasks already running.
+    "pid_max": _int(301, 4 * 1024 * 1024), "threads_max": _int(20, 0x3FFFFFFF),
+    "pids_max": _int(0, 1 << 62), "tasks": _int(0, 4 * 1024 * 1024),
 }
 GLIBC_KEYS = {
     "version": _choice("2.36", "2.42"), "ncpu": _int(1, 4096), "top_pad": _size,

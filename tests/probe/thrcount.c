@@ -5,7 +5,10 @@
  *
  * STACKSIZE 0 (or absent) keeps glibc's default; GUARDSIZE defaults to 4096.
  * Prints "BEFORE\n", /proc/self/maps right before the first pthread_create,
- * "END\n"; then "COUNT n ERRNAME\n"; then "AFTER\n", the maps after the
+ * "END\n"; then "COUNT n ERRNAME\n"; then "LOADAVG before|after\n", where
+ * before and after are /proc/loadavg right before the first pthread_create
+ * and right after the failing one (its "running/nr_threads last_pid" fields
+ * give the kernel's task count); then "AFTER\n", the maps after the
  * failure, "END\n". The maps are copied with open/read/write into a static
  * buffer, so the probe itself makes no allocation: the only ones are glibc's
  * own (the DTV of each thread). With "stdio", the first snapshot is made
@@ -34,6 +37,20 @@ static void dump(const char *tag)
         (void)!write(1, buf, (size_t)n);
     close(fd);
     put("END\n");
+}
+
+/* /proc/loadavg without its newline, into dst (no allocation). */
+static void loadavg(char *dst, size_t size)
+{
+    int fd = open("/proc/loadavg", O_RDONLY);
+    ssize_t n = fd < 0 ? 0 : read(fd, dst, size - 1);
+    if (fd >= 0)
+        close(fd);
+    if (n < 0)
+        n = 0;
+    while (n > 0 && dst[n - 1] == '\n')
+        n--;
+    dst[n] = 0;
 }
 
 static void dump_stdio(const char *tag)
@@ -75,8 +92,11 @@ int main(int argc, char **argv)
         dump_stdio("BEFORE\n");
     else
         dump("BEFORE\n");
+    static char before[128], after[128];
+    loadavg(before, sizeof before);
     while ((err = pthread_create(&t, &attr, blocker, NULL)) == 0)
         n++;
+    loadavg(after, sizeof after);
     char line[64];
     int len = 0;
     char digits[16];
@@ -95,6 +115,11 @@ int main(int argc, char **argv)
     len += (int)strlen(name);
     line[len++] = '\n';
     (void)!write(1, line, (size_t)len);
+    put("LOADAVG ");
+    put(before);
+    put("|");
+    put(after);
+    put("\n");
     dump("AFTER\n");
     _exit(0);
 }
