@@ -203,10 +203,11 @@ def test_a_million_max_map_count_on_arm64_39_bit_finishes(capsys, tmp_path):
     sum 65,502 blocks: an upper bound. glibc's own callocs (the DTV of each thread) grow the
     brk heap and fall back to 132 KiB mmaps, which take at most two blocks' worth. So about
     65,500 threads and 131,000 mappings, far below max_map_count: the address space, not the
-    knob, ends it."""
+    knob, ends it. pid_max is raised past them (the default 32,768 would stop it first:
+    kernel/pid.c ``alloc_pid``)."""
     path = tmp_path / "s.toml"
     path.write_text('title = "x"\n[process]\narch = "aarch64-39"\n[kernel]\n'
-                    'max_map_count = 1000000\n[[step]]\ndo = "pthread_create"\n'
+                    'max_map_count = 1000000\npid_max = 4194304\n[[step]]\ndo = "pthread_create"\n'
                     'count = "until-failure"\n')
     code, out, err = vasim(capsys, "run", str(path), "--json")
     assert code == 0, err
