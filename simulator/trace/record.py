@@ -24,6 +24,7 @@ its tampering delays park a tracee in a ptrace stop while this module reads /pro
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -32,8 +33,12 @@ import struct
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import attrs
+
+from simulator.trace.recording import collect_facts, facts_json, write_text
+from simulator.trace.strace import ProcessEvent, parse_strace
 
 #: syscall numbers (execve, exit_group) by ELF class.
 SYSNR = {64: (59, 231), 32: (11, 252)}
@@ -124,6 +129,11 @@ class Run:
 
 def _read(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
         return f.read()
 
 
@@ -233,8 +243,8 @@ class _Watcher:
         maps = _read(f"/proc/{pid}/maps")
         stop = Stop("execve" if state[1].split()[0] == str(numbers[0]) else "exit_group",
                     pid, tid, exe, bits, maps, int(_read(f"/proc/{pid}/personality"), 16),
-                    parse_auxv(open(f"/proc/{pid}/auxv", "rb").read(), bits), stat_mm(pid),
-                    open(f"/proc/{pid}/environ", "rb").read())
+                    parse_auxv(_read_bytes(f"/proc/{pid}/auxv"), bits), stat_mm(pid),
+                    _read_bytes(f"/proc/{pid}/environ"))
         if _task_state(pid, tid) == state:
             self.taken.add((pid, tid, state))
             self.stops.append(stop)
@@ -250,7 +260,8 @@ def build_wrapper(directory: str) -> str:
     return binary
 
 
-def setarch_args(*, arch32: bool = False, addr_3gb: bool = False, legacy: bool = False) -> list[str]:
+def setarch_args(*, arch32: bool = False, addr_3gb: bool = False,
+                 legacy: bool = False) -> list[str]:
     """``setarch ARCH -R [--3gb] [-L]``: ASLR off, and the chosen personality."""
     args = ["setarch", "i686" if arch32 else os.uname().machine, "-R"]
     return args + (["--3gb"] if addr_3gb else []) + (["-L"] if legacy else [])
@@ -371,12 +382,6 @@ def maps_files(run: Run) -> tuple[dict[str, str], list[str]]:
 def write_recording(run: Run, directory, meta: dict, *, cwd: str) -> dict:
     """Write a recording directory (see :mod:`simulator.trace.recording`) and return its
     meta. The file facts are read from this machine now, right after the run."""
-    import json
-    from pathlib import Path
-
-    from simulator.trace.recording import collect_facts, facts_json, write_text
-    from simulator.trace.strace import ProcessEvent, parse_strace
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     maps, notes = maps_files(run)
