@@ -1,0 +1,32 @@
+"""Files with no path of their own, named as /proc/PID/maps shows their mappings (measured
+on the reference machine, Linux 6.18):
+
+* memfd_create(NAME): a shmem file, ``/memfd:NAME (deleted)`` on 00:01 (mm/memfd.c);
+* anon_inode files (fs/anon_inodes.c): ``anon_inode:[io_uring]`` for io_uring's rings
+  (mapped at the offsets IORING_OFF_SQ_RING 0 and IORING_OFF_SQES 0x10000000), and
+  ``anon_inode:NAME`` for the others, all on the anon_inode mount (00:10 here) and sharing
+  its one inode.
+
+Use them as the ``file`` of an mmap: a shared mapping of one such FileRef merges like any
+file mapping; two memfd_create calls give two files.
+"""
+
+from __future__ import annotations
+
+from simulator.kernel.vma import FileRef
+
+#: The anon_inode file system's device here (fs/anon_inodes.c mounts one per boot).
+ANON_INODE_DEV = "00:10"
+
+
+def memfd_file(name: str, size: int | None = None, inode: int = 0) -> FileRef:
+    """A memfd_create(``name``) file (``MFD_`` flags do not change the name)."""
+    return FileRef(f"/memfd:{name} (deleted)", dev="00:01", inode=inode, size=size)
+
+
+def anon_inode_file(name: str, inode: int = 0) -> FileRef:
+    """An anon_inode file such as ``[io_uring]``, ``[perf_event]`` or ``[kvm-vcpu]``."""
+    return FileRef(f"anon_inode:{name}", dev=ANON_INODE_DEV, inode=inode)
+
+
+__all__ = ["memfd_file", "anon_inode_file"]
