@@ -720,19 +720,19 @@ int main(int argc, char **argv)
 			out_hex(a0); out_char(' '); out_hex(sz); out_char(' '); out_hex(fl);
 			if (a0 && (fl & SHM_REMAP) && hits_protected(a0 & ~(PAGE_SZ - 1), page_align(sz))) {
 				skipped = 1;
-			} else if ((id = shmget(IPC_PRIVATE, sz, IPC_CREAT | 0600)) == -1) {
+			} else if ((id = (int)syscall(SYS_shmget, IPC_PRIVATE, sz, IPC_CREAT | 0600)) == -1) {
 				is_err = 1; err = errno;
 			} else {
-				r = shmat(id, (void *)a0, (int)fl);
+				r = (void *)syscall(SYS_shmat, id, a0, fl);
 				if (r == (void *)-1) { is_err = 1; err = errno; }
 				else ret = (ulong)r;
-				shmctl(id, IPC_RMID, 0);
+				syscall(SYS_shmctl, id, IPC_RMID, 0);
 			}
 		} else if (strcmp(f[0], "shmdt") == 0 && nf == 2) {
 			ulong a0 = (ulong)parse_expr(f[1]);
 			out_str("shmdt ");
 			out_hex(a0);
-			if (shmdt((void *)a0) == -1) { is_err = 1; err = errno; }
+			if (syscall(SYS_shmdt, a0) == -1) { is_err = 1; err = errno; }
 		} else if (strcmp(f[0], "brk") == 0 && nf == 2) {
 			ulong addr = (ulong)parse_expr(f[1]);
 			out_str("brk ");
