@@ -43,6 +43,13 @@ def _sticky(*vmas: Vma) -> int:
     return bits
 
 
+def can_merge_remove_vma(vma: Vma) -> bool:
+    """mm/vma.c ``can_merge_remove_vma``: a merge may delete a VMA only if its ``vm_ops`` has
+    no ``close``. Of the modelled VMAs only SysV shm attaches have one (``shm_close``), so
+    pieces of a split attach never merge back (measured here after mlock/munlock)."""
+    return vma.file is None or vma.file.shm_id is None
+
+
 def vma_merge_new_range(mm, new: Vma) -> Vma:
     """Insert the free range ``new`` covers, merged with ``prev`` and/or ``next`` if allowed.
 
@@ -53,7 +60,7 @@ def vma_merge_new_range(mm, new: Vma) -> Vma:
     prev, nxt = mm._vmas.neighbours(new.start)
     left = prev is not None and prev.end == new.start and mm.is_mergeable(prev, new)
     right = nxt is not None and nxt.start == new.end and mm.is_mergeable(new, nxt)
-    if left and right and not _anon_compatible(prev, nxt):
+    if left and right and not (_anon_compatible(prev, nxt) and can_merge_remove_vma(nxt)):
         right = False
     if left:
         if right:
@@ -95,6 +102,10 @@ def vma_merge_existing_range(mm, prev: Vma | None, middle: Vma, start: int, end:
         merge_right = False
     if not (merge_left or merge_right):
         return None
+    if left_side and right_side and not can_merge_remove_vma(middle):
+        return None  # the merge would delete middle, which has a close op
+    if merge_left and merge_right and not can_merge_remove_vma(nxt):
+        merge_right = False
     old = [middle]
     new = []
     if merge_left and merge_right:

@@ -468,7 +468,10 @@ class AddressSpace:
                 both_stacks = prev.flags & vma.flags & VM_GROWSDOWN
                 heap_floor = vma.start == self.start_brk
                 left_split = vma.start in self.unmerged_splits
-                assert both_stacks or heap_floor or left_split or not self.is_mergeable(prev, vma), \
+                # Pieces of a SysV shm attach are only merged where no VMA is deleted.
+                shm_piece = vma.file is not None and vma.file.shm_id is not None
+                assert (both_stacks or heap_floor or left_split or shm_piece
+                        or not self.is_mergeable(prev, vma)), \
                     f"unmerged neighbours {prev} {vma}"
             prev = vma
         self._gaps._check()
