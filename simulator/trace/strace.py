@@ -28,9 +28,17 @@ from pathlib import Path
 import attrs
 
 from simulator.errors import InputError
+from simulator.kernel.madvise import MADV_NAMES
+from simulator.kernel.mlock import MCL_NAMES, MLOCK_ONFAULT
+from simulator.kernel.pkeys import PKEY_NAMES
+from simulator.kernel.shm import IPC_CMD_NAMES, IPC_NAMES, SHM_NAMES
 from simulator.kernel.uapi import MAP_HUGE_SHIFT, MAP_NAMES, MREMAP_NAMES, PROT_NAMES, Errno
 
-MEMORY_SYSCALLS = frozenset({"mmap", "mmap2", "munmap", "mprotect", "mremap", "brk"})
+MEMORY_SYSCALLS = frozenset({"mmap", "mmap2", "munmap", "mprotect", "mremap", "brk",
+                             # issue 10 (calls branch): calls that split, lock, seal or add
+                             "madvise", "mlock", "mlock2", "munlock", "mlockall",
+                             "munlockall", "mseal", "shmget", "shmat", "shmdt", "shmctl",
+                             "pkey_mprotect", "pkey_alloc", "pkey_free", "remap_file_pages"})
 FILE_SYSCALLS = frozenset({"open", "openat", "openat2", "creat", "memfd_create", "close", "dup",
                            "dup2", "dup3", "fcntl", "execve"})
 PROCESS_SYSCALLS = frozenset({"clone", "clone3", "fork", "vfork"})
@@ -138,12 +146,33 @@ _ARG_NAMES = {
     "mprotect": ("addr", "length", "prot"),
     "mremap": ("old_address", "old_size", "new_size", "flags", "new_address"),
     "brk": ("addr",),
+    "madvise": ("addr", "length", "advice"),
+    "mlock": ("addr", "length"),
+    "mlock2": ("addr", "length", "flags"),
+    "munlock": ("addr", "length"),
+    "mlockall": ("flags",),
+    "munlockall": (),
+    "mseal": ("addr", "length", "flags"),
+    "shmget": ("key", "size", "shmflg"),
+    "shmat": ("shmid", "shmaddr", "shmflg"),
+    "shmdt": ("shmaddr",),
+    "shmctl": ("shmid", "cmd", "buf"),
+    "pkey_mprotect": ("addr", "length", "prot", "pkey"),
+    "pkey_alloc": ("flags", "access_rights"),
+    "pkey_free": ("pkey",),
+    "remap_file_pages": ("addr", "size", "prot", "pgoff", "flags"),
 }
+#: Arguments strace prints as signed numbers (pkey -1).
+_SIGNED_ARGS = frozenset({"pkey"})
 _FLAG_TABLES = {
     ("mmap", 2): PROT_NAMES, ("mmap", 3): MAP_NAMES,
     ("mmap2", 2): PROT_NAMES, ("mmap2", 3): MAP_NAMES,
     ("mprotect", 2): PROT_NAMES,
     ("mremap", 3): MREMAP_NAMES,
+    ("madvise", 2): MADV_NAMES, ("mlock2", 2): {"MLOCK_ONFAULT": MLOCK_ONFAULT},
+    ("mlockall", 0): MCL_NAMES, ("shmget", 0): IPC_NAMES, ("shmget", 2): IPC_NAMES,
+    ("shmat", 2): SHM_NAMES, ("shmctl", 1): IPC_CMD_NAMES, ("pkey_mprotect", 2): PROT_NAMES,
+    ("pkey_alloc", 1): PKEY_NAMES, ("remap_file_pages", 4): MAP_NAMES,
 }
 
 
@@ -307,7 +336,8 @@ def _split_call(body: str) -> tuple[str, str]:
 
 def _memory_call(name: str, body: str, pid: int | None, line: int, end_line: int) -> MemoryCall:
     args_text, ret_text = _split_call(body)
-    fast = _FAST_ARGS[name].match(args_text)
+    pattern = _FAST_ARGS.get(name)
+    fast = pattern.match(args_text) if pattern is not None else None
     if fast is not None:
         values, fd_path = _fast_args(name, fast.groups())
     else:
@@ -371,6 +401,8 @@ def _decode_args(name: str, args_text: str) -> tuple[tuple[int, ...], str | None
         elif index == 4 and mmap_like:
             fd, fd_path = _fd(part)
             values.append(fd)
+        elif names[index] in _SIGNED_ARGS and part.startswith("-"):
+            values.append(-_number(part[1:], names[index]))
         else:
             values.append(_number(part, names[index]))
     if len(values) == 4 and name == "mremap":
@@ -414,7 +446,12 @@ def _decode_flags(token: str, table: dict[str, int]) -> int:
         if known is not None:
             value |= known
         elif _NUMBER.match(part) and not part.startswith("-"):
-            value |= int(part, 16) if part[:2] in ("0x", "0X") else int(part)
+            if part[:2] in ("0x", "0X"):
+                value |= int(part, 16)
+            elif part[0] == "0" and part.isdigit():
+                value |= int(part, 8)  # a mode: strace prints shmget's 0600 in octal
+            else:
+                value |= int(part)
         elif (huge := _HUGE_SHIFT.match(part)) and table is MAP_NAMES:
             value |= int(huge.group(1)) << MAP_HUGE_SHIFT  # strace's spelling of an unnamed size
         else:
