@@ -381,3 +381,26 @@ def test_madvise_split_at_max_map_count_is_eagain():
     assert mm.madvise(a + P, P, MADV_DONTDUMP) is Errno.EAGAIN
     assert mm.mlock(a + P, P) is Errno.ENOMEM
     mm._check()
+
+
+@pytest.mark.parametrize("setarch,base", [(X64, B), (I686, 0x70000000)], ids=["x86_64", "i686"])
+def test_the_shipped_scenario_on_the_kernel(probes, setarch, base):
+    """scenarios/madvise-mlock-mseal-split-and-seal.toml, call for call in the probe: its
+    expected results are these measured ones; in the end the 6 pages are 2 VMAs (pages 0-3
+    merged again, 4-5 sealed) and the sealed SysV attach survives shmdt."""
+    ops = [mmap_op(base, 6 * P, RW, FIXED), madv(base + P, P, MADV_DONTDUMP),
+           f"mremap {base:#x} {6 * P:#x} {12 * P:#x} 0x1 0x0", f"mlock {base + 3 * P:#x} {P:#x} -1",
+           f"mseal {base + 4 * P:#x} {2 * P:#x} 0", f"munmap {base:#x} {6 * P:#x}",
+           f"mprotect {base + 4 * P:#x} {P:#x} 0x1", mmap_op(base + 5 * P, P, RW, FIXED),
+           madv(base, 2 * P, MADV_DODUMP), f"munlock {base + 3 * P:#x} {P:#x}",
+           f"shmat {base + 0x100000:#x} {3 * P:#x} 0x0", f"mseal {base + 0x100000:#x} {3 * P:#x} 0",
+           f"shmdt {base + 0x100000:#x}"]
+    b = both(probes, ops, setarch=setarch)
+    assert [b.kernel(i) for i in range(1, len(ops))] == [
+        "0x0", "-EFAULT", "0x0", "0x0", "-EPERM", "-EPERM", "-EPERM", "0x0", "0x0",
+        hex(base + 0x100000), "0x0", "0x0"]
+    assert [(m.start, m.end) for m in b.maps(len(ops) - 1)
+            if base <= m.start < base + 0x200000] == [
+        (base, base + 4 * P), (base + 4 * P, base + 6 * P),
+        (base + 0x100000, base + 0x100000 + 3 * P)]
+    b.assert_model_agrees()

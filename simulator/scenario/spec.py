@@ -18,6 +18,9 @@ import attrs
 from simulator.errors import InputError
 from simulator.kernel.arch import PROFILES
 from simulator.kernel.config import Personality
+from simulator.kernel.madvise import MADV_NAMES
+from simulator.kernel.mlock import MCL_NAMES
+from simulator.kernel.shm import SHM_NAMES
 from simulator.kernel.uapi import MAP_NAMES, MREMAP_NAMES, PROT_NAMES, Errno
 from simulator.scenario.expr import BUILTINS, Expr, ExprError, parse
 from simulator.scenario.locate import locate, position
@@ -132,6 +135,16 @@ def _flag_names(table: dict, prefix: str):
 _prot = _flag_names(PROT_NAMES, "PROT_")
 _map_flags = _flag_names(MAP_NAMES, "MAP_")
 _mremap_flags = _flag_names(MREMAP_NAMES, "MREMAP_")
+_mcl_flags = _flag_names(MCL_NAMES, "MCL_")
+_shm_flags = _flag_names(SHM_NAMES, "SHM_")
+_madvice_names = _flag_names(MADV_NAMES, "MADV_")
+
+
+def _madvice(path, value):
+    """One advice: a name ("DONTDUMP", "MADV_DONTDUMP") or its number."""
+    if isinstance(value, list) or (isinstance(value, str) and re.search(r"[|,\s]", value.strip())):
+        raise SpecError(path, "'advice' is one advice, such as \"MADV_DONTDUMP\"")
+    return _madvice_names(path, value)
 
 
 def _file(path, value):
@@ -223,6 +236,7 @@ PROCESS_KEYS = {
     "rlimit_as": lambda p, v: _size(p, v, unlimited=True),
     "aslr_seed": _int(0), "start": _choice("program", "empty", "maps", "exec"),
     "maps": _file, "executable": _file, "exec_strings": _int(0, 1 << 30), "label": _str,
+    "rlimit_memlock": lambda p, v: _size(p, v, unlimited=True), "cap_ipc_lock": _bool,
 }
 #: In [compare] process tables only: kernel knobs or glibc settings for that process.
 COMPARE_PROCESS_KEYS = dict(PROCESS_KEYS,
@@ -234,6 +248,7 @@ KERNEL_KEYS = {
     "legacy_va_layout": _int(0, 1), "randomize_va_space": _int(0, 2),
     "max_map_count": _int(1, 1 << 31), "thp": _bool, "mmap_rnd_bits": _int(0, 40),
     "mmap_rnd_compat_bits": _int(0, 40), "overcommit_memory": _int(0, 2), "cap_sys_rawio": _bool,
+    "pkeys": _bool,
 }
 GLIBC_KEYS = {
     "version": _choice("2.36", "2.42"), "ncpu": _int(1, 4096), "top_pad": _size,
@@ -270,6 +285,16 @@ OPS = {
     "realloc": {"ptr": _name, "size": _size},
     "free": {"ptr": _name},
     "dlopen": {"file": _file},
+    # issue 10: calls that split, lock, seal or add mappings
+    "madvise": {"addr": _expr, "length": _expr, "advice": _madvice},
+    "mlock": {"addr": _expr, "length": _expr, "onfault": _bool},
+    "munlock": {"addr": _expr, "length": _expr},
+    "mlockall": {"flags": _mcl_flags},
+    "munlockall": {},
+    "mseal": {"addr": _expr, "length": _expr},
+    "shmat": {"size": _size, "addr": _expr, "flags": _shm_flags},
+    "shmdt": {"addr": _expr},
+    "pkey_mprotect": {"addr": _expr, "length": _expr, "prot": _prot, "pkey": _int(-1, 15)},
 }
 REQUIRED = {
     "mmap": ("length",), "munmap": ("addr", "length"), "mprotect": ("addr", "length", "prot"),
@@ -277,6 +302,9 @@ REQUIRED = {
     "setrlimit": ("stack",), "pthread_join": ("target",), "pthread_exit": ("thread",),
     "malloc": ("size",), "calloc": ("size",), "realloc": ("ptr", "size"), "free": ("ptr",),
     "dlopen": ("file",),
+    "madvise": ("addr", "length", "advice"), "mlock": ("addr", "length"),
+    "munlock": ("addr", "length"), "mlockall": ("flags",), "mseal": ("addr", "length"),
+    "shmat": ("size",), "shmdt": ("addr",), "pkey_mprotect": ("addr", "length", "prot", "pkey"),
 }
 LIBC_OPS = frozenset({"pthread_create", "pthread_exit", "pthread_join", "malloc", "calloc",
                       "realloc", "free", "dlopen"})
