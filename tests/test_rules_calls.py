@@ -30,7 +30,7 @@ from simulator.kernel.shm import SHM_RDONLY, SHM_REMAP, SHM_RND
 from simulator.kernel.uapi import (
     MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE, Errno,
 )
-from simulator.units import MiB, PAGE_SIZE
+from simulator.units import PAGE_SIZE
 from test_rules_mmap import X64, both, mmap_op
 
 P = PAGE_SIZE

@@ -435,7 +435,7 @@ class AddressSpace:
 
     def remap_file_pages(self, addr: int, size: int, prot: int, pgoff: int, flags: int = 0):
         """remap_file_pages(2): 0 or an Errno. See :mod:`simulator.kernel.remap_file_pages`."""
-        result = _sys_remap_file_pages(self, addr, size, prot, pgoff, flags)
+        result = _remap_file_pages.sys_remap_file_pages(self, addr, size, prot, pgoff, flags)
         self.calls += 1
         return result
 
@@ -502,5 +502,5 @@ from simulator.kernel import mlock as _mlock, pkeys as _pkeys, shm as _shm  # no
 from simulator.kernel.madvise import do_madvise as _do_madvise  # noqa: E402
 from simulator.kernel.mprotect import do_mprotect_pkey as _do_mprotect_pkey  # noqa: E402
 from simulator.kernel.mseal import do_mseal as _do_mseal  # noqa: E402
-from simulator.kernel.remap_file_pages import sys_remap_file_pages as _sys_remap_file_pages  # noqa: E402,E501
+from simulator.kernel import remap_file_pages as _remap_file_pages  # noqa: E402
 from simulator.kernel.shm import ShmNamespace as _ShmNamespace  # noqa: E402
