@@ -65,3 +65,34 @@ mremap({B:#x}, 8192, 8192, MREMAP_MAYMOVE|MREMAP_DONTUNMAP) = {B + 0x200000:#x}
     assert call.matched and "not in the trace" in call.note
     assert mm.vma_at(B) is not None and mm.vma_at(B + 0x200000) is not None
     assert "note" in result.to_json()["calls"][1]
+
+
+def test_special_file_mappings_are_named_as_proc_shows_them():
+    """Measured here (a memfd_create("demo") file and io_uring_setup's rings, mmapped):
+    /proc/self/maps names them ``/memfd:demo (deleted)`` on 00:01 and
+    ``anon_inode:[io_uring]`` on 00:10. strace -y shows the same paths on the descriptors;
+    they exist nowhere on disk, so realpath() must not turn them into ./anon_inode:..."""
+    result, mm = run("""\
+memfd_create("demo", 0) = 3</memfd:demo (deleted)>
+mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_SHARED, 3</memfd:demo (deleted)>, 0) = 0x7ffff7ffd000
+mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_POPULATE, 4<anon_inode:[io_uring]>, 0) = 0x7ffff7ffc000
+""")
+    assert result.matched == 2
+    fields = [line.split() for line in mm.maps_lines()[:2]]
+    assert [(f[3], f[-1]) for f in fields] == [("00:10", "anon_inode:[io_uring]"),
+                                               ("00:01", "(deleted)")]
+    assert mm.maps_lines()[1].endswith("/memfd:demo (deleted)")
+
+
+def test_shmem_names_survive_a_maps_round_trip():
+    """A maps listing with a SysV attach and a memfd (lines from this machine) reads back as
+    itself: their names are not those of shared anonymous memory."""
+    from simulator.trace.loadmaps import address_space_from_maps
+    from simulator.trace.procmaps import parse_maps
+    text = ("7f4cd5002000-7f4cd5006000 r--s 00000000 00:01 12"
+            "                         /SYSV00000000 (deleted)\n"
+            "7ff5753d0000-7ff5753d1000 r--p 00000000 00:01 7910"
+            "                       /memfd:demo (deleted)\n")
+    mm = address_space_from_maps(parse_maps(text, "t.maps"), get_profile("x86_64"))
+    assert [line.split()[-2:] for line in mm.maps_lines()[:2]] == [
+        ["/SYSV00000000", "(deleted)"], ["/memfd:demo", "(deleted)"]]

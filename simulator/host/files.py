@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 
+from simulator.kernel.anon_inodes import special_file
 from simulator.kernel.vma import FileRef
 
 #: File systems whose ``file_operations.get_unmapped_area`` is ``thp_get_unmapped_area``
@@ -41,6 +42,9 @@ def host_file(path: str, *, readable: bool = True, writable: bool = True) -> Fil
     """A :class:`FileRef` for a real file, opened with the given access: its resolved path (as
     /proc shows it), device, inode, size and THP placement. A file that does not exist here
     gets device 00:00 and inode 0."""
+    special = special_file(path, readable=readable, writable=writable)
+    if special is not None:
+        return special
     real = os.path.realpath(path)
     try:
         st = os.stat(real)

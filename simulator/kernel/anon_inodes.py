@@ -29,4 +29,18 @@ def anon_inode_file(name: str, inode: int = 0) -> FileRef:
     return FileRef(f"anon_inode:{name}", dev=ANON_INODE_DEV, inode=inode)
 
 
-__all__ = ["memfd_file", "anon_inode_file"]
+def special_file(path: str, *, readable: bool = True, writable: bool = True) -> FileRef | None:
+    """The FileRef for a path as strace -y and /proc show a memfd (``/memfd:NAME
+    (deleted)``) or an anon_inode file (``anon_inode:[io_uring]``); None for any other path.
+    Such paths exist nowhere on disk: ``realpath`` and ``stat`` would misname them."""
+    if path.startswith("/memfd:"):
+        name = path[len("/memfd:"):]
+        name = name[: -len(" (deleted)")] if name.endswith(" (deleted)") else name
+        return FileRef(f"/memfd:{name} (deleted)", dev="00:01", readable=readable,
+                       writable=writable)
+    if path.startswith("anon_inode:"):
+        return FileRef(path, dev=ANON_INODE_DEV, readable=readable, writable=writable)
+    return None
+
+
+__all__ = ["memfd_file", "anon_inode_file", "special_file"]

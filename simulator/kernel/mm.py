@@ -270,8 +270,8 @@ class AddressSpace:
     def vma_name(self, vma: Vma) -> str:
         """fs/proc/task_mmu.c ``get_vma_name``: file path, special name, [heap], [stack], anon name."""
         if vma.file is not None:
-            if vma.file.shmem:
-                return "/dev/zero (deleted)"
+            # Shared anonymous memory is "/dev/zero (deleted)", a SysV attach
+            # "/SYSV%08x (deleted)", a memfd "/memfd:NAME (deleted)": each file's own path.
             return vma.file.path
         if vma.special is not None:
             return vma.special
