@@ -205,6 +205,22 @@ def test_mlock_hole_and_prot_none(probes):
     assert_vmflags_agree(b, B, B + 4 * P)
 
 
+def test_mlock_and_populate_past_the_end_of_a_file(probes, scratch_files):
+    """File pages past EOF cannot be faulted in (SIGBUS): mlock of a private file mapping
+    wholly beyond the 8 MiB scratch file locks it (``lo``) and returns ENOMEM, and
+    MADV_POPULATE_READ returns EFAULT (measured with a 1-page file mapped 3 pages too);
+    pages inside the file are fine."""
+    eof = 8 << 20
+    ops = [mmap_op(B, 3 * P, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd=0, off=eof - P),
+           f"mlock {B:#x} {3 * P:#x} -1", madv(B, 3 * P, MADV_POPULATE_READ),
+           madv(B, P, MADV_POPULATE_READ), f"munlock {B:#x} {3 * P:#x}", f"mlock {B:#x} {P:#x} -1"]
+    b = both(probes, ops, files=scratch_files, smaps=True)
+    assert [b.kernel(i) for i in range(1, 6)] == ["-ENOMEM", "-EFAULT", "0x0", "0x0", "0x0"]
+    assert "lo" in vmflags(b, 1, B, B + P)[0][2]
+    b.assert_model_agrees()
+    assert_vmflags_agree(b, B, B + 3 * P)
+
+
 def test_mlockall_future_locks_later_mmaps_and_brk(probes):
     """``apply_mlockall_flags``: MCL_FUTURE|MCL_ONFAULT sets mm->def_flags, so the next
     mmap and brk growth carry ``lo lf``; munlockall clears it. mlockall(0), (MCL_ONFAULT)

@@ -31,9 +31,9 @@ from simulator.kernel.vma import (
     VM_DONTCOPY, VM_DONTDUMP, VM_DONTEXPAND, VM_HUGEPAGE, VM_HUGETLB, VM_IO, VM_LOCKED,
     VM_MAYBE_GUARD, VM_MAYSHARE, VM_MAYWRITE, VM_MERGEABLE, VM_MIXEDMAP, VM_NOHUGEPAGE,
     VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SEALED, VM_SEQ_READ, VM_SHARED, VM_SPECIAL,
-    VM_WIPEONFORK, VM_WRITE, Vma,
+    VM_WIPEONFORK, VM_WRITE, Vma, beyond_eof,
 )
-from simulator.units import PAGE_MASK, PAGE_SHIFT, page_align
+from simulator.units import PAGE_MASK, page_align
 
 # include/uapi/asm-generic/mman-common.h
 MADV_NORMAL = 0
@@ -322,11 +322,8 @@ def madvise_populate(mm, start: int, end: int, write: bool) -> int | Errno:
         if not write and not vma.flags & VM_READ:
             return Errno.EINVAL
         stop = min(vma.end, end)
-        f = vma.file
-        if f is not None and f.size is not None and not f.shmem:
-            eof_page = page_align(f.size) >> PAGE_SHIFT
-            if vma.pgoff_at(stop - 1) >= eof_page:
-                return Errno.EFAULT
+        if beyond_eof(vma, stop - 1):  # file pages follow each other: the last one decides
+            return Errno.EFAULT
         start = stop
     return 0
 

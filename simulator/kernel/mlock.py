@@ -21,7 +21,7 @@ from simulator.kernel.merge import vma_modify
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import (
     VM_ACCESS_FLAGS, VM_HUGETLB, VM_IO, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_PFNMAP,
-    VM_SPECIAL, Vma,
+    VM_SPECIAL, Vma, beyond_eof,
 )
 from simulator.units import PAGE_MASK, PAGE_SIZE, page_align
 
@@ -98,13 +98,13 @@ def apply_vma_lock_flags(mm, start: int, length: int, flags: int) -> int | Errno
 
 
 def _populate_error(mm, start: int, end: int) -> Errno | None:
-    """``__mm_populate`` after mlock: the first VMA that cannot be faulted in (PROT_NONE,
-    without VM_LOCKONFAULT and not VM_IO/VM_PFNMAP) fails with EFAULT, which
-    ``__mlock_posix_error_return`` reports as ENOMEM."""
+    """``__mm_populate`` after mlock: a VMA that cannot be faulted in (PROT_NONE, or file
+    pages past the end of the file; not VM_LOCKONFAULT, VM_IO or VM_PFNMAP ones) fails with
+    EFAULT, which ``__mlock_posix_error_return`` reports as ENOMEM (both measured here)."""
     for vma in mm.vmas_in(start, end):
         if vma.flags & (VM_IO | VM_PFNMAP) or vma.flags & VM_LOCKONFAULT:
             continue
-        if not vma.flags & VM_ACCESS_FLAGS:
+        if not vma.flags & VM_ACCESS_FLAGS or beyond_eof(vma, min(vma.end, end) - 1):
             return Errno.ENOMEM
     return None
 

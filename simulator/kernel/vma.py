@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import attrs
 
-from simulator.units import PAGE_SHIFT
+from simulator.units import PAGE_SHIFT, PAGE_SIZE
 
 VM_NONE = 0x00000000
 VM_READ = 0x00000001
@@ -179,6 +179,15 @@ class Vma(NamedTuple):
     def file_offset(self) -> int:
         """The offset column: ``vm_pgoff << PAGE_SHIFT`` for file-backed VMAs, 0 for anonymous."""
         return self.pgoff << PAGE_SHIFT if self.file is not None else 0
+
+
+def beyond_eof(vma: Vma, addr: int) -> bool:
+    """The file page under ``addr`` lies at or past the end of the file, so faulting it in
+    raises SIGBUS (mm/filemap.c ``filemap_fault``). Never for anonymous memory or shmem."""
+    f = vma.file
+    if f is None or f.size is None or f.shmem:
+        return False
+    return (vma.pgoff << PAGE_SHIFT) + (addr - vma.start) >= -(-f.size // PAGE_SIZE) * PAGE_SIZE
 
 
 def is_accessible(vma: Vma) -> bool:
