@@ -110,6 +110,10 @@ ADDR_NO_RANDOMIZE. Its file facts are read from this machine, and the output say
 --initial-maps is /proc/PID/maps (or gdb 'info proc mappings') of the process before the
 trace's first memory call; without it the layout at exec is built from the traced program's
 ELF file when it exists here, else from a modelled program.
+Replayed and checked: mmap/mmap2, munmap, mprotect, mremap, brk, madvise, mlock, mlock2,
+munlock, mlockall, munlockall, mseal, shmget, shmat, shmdt, shmctl(IPC_RMID), pkey_mprotect,
+pkey_alloc, pkey_free, remap_file_pages. A call whose outcome rests on something strace does
+not print gets a note (e.g. mremap's hint with MREMAP_DONTUNMAP).
 """
 
 
@@ -141,6 +145,8 @@ def cmd_replay(args) -> int:
         print(f"replayed {result.total} memory calls from {args.trace} as {profile.name} "
               f"({result.skipped} other lines skipped)")
         print(f"matched {result.matched} of {result.total}")
+        for call in (c for c in result.calls if c.note):
+            print(f"note at {args.trace}:{call.line}: {call.syscall}: {call.note}")
         first = result.first_divergence
         if first is not None:
             print(f"first divergence at {args.trace}:{first.line}: {first.text}")

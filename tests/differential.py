@@ -66,7 +66,40 @@ def apply(mm, op_line: str, files) -> str:
         return format_result(mm.brk(num(args[0])))
     if name == "touch":
         return format_result(mm.touch(num(args[0]), args[1] == "w"))
-    raise ValueError(op_line)
+    handler = _CALLS.get(name)
+    if handler is None:
+        raise ValueError(op_line)
+    return format_result(handler(mm, *(num(a) for a in args)))
+
+
+def _mlock(mm, addr, length, flags):
+    return mm.mlock(addr, length) if flags < 0 else mm.mlock(addr, length, flags)
+
+
+def _shmat(mm, addr, size, shmflg):
+    """The probe's composite: shmget(IPC_PRIVATE, size), shmat, shmctl(IPC_RMID)."""
+    shmid = mm.shmget(0, size, 0o1000 | 0o600)
+    if isinstance(shmid, Errno):
+        return shmid
+    result = mm.shmat(shmid, addr, shmflg)
+    mm.shmctl_rmid(shmid)
+    return result
+
+
+#: The probe's other ops: name -> model call with the resolved numbers.
+_CALLS = {
+    "madvise": lambda mm, a, n, adv: mm.madvise(a, n, adv),
+    "mlock": _mlock,
+    "munlock": lambda mm, a, n: mm.munlock(a, n),
+    "mlockall": lambda mm, fl: mm.mlockall(fl),
+    "munlockall": lambda mm: mm.munlockall(),
+    "mseal": lambda mm, a, n, fl: mm.mseal(a, n, fl),
+    "pkey_mprotect": lambda mm, a, n, prot, key: mm.pkey_mprotect(a, n, prot, key),
+    "remap_file_pages": lambda mm, a, n, prot, pgoff, fl: mm.remap_file_pages(a, n, prot,
+                                                                            pgoff, fl),
+    "shmat": _shmat,
+    "shmdt": lambda mm, a: mm.shmdt(a),
+}
 
 
 def scratch_refs(paths):

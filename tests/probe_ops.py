@@ -424,6 +424,77 @@ class _Generator:
         if self.rng.random() < 0.5:  # restore later: split then re-merge
             self.pending.append(f"mprotect {self.ref(reg, off)} {_hex(length)} {_hex(reg.prot)}")
 
+    # madvise, mlock, mseal, shm (issue 10): small lengths wherever pages get populated, so a
+    # random run never faults in gigabytes.
+    MADVICES = [(0, 3), (1, 3), (2, 3), (3, 3), (4, 8), (8, 4), (9, 2), (10, 5), (11, 4),
+                (12, 3), (13, 2), (14, 4), (15, 4), (16, 6), (17, 4), (18, 4), (19, 3),
+                (20, 2), (21, 1), (22, 2), (23, 2), (24, 2), (77, 1), (102, 4), (103, 2)]
+
+    def act_madvise(self) -> None:
+        reg = self.pick_region(kinds=("anon", "shared", "file", "growsdown", "shm"))
+        if reg is None:
+            return self.act_anon()
+        advice = self.rng.choices([a for a, _ in self.MADVICES], [w for _, w in self.MADVICES])[0]
+        off, length = self.offset_in(reg)
+        if advice in (22, 23):
+            length = min(length, 16 * PAGE)
+        if self.rng.random() < 0.15:
+            length += self.rng.choice([PAGE, 8 * PAGE])  # runs into whatever follows
+        self.emit(f"madvise {self.ref(reg, off)} {_hex(length)} {advice}")
+
+    def act_mlock(self) -> None:
+        rng = self.rng
+        reg = self.pick_region(kinds=("anon", "shared", "file", "growsdown", "shm"))
+        if reg is None:
+            return self.act_anon()
+        off, length = self.offset_in(reg)
+        r = rng.random()
+        if r < 0.55:
+            flags = 1  # mlock2(MLOCK_ONFAULT): nothing is populated
+        elif r < 0.75:
+            flags, length = -1, min(length, 16 * PAGE)
+        else:
+            self.emit(f"munlock {self.ref(reg, off)} {_hex(length)}")
+            return
+        self.emit(f"mlock {self.ref(reg, off)} {_hex(length)} {flags}")
+        if rng.random() < 0.6:
+            self.pending.append(f"munlock {self.ref(reg, off)} {_hex(length)}")
+
+    def act_mlockall(self) -> None:
+        flags = self.rng.choice([2 | 4, 1 | 4, 1 | 2 | 4, 0, 4])  # never populating
+        self.emit(f"mlockall {_hex(flags)}")
+        self.pending.append("munlockall")
+
+    def act_mseal(self) -> None:
+        reg = self.pick_region(kinds=("anon", "shared", "file", "arena", "shm"))
+        if reg is None:
+            return self.act_anon()
+        off, length = self.offset_in(reg)
+        self.emit(f"mseal {self.ref(reg, off)} {_hex(length)} {self.rng.choice([0, 0, 0, 1])}")
+
+    def act_shm(self) -> None:
+        rng = self.rng
+        live = [r for r in self.regions if r.kind == "shm" and r.live]
+        if live and rng.random() < 0.4:
+            reg = rng.choice(live)
+            self.emit(f"shmdt {self.ref(reg, rng.choice([0, 0, 0, PAGE]))}")
+            reg.live = False
+            return
+        length = rng.choice([PAGE, 3 * PAGE + 5, 64 * KiB, MiB, 2 * MiB, 3 * MiB])
+        flags = rng.choice([0, 0, 0o10000, 0o20000])
+        target = self.pick_region() if rng.random() < 0.2 else None
+        addr = self.ref(target, 5) if target is not None else "0x0"
+        idx = self.emit(f"shmat {addr} {_hex(length)} {_hex(flags)}")
+        self.regions.append(_Region(idx, _page_up(length), "shm", PROT_READ))
+
+    def act_pkey(self) -> None:
+        reg = self.pick_region(kinds=("anon", "shared", "file"))
+        if reg is None:
+            return self.act_anon()
+        off, length = self.offset_in(reg)
+        self.emit(f"pkey_mprotect {self.ref(reg, off)} {_hex(length)} {_hex(self.prot())} "
+                  f"{self.rng.choice([-1, -1, -1, 0, 1])}")
+
     def act_munmap(self) -> None:
         reg = self.pick_region(kinds=("anon", "shared", "file", "growsdown"))
         if reg is None:
@@ -556,6 +627,8 @@ class _Generator:
         ("act_arena_unmap", 5), ("act_noreplace", 3), ("act_map32", 3), ("act_growsdown", 3),
         ("act_below_growsdown", 4), ("act_file", 8), ("act_mprotect", 9), ("act_munmap", 7),
         ("act_brk", 6), ("act_mremap", 8), ("act_touch", 7), ("act_invalid", 3),
+        ("act_madvise", 8), ("act_mlock", 4), ("act_mlockall", 1), ("act_mseal", 2),
+        ("act_shm", 3), ("act_pkey", 1),
     ]
 
     def run(self, n_ops: int) -> list[str]:

@@ -955,3 +955,23 @@ def test_glibc_2_42_installs_the_guard_with_madvise():
     lines = [line for line in p.mm.maps_lines()
              if mem <= int(line.split("-")[0], 16) < mem + BLOCK_8M]
     assert len(lines) == 1 and lines[0].startswith(f"{mem:x}-{mem + BLOCK_8M:x} rw-p")
+
+
+def test_glibc_2_42_falls_back_to_prot_none_when_the_kernel_refuses():
+    """nptl/allocatestack.c (2.42) setup_stack_prot: "If madvise fails ... it just need to
+    PROT_NONE the guard area" and allocate_stack_mode becomes ALLOCATE_GUARD_PROT_NONE. After
+    mlockall(MCL_FUTURE) the new stack is VM_LOCKED and the kernel refuses
+    MADV_GUARD_INSTALL on locked VMAs (EINVAL, mm/madvise.c is_valid_guard_vma; measured on
+    6.18 in tests/test_rules_calls.py), so the guard is an mprotect'ed ---p VMA again, and
+    the next stack is made the 2.36 way; a thread's exit madvise(MADV_DONTNEED) on its
+    locked stack returns the kernel's EINVAL."""
+    p = start(glibc=GlibcConfig(version="2.42"))
+    assert p.mm.mlockall(2) == 0  # MCL_FUTURE
+    t, got = step(p, p.threads.create)
+    mem = 0x7FFFF75D0000
+    assert got[1] == ("madvise", mem, P, GUARD_INSTALL, Errno.EINVAL)
+    assert got[2] == ("mprotect", mem, P, 0, 0)
+    _, again = step(p, p.threads.create)
+    assert "madvise" not in [c[0] for c in again]
+    p.threads.exit(t)
+    assert p.syscalls[-1].name == "madvise" and p.syscalls[-1].result is Errno.EINVAL

@@ -143,6 +143,8 @@ def test_parser_rejects_truncated_output():
     assert run.brk0 == 0x1000 and run.steps[0].value == 0x1000 and run.steps[0].maps == ""
 
 
+NAMES = {"mmap", "munmap", "mprotect", "mremap", "brk", "touch", "madvise", "mlock", "munlock",
+         "mlockall", "munlockall", "mseal", "shmat", "shmdt", "pkey_mprotect"}
 _EXPR = re.compile(r"^(0x[0-9a-f]+|-?\d+|r(\d+)([+-]0x[0-9a-f]+)?|brk0([+-]0x[0-9a-f]+)?)$")
 
 
@@ -155,7 +157,7 @@ def test_generator(bits):
     for i, line in enumerate(ops):
         name, *fields = line.split()
         kinds.add(name)
-        assert name in {"mmap", "munmap", "mprotect", "mremap", "brk", "touch"}, line
+        assert name in NAMES, line
         if name == "touch":
             assert fields[1] in ("r", "w")
             fields = fields[:1]
@@ -164,9 +166,9 @@ def test_generator(bits):
             assert m, line
             if m.group(2) is not None:  # rN refers to an earlier mmap/mremap
                 n = int(m.group(2))
-                assert n < i and ops[n].split()[0] in ("mmap", "mremap"), line
+                assert n < i and ops[n].split()[0] in ("mmap", "mremap", "shmat"), line
             elif field.startswith("0x"):
                 assert int(field, 16) < (1 << bits), line
         if bits == 32 and name == "mmap":
             assert not int(fields[3], 16) & 0x40, "MAP_32BIT in a 32-bit script"
-    assert kinds == {"mmap", "munmap", "mprotect", "mremap", "brk", "touch"}
+    assert kinds == NAMES

@@ -72,6 +72,18 @@ BAD = [
     # a missing required key
     ('title = "x"\n[[step]]\ndo = "munmap"\naddr = 0\n', 2, "munmap needs 'length'"),
     ('[process]\narch = "i686"\n', 1, "missing 'title'"),
+    # issue 10 steps
+    ('title = "x"\n[[step]]\ndo = "madvise"\naddr = 0\nlength = "4K"\nadvice = "DONTDUMPP"\n',
+     6, "unknown flag 'DONTDUMPP' (did you mean 'MADV_DONTDUMP'?)"),
+    ('title = "x"\n[[step]]\ndo = "madvise"\naddr = 0\nlength = "4K"\nadvice = "DONTDUMP|DODUMP"\n',
+     6, "'advice' is one advice"),
+    ('title = "x"\n[[step]]\ndo = "mlock"\naddr = 0\n', 2, "mlock needs 'length'"),
+    ('title = "x"\n[[step]]\ndo = "mlockall"\nflags = "CURENT"\n', 4,
+     "(did you mean 'MCL_CURRENT'?)"),
+    ('title = "x"\n[[step]]\ndo = "pkey_mprotect"\naddr = 0\nlength = 1\nprot = "READ"\n'
+     'pkey = 16\n', 7, "'pkey' must be from -1"),
+    ('title = "x"\n[[step]]\ndo = "shmat"\nsize = "12Q"\n', 4, "'12Q' is not a size"),
+    ('title = "x"\n[process]\ncap_ipc_lock = 1\n', 3, "'cap_ipc_lock' must be true or false"),
 ]
 
 

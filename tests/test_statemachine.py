@@ -33,6 +33,10 @@ from strategies import (
     profiles, prots, rlimit_stacks, thp_lengths, vmas_of,
 )
 from simulator.kernel.config import KernelConfig
+from simulator.kernel.madvise import (
+    MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+)
+from simulator.kernel.mlock import MLOCK_ONFAULT
 from simulator.kernel.stack import Fault
 from simulator.kernel.uapi import (
     MAP_32BIT, MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE,
@@ -40,7 +44,8 @@ from simulator.kernel.uapi import (
 )
 from simulator.kernel.unmapped_area import UnmappedAreaInfo, unmapped_area, unmapped_area_topdown
 from simulator.kernel.vma import (
-    VM_ACCESS_FLAGS, VM_DONTEXPAND, VM_GROWSDOWN, VM_PFNMAP, VM_READ, VM_SOFTDIRTY, VM_WRITE,
+    VM_ACCESS_FLAGS, VM_DONTCOPY, VM_DONTDUMP, VM_DONTEXPAND, VM_GROWSDOWN, VM_HUGEPAGE,
+    VM_LOCKED, VM_PFNMAP, VM_READ, VM_SOFTDIRTY, VM_WRITE,
 )
 from simulator.units import GiB, MiB, PAGE_MASK, PAGE_SIZE, RLIM_INFINITY, page_align
 
@@ -442,6 +447,70 @@ class AddressSpaceMachine(RuleBasedStateMachine):
             for x in mm.vmas_in(start, end):
                 assert x.flags & VM_ACCESS_FLAGS == prot, x
         # mprotect never maps or unmaps, and never touches what lies outside its range.
+        assert naive_gaps(mm) == gaps
+        self.assert_outside_unchanged(before[0], [(start, end)])
+
+    # -- madvise and mlock (issue 10) ------------------------------------------------------------
+
+    def flag_range(self, data, v):
+        """A head, tail, middle or whole sub-range of ``v``, or one spanning on from it."""
+        a = data.draw(st.integers(0, v.pages - 1), label="first page")
+        if data.draw(st.booleans(), label="span"):
+            return v.start + a * P, v.start + a * P + data.draw(st.integers(1, 600)) * P
+        b = data.draw(st.integers(a + 1, v.pages), label="end page")
+        return v.start + a * P, v.start + b * P
+
+    @rule(data=st.data(), advice=st.sampled_from([(MADV_DONTDUMP, VM_DONTDUMP, True),
+                                                  (MADV_DODUMP, VM_DONTDUMP, False),
+                                                  (MADV_DONTFORK, VM_DONTCOPY, True),
+                                                  (MADV_DOFORK, VM_DONTCOPY, False),
+                                                  (MADV_HUGEPAGE, VM_HUGEPAGE, True),
+                                                  (MADV_NOHUGEPAGE, VM_HUGEPAGE, False)]))
+    def madvise_flags(self, data, advice):
+        """Flag advice never maps or unmaps, changes nothing outside its range, and on success
+        leaves the flag set (or clear) on every VMA of the range; a hole is ENOMEM with the
+        mapped parts changed (mm/madvise.c madvise_walk_vmas)."""
+        mm = self.mm
+        v = data.draw(vmas_of(mm, special=False), label="vma")
+        start, end = self.flag_range(data, v)
+        if touches_special(list(mm.vmas()), start, end):
+            return
+        code, bit, on = advice
+        before = snapshot(mm)
+        gaps = naive_gaps(mm)
+        holes = subtract(start, end, [(x.start, x.end) for x in mm.vmas_in(start, end)])
+        result = mm.madvise(start, end - start, code)
+        outcome("madvise", result)
+        assert result in (0, Errno.ENOMEM, Errno.EAGAIN)
+        if result == 0 or (result is Errno.ENOMEM and holes):
+            for x in mm.vmas_in(start, end):
+                assert bool(x.flags & bit) == on, x
+        assert (result is Errno.ENOMEM) == bool(holes) or result is Errno.EAGAIN
+        assert naive_gaps(mm) == gaps
+        self.assert_outside_unchanged(before[0], [(start, end)])
+
+    @rule(data=st.data(), lock=st.booleans())
+    def mlock_onfault(self, data, lock):
+        """mlock2(MLOCK_ONFAULT) / munlock: VM_LOCKED|VM_LOCKONFAULT set or cleared on the
+        range, a hole stops with ENOMEM (mm/mlock.c apply_vma_lock_flags); never maps or
+        unmaps, never changes what lies outside the range."""
+        mm = self.mm
+        v = data.draw(vmas_of(mm, special=False), label="vma")
+        start, end = self.flag_range(data, v)
+        if touches_special(list(mm.vmas()), start, end):
+            return
+        before = snapshot(mm)
+        gaps = naive_gaps(mm)
+        result = (mm.mlock(start, end - start, MLOCK_ONFAULT) if lock
+                  else mm.munlock(start, end - start))
+        outcome("mlock" if lock else "munlock", result)
+        holes = subtract(start, end, [(x.start, x.end) for x in mm.vmas_in(start, end)])
+        assert result in (0, Errno.ENOMEM)
+        if not holes and result == 0:
+            for x in mm.vmas_in(start, end):
+                assert bool(x.flags & VM_LOCKED) == lock, x
+        if holes:
+            assert result is Errno.ENOMEM
         assert naive_gaps(mm) == gaps
         self.assert_outside_unchanged(before[0], [(start, end)])
 

@@ -53,7 +53,11 @@ from simulator.trace.strace import (
 
 DATA = Path(__file__).parent / "data" / "strace"
 LOGS = sorted(DATA.glob("*.txt"))
-MEMORY = ("mmap", "mmap2", "munmap", "mprotect", "mremap", "brk")
+MEMORY = ("mmap", "mmap2", "munmap", "mprotect", "mremap", "brk",
+          # issue 10: the calls that split, lock, seal or add mappings
+          "madvise", "mlock", "mlock2", "munlock", "mlockall", "munlockall", "mseal", "shmget",
+          "shmat", "shmdt", "shmctl", "pkey_mprotect", "pkey_alloc", "pkey_free",
+          "remap_file_pages")
 
 
 def lines_of(path: Path) -> list[str]:

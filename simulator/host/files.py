@@ -21,6 +21,7 @@ import attrs
 
 from simulator.errors import InputError
 from simulator.kernel.binfmt_elf import ElfImage, Segment
+from simulator.kernel.anon_inodes import special_file
 from simulator.kernel.vma import FileRef
 
 #: File systems whose ``file_operations.get_unmapped_area`` is ``thp_get_unmapped_area``
@@ -97,7 +98,11 @@ def stat_facts(path: str) -> FileFacts:
 
 
 def host_file(path: str, *, readable: bool = True, writable: bool = True) -> FileRef:
-    """A :class:`FileRef` for a real file on this machine, opened with the given access."""
+    """A :class:`FileRef` for a real file on this machine, opened with the given access; a
+    memfd or anon_inode path (which no stat can see) as /proc names it."""
+    special = special_file(path, readable=readable, writable=writable)
+    if special is not None:
+        return special
     return stat_facts(path).file_ref(readable=readable, writable=writable)
 
 
@@ -189,6 +194,9 @@ class RecordedFiles:
         return facts
 
     def file_ref(self, path: str, *, readable: bool = True, writable: bool = False) -> FileRef:
+        special = special_file(path, readable=readable, writable=writable)
+        if special is not None:
+            return special
         return self.facts(path).file_ref(readable=readable, writable=writable)
 
     def elf(self, path: str) -> ElfImage | None:

@@ -8,14 +8,14 @@ Two VMAs with *different* anon_vmas never merge.
 
 from __future__ import annotations
 
-from simulator.kernel.vma import VM_ACCESS_FLAGS, VM_SOFTDIRTY, Vma, new_anon_vma_id
+from simulator.kernel.vma import VM_ACCESS_FLAGS, VM_STICKY, Vma, new_anon_vma_id
 
 
 def anon_vma_compatible(a: Vma, b: Vma) -> bool:
     """mm/vma.c ``anon_vma_compatible``: adjacent, same file, flags equal but for access bits,
     pgoff contiguous."""
     return (a.end == b.start and a.file is b.file
-            and (a.flags ^ b.flags) & ~(VM_ACCESS_FLAGS | VM_SOFTDIRTY) == 0
+            and (a.flags ^ b.flags) & ~(VM_ACCESS_FLAGS | VM_STICKY) == 0
             and b.pgoff == a.pgoff_at(b.start))
 
 

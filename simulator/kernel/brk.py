@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from simulator.kernel import events as ev
+from simulator.kernel.mlock import mlock_future_ok
 from simulator.kernel.munmap import unmap_range
 from simulator.kernel.uapi import MAP_FIXED, Errno
 from simulator.kernel.unmapped_area import get_unmapped_area
@@ -13,7 +14,7 @@ from simulator.units import PAGE_SHIFT, PAGE_SIZE, page_align
 def do_brk_flags(mm, prev: Vma | None, addr: int, length: int, vm_flags: int = 0) -> Vma | Errno:
     """Map ``[addr, addr + length)`` anonymous read-write, extending ``prev`` when it ends at
     ``addr`` and is compatible ("just expand": never merges with what follows)."""
-    vm_flags |= VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT
+    vm_flags |= VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT | mm.def_flags
     if not mm.may_expand_vm(length):
         return Errno.ENOMEM
     if mm.map_count > mm.max_map_count:
@@ -48,13 +49,17 @@ def sys_brk(mm, brk: int) -> int:
         inside = mm.vmas_in(newbrk, oldbrk)
         if not inside:
             return _refuse(mm, brk, None, "no heap mapping to shrink")
-        if isinstance(unmap_range(mm, newbrk, oldbrk), Errno):
-            return _refuse(mm, brk, None, "vm.max_map_count")
+        err = unmap_range(mm, newbrk, oldbrk)
+        if isinstance(err, Errno):
+            return _refuse(mm, brk, None, "the heap is sealed (mseal)" if err is Errno.EPERM
+                           else "vm.max_map_count")
         mm.current_brk = brk
         return brk
     # check_brk_limits: get_unmapped_area(NULL, oldbrk, len, 0, MAP_FIXED).
     if isinstance(get_unmapped_area(mm, None, oldbrk, newbrk - oldbrk, 0, MAP_FIXED, 0), Errno):
         return _refuse(mm, brk, None, "the heap would end above TASK_SIZE")
+    if not mlock_future_ok(mm, mm.def_flags, newbrk - oldbrk):
+        return _refuse(mm, brk, None, "RLIMIT_MEMLOCK (mlockall(MCL_FUTURE))")
     nxt = mm.find_vma(oldbrk)
     if nxt is not None and newbrk + PAGE_SIZE > mm.vm_start_gap(nxt):
         return _refuse(mm, brk, nxt, "it would come within a page (or the stack guard gap) "

@@ -96,6 +96,10 @@ class KernelConfig:
     #: minimal system: about 60 kernel threads and a few dozen daemons (the reference machine,
     #: idle: 103).
     tasks: int = 100
+    #: X86_FEATURE_OSPKE: the CPU has protection keys and the kernel enabled them. The
+    #: reference machine's CPU has no ``pku`` in /proc/cpuinfo: pkey_alloc returns EINVAL and
+    #: pkey_mprotect accepts only pkey -1 (arch/x86/include/asm/pkeys.h).
+    pkeys: bool = False
 
     @property
     def stack_guard_gap(self) -> int:
@@ -118,6 +122,11 @@ class ProcessConfig:
     rlimit_as: int = RLIM_INFINITY
     #: Seed for the random sources used when ASLR is on; the same seed gives the same layout.
     seed: int = 0
+    #: RLIMIT_MEMLOCK in bytes (8 MiB: Debian's default, ``ulimit -l`` = 8192 here).
+    rlimit_memlock: int = 8 * MiB
+    #: CAP_IPC_LOCK: the process runs as root, as the reference runs do, so RLIMIT_MEMLOCK
+    #: does not bound mlock (mm/mlock.c ``capable(CAP_IPC_LOCK)``). False models a user.
+    cap_ipc_lock: bool = True
     #: Bytes the kernel copies onto the new stack at exec: filename, env and argv strings plus
     #: one pointer (fs/exec.c). It sizes the initial [stack] VMA.
     exec_strings: int = 1024

@@ -12,7 +12,7 @@ Two VMAs are compatible when :meth:`AddressSpace.is_mergeable` says so.
 from __future__ import annotations
 
 from simulator.kernel.uapi import Errno
-from simulator.kernel.vma import VM_SPECIAL, Vma
+from simulator.kernel.vma import VM_SPECIAL, VM_STICKY, Vma
 from simulator.units import PAGE_SHIFT
 
 
@@ -35,6 +35,21 @@ def _first_anon(*vmas: Vma) -> int | None:
     return None
 
 
+def _sticky(*vmas: Vma) -> int:
+    """include/linux/mm.h VM_STICKY: flags every part of a merge passes on to the result."""
+    bits = 0
+    for vma in vmas:
+        bits |= vma.flags & VM_STICKY
+    return bits
+
+
+def can_merge_remove_vma(vma: Vma) -> bool:
+    """mm/vma.c ``can_merge_remove_vma``: a merge may delete a VMA only if its ``vm_ops`` has
+    no ``close``. Of the modelled VMAs only SysV shm attaches have one (``shm_close``), so
+    pieces of a split attach never merge back (measured here after mlock/munlock)."""
+    return vma.file is None or vma.file.shm_id is None
+
+
 def vma_merge_new_range(mm, new: Vma) -> Vma:
     """Insert the free range ``new`` covers, merged with ``prev`` and/or ``next`` if allowed.
 
@@ -45,18 +60,21 @@ def vma_merge_new_range(mm, new: Vma) -> Vma:
     prev, nxt = mm._vmas.neighbours(new.start)
     left = prev is not None and prev.end == new.start and mm.is_mergeable(prev, new)
     right = nxt is not None and nxt.start == new.end and mm.is_mergeable(new, nxt)
-    if left and right and not _anon_compatible(prev, nxt):
+    if left and right and not (_anon_compatible(prev, nxt) and can_merge_remove_vma(nxt)):
         right = False
     if left:
         if right:
-            merged = _with(prev, prev.start, nxt.end, prev.pgoff, _first_anon(prev, new, nxt))
+            merged = _with(prev, prev.start, nxt.end, prev.pgoff, _first_anon(prev, new, nxt),
+                           prev.flags | _sticky(new, nxt))
             mm._remove(nxt)
         else:
-            merged = _with(prev, prev.start, new.end, prev.pgoff, _first_anon(prev, new))
+            merged = _with(prev, prev.start, new.end, prev.pgoff, _first_anon(prev, new),
+                           prev.flags | _sticky(new))
         mm._resize(prev, merged)
         return merged
     if right:
-        merged = _with(nxt, new.start, nxt.end, new.pgoff, _first_anon(nxt, new))
+        merged = _with(nxt, new.start, nxt.end, new.pgoff, _first_anon(nxt, new),
+                       nxt.flags | _sticky(new))
         mm._resize(nxt, merged)
         return merged
     mm._insert(new)
@@ -84,23 +102,28 @@ def vma_merge_existing_range(mm, prev: Vma | None, middle: Vma, start: int, end:
         merge_right = False
     if not (merge_left or merge_right):
         return None
+    if left_side and right_side and not can_merge_remove_vma(middle):
+        return None  # the merge would delete middle, which has a close op
+    if merge_left and merge_right and not can_merge_remove_vma(nxt):
+        merge_right = False
     old = [middle]
     new = []
     if merge_left and merge_right:
         old += [prev, nxt]
         merged = _with(prev, prev.start, nxt.end, prev.pgoff, _first_anon(prev, nxt, middle),
-                       flags)
+                       flags | _sticky(prev, nxt))
         new.append(merged)
     elif merge_left:
         old.append(prev)
-        merged = _with(prev, prev.start, end, prev.pgoff, _first_anon(prev, middle), flags)
+        merged = _with(prev, prev.start, end, prev.pgoff, _first_anon(prev, middle),
+                       flags | _sticky(prev))
         new.append(merged)
         if end < middle.end:
             new.append(_with(middle, end, middle.end, middle.pgoff_at(end), middle.anon_vma))
     else:
         old.append(nxt)
         merged = _with(nxt, start, nxt.end, nxt.pgoff - ((nxt.start - start) >> PAGE_SHIFT),
-                       _first_anon(nxt, middle), flags)
+                       _first_anon(nxt, middle), flags | _sticky(nxt))
         new.append(merged)
         if start > middle.start:
             new.append(_with(middle, middle.start, start, middle.pgoff, middle.anon_vma))

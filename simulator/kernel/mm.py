@@ -3,7 +3,8 @@
 Mirrors ``struct mm_struct`` with its maple tree of VMAs (mm/vma.c, include/linux/mm_types.h),
 and gVisor's ``MemoryManager`` (pkg/sentry/mm). The system calls themselves live in their own
 modules (:mod:`.mmap`, :mod:`.munmap`, :mod:`.mprotect`, :mod:`.mremap`, :mod:`.brk`,
-:mod:`.stack`); :class:`AddressSpace` exposes them as methods.
+:mod:`.stack`, :mod:`.madvise`, :mod:`.mlock`, :mod:`.mseal`, :mod:`.shm`, :mod:`.pkeys`,
+:mod:`.remap_file_pages`); :class:`AddressSpace` exposes them as methods.
 
 Invariants (:meth:`AddressSpace._check`): VMAs sorted, disjoint, page-aligned, non-empty; no
 two neighbours that the kernel would have merged; all inside ``[0, TASK_SIZE)``; map_count
@@ -22,7 +23,7 @@ from simulator.kernel.procfs import format_maps_line
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vmalist import VmaList
 from simulator.kernel.vma import (
-    VM_GROWSDOWN, VM_SHADOW_STACK, VM_SOFTDIRTY, VM_SPECIAL, Vma,
+    VM_GROWSDOWN, VM_SHADOW_STACK, VM_SPECIAL, VM_STICKY, Vma,
 )
 from simulator.units import PAGE_SIZE, RLIM_INFINITY
 
@@ -44,6 +45,16 @@ class AddressSpace:
         self.task_size = self.limits.task_size
         self.rlimit_stack = proc.rlimit_stack
         self.rlimit_as = proc.rlimit_as
+        self.rlimit_memlock = proc.rlimit_memlock
+        self.cap_ipc_lock = proc.cap_ipc_lock
+        #: ``mm->def_flags``: VM_LOCKED/VM_LOCKONFAULT after mlockall(MCL_FUTURE), added to
+        #: every later mmap and brk.
+        self.def_flags = 0
+        #: ``mm->context.pkey_allocation_map`` (x86): pkey 0 is allocated at exec when the
+        #: CPU has protection keys; nothing at all is otherwise.
+        self.pkey_allocation_map = 0x1 if kconfig.pkeys else 0
+        #: The SysV IPC namespace's shm segments (``ipc_namespace.ids[IPC_SHM_IDS]``).
+        self.shm_ns = _ShmNamespace()
         #: PF_RANDOMIZE (fs/binfmt_elf.c load_elf_binary).
         self.randomize = (not proc.personality & Personality.ADDR_NO_RANDOMIZE
                           and kconfig.randomize_va_space != 0)
@@ -216,14 +227,14 @@ class AddressSpace:
     def is_mergeable(low: Vma, high: Vma) -> bool:
         """Would the kernel merge ``low`` directly followed by ``high``?
 
-        mm/vma.c ``is_mergeable_vma`` (flags equal ignoring VM_SOFTDIRTY, same file, same anon
+        mm/vma.c ``is_mergeable_vma`` (flags equal ignoring VM_STICKY, same file, same anon
         name), ``is_mergeable_anon_vma`` (either has none, or the same one), pgoff contiguity
         (``can_vma_merge_after``), and never VM_SPECIAL mappings. Separate shared anonymous
         mappings never merge because each has a shmem file of its own.
         """
         return (low.end == high.start
                 and not (low.flags | high.flags) & VM_SPECIAL
-                and (low.flags ^ high.flags) & ~VM_SOFTDIRTY == 0
+                and (low.flags ^ high.flags) & ~VM_STICKY == 0
                 and low.file is high.file
                 and low.special is None and high.special is None
                 and low.anon_name == high.anon_name
@@ -259,8 +270,8 @@ class AddressSpace:
     def vma_name(self, vma: Vma) -> str:
         """fs/proc/task_mmu.c ``get_vma_name``: file path, special name, [heap], [stack], anon name."""
         if vma.file is not None:
-            if vma.file.shmem:
-                return "/dev/zero (deleted)"
+            # Shared anonymous memory is "/dev/zero (deleted)", a SysV attach
+            # "/SYSV%08x (deleted)", a memfd "/memfd:NAME (deleted)": each file's own path.
             return vma.file.path
         if vma.special is not None:
             return vma.special
@@ -341,6 +352,93 @@ class AddressSpace:
         self.calls += 1
         return result
 
+    def madvise(self, addr: int, length: int, advice: int):
+        """madvise(2): 0 or an Errno. See :func:`simulator.kernel.madvise.do_madvise`."""
+        result = _do_madvise(self, addr, length, advice)
+        self.calls += 1
+        return result
+
+    def mlock(self, addr: int, length: int, flags: int | None = None):
+        """mlock(2), or mlock2(2) when ``flags`` is given (MLOCK_ONFAULT): 0 or an Errno."""
+        if flags is None:
+            result = _mlock.sys_mlock(self, addr, length)
+        else:
+            result = _mlock.sys_mlock2(self, addr, length, flags)
+        self.calls += 1
+        return result
+
+    def munlock(self, addr: int, length: int):
+        """munlock(2): 0 or an Errno."""
+        result = _mlock.sys_munlock(self, addr, length)
+        self.calls += 1
+        return result
+
+    def mlockall(self, flags: int):
+        """mlockall(2) (MCL_CURRENT/FUTURE/ONFAULT): 0 or an Errno."""
+        result = _mlock.sys_mlockall(self, flags)
+        self.calls += 1
+        return result
+
+    def munlockall(self):
+        """munlockall(2): 0."""
+        result = _mlock.sys_munlockall(self)
+        self.calls += 1
+        return result
+
+    def mseal(self, addr: int, length: int, flags: int = 0):
+        """mseal(2): 0 or an Errno. See :mod:`simulator.kernel.mseal`."""
+        result = _do_mseal(self, addr, length, flags)
+        self.calls += 1
+        return result
+
+    def shmget(self, key: int, size: int, shmflg: int):
+        """shmget(2): a segment id or an Errno. See :mod:`simulator.kernel.shm`."""
+        result = _shm.ksys_shmget(self, key, size, shmflg)
+        self.calls += 1
+        return result
+
+    def shmat(self, shmid: int, addr: int, shmflg: int = 0):
+        """shmat(2): the attach address or an Errno."""
+        result = _shm.do_shmat(self, shmid, addr, shmflg)
+        self.calls += 1
+        return result
+
+    def shmdt(self, addr: int):
+        """shmdt(2): 0 or an Errno."""
+        result = _shm.sys_shmdt(self, addr)
+        self.calls += 1
+        return result
+
+    def shmctl_rmid(self, shmid: int):
+        """shmctl(IPC_RMID): 0 or an Errno."""
+        result = _shm.shmctl_rmid(self, shmid)
+        self.calls += 1
+        return result
+
+    def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int):
+        """pkey_mprotect(2): 0 or an Errno. See :mod:`simulator.kernel.pkeys`."""
+        result = _do_mprotect_pkey(self, addr, length, prot, pkey)
+        self.calls += 1
+        return result
+
+    def pkey_alloc(self, flags: int = 0, access_rights: int = 0):
+        """pkey_alloc(2): a key or an Errno."""
+        result = _pkeys.sys_pkey_alloc(self, flags, access_rights)
+        self.calls += 1
+        return result
+
+    def pkey_free(self, pkey: int):
+        """pkey_free(2): 0 or an Errno."""
+        result = _pkeys.sys_pkey_free(self, pkey)
+        self.calls += 1
+        return result
+
+    def remap_file_pages(self, addr: int, size: int, prot: int, pgoff: int, flags: int = 0):
+        """remap_file_pages(2): 0 or an Errno. See :mod:`simulator.kernel.remap_file_pages`."""
+        result = _remap_file_pages.sys_remap_file_pages(self, addr, size, prot, pgoff, flags)
+        self.calls += 1
+        return result
+
     def touch(self, addr: int, write: bool = True):
         """Access one byte: a page fault that may grow a stack. Returns a :class:`Fault`."""
         result = _handle_fault(self, addr, write)
@@ -370,7 +468,10 @@ class AddressSpace:
                 both_stacks = prev.flags & vma.flags & VM_GROWSDOWN
                 heap_floor = vma.start == self.start_brk
                 left_split = vma.start in self.unmerged_splits
-                assert both_stacks or heap_floor or left_split or not self.is_mergeable(prev, vma), \
+                # Pieces of a SysV shm attach are only merged where no VMA is deleted.
+                shm_piece = vma.file is not None and vma.file.shm_id is not None
+                assert (both_stacks or heap_floor or left_split or shm_piece
+                        or not self.is_mergeable(prev, vma)), \
                     f"unmerged neighbours {prev} {vma}"
             prev = vma
         self._gaps._check()
@@ -397,3 +498,9 @@ from simulator.kernel.mprotect import sys_mprotect as _sys_mprotect  # noqa: E40
 from simulator.kernel.mremap import sys_mremap as _sys_mremap  # noqa: E402
 from simulator.kernel.munmap import sys_munmap as _sys_munmap  # noqa: E402
 from simulator.kernel.stack import handle_fault as _handle_fault  # noqa: E402
+from simulator.kernel import mlock as _mlock, pkeys as _pkeys, shm as _shm  # noqa: E402
+from simulator.kernel.madvise import do_madvise as _do_madvise  # noqa: E402
+from simulator.kernel.mprotect import do_mprotect_pkey as _do_mprotect_pkey  # noqa: E402
+from simulator.kernel.mseal import do_mseal as _do_mseal  # noqa: E402
+from simulator.kernel import remap_file_pages as _remap_file_pages  # noqa: E402
+from simulator.kernel.shm import ShmNamespace as _ShmNamespace  # noqa: E402

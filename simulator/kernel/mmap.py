@@ -8,6 +8,7 @@ from __future__ import annotations
 from simulator.kernel import events as ev
 from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.merge import vma_merge_new_range
+from simulator.kernel.mlock import can_do_mlock, mlock_future_ok
 from simulator.kernel.munmap import gather_munmap_vmas
 from simulator.kernel.uapi import (
     MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED,
@@ -116,7 +117,7 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
     if mm.map_count > mm.max_map_count:
         mm._map_count_exceeded("mmap")
         return Errno.ENOMEM
-    vm_flags |= (calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags)
+    vm_flags |= (calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | mm.def_flags
                  | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
 
     addr = get_unmapped_area(mm, file, addr, length, pgoff, flags, vm_flags)
@@ -130,6 +131,10 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
 
     if flags & MAP_FIXED_NOREPLACE and mm.vmas_in(addr, addr + length):
         return Errno.EEXIST
+    if flags & MAP_LOCKED and not can_do_mlock(mm):
+        return Errno.EPERM
+    if not mlock_future_ok(mm, vm_flags, length):
+        return Errno.EAGAIN
 
     map_type = flags & MAP_TYPE
     if file is not None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from simulator.kernel.merge import vma_modify
+from simulator.kernel.pkeys import mm_pkey_is_allocated, vma_pkey_flags
 from simulator.kernel.uapi import (
     PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE, Errno,
 )
 from simulator.kernel.vma import (
     VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_HUGETLB, VM_MAYEXEC, VM_NORESERVE,
-    VM_SHARED, VM_WRITE, Vma,
+    VM_SEALED, VM_SHARED, VM_WRITE, Vma,
 )
 from simulator.units import PAGE_MASK, page_align
 
@@ -22,6 +23,8 @@ def mprotect_fixup(mm, vma: Vma, prev: Vma | None, start: int, end: int,
     an anonymous VMA that was never written (no anon_vma), which gives it back.
     """
     oldflags = vma.flags
+    if oldflags & VM_SEALED:
+        return Errno.EPERM  # can_modify_vma, before the "nothing to change" shortcut
     if newflags == oldflags:
         return vma
     if newflags & VM_WRITE:
@@ -33,8 +36,15 @@ def mprotect_fixup(mm, vma: Vma, prev: Vma | None, start: int, end: int,
 
 
 def sys_mprotect(mm, start: int, length: int, prot: int) -> int | Errno:
+    """mprotect(2): ``do_mprotect_pkey`` with pkey -1."""
+    return do_mprotect_pkey(mm, start, length, prot, -1)
+
+
+def do_mprotect_pkey(mm, start: int, length: int, prot: int, pkey: int) -> int | Errno:
     """``do_mprotect_pkey``: every VMA in the range is changed in order; a hole stops the walk
-    with ENOMEM after the VMAs before it were already changed (the kernel does not roll back)."""
+    with ENOMEM after the VMAs before it were already changed (the kernel does not roll back).
+    A pkey other than -1 must be allocated (EINVAL, before the range is looked at) and
+    replaces each VMA's key (:mod:`.pkeys`). A sealed VMA stops the walk with EPERM."""
     grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
     prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP)
     if grows == PROT_GROWSDOWN | PROT_GROWSUP:
@@ -48,6 +58,8 @@ def sys_mprotect(mm, start: int, length: int, prot: int) -> int | Errno:
         return Errno.ENOMEM
     if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
         return Errno.EINVAL  # arch_validate_prot
+    if pkey != -1 and not mm_pkey_is_allocated(mm, pkey):
+        return Errno.EINVAL
     in_range = mm.vmas_in(start, end)
     if not in_range:
         return Errno.ENOMEM
@@ -70,7 +82,7 @@ def sys_mprotect(mm, start: int, length: int, prot: int) -> int | Errno:
         if vma.start != tmp:
             error = Errno.ENOMEM
             break
-        newflags = (prot & VM_ACCESS_FLAGS) | (vma.flags & ~VM_ACCESS_FLAGS)
+        newflags = vma_pkey_flags((prot & VM_ACCESS_FLAGS) | (vma.flags & ~VM_ACCESS_FLAGS), pkey)
         if rier and vma.flags & VM_MAYEXEC:
             newflags |= VM_EXEC
         # "newflags >> 4 shift VM_MAY% in place of VM_%"

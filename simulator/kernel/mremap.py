@@ -17,12 +17,14 @@ import attrs
 
 from simulator.kernel import events as ev
 from simulator.kernel.merge import vma_merge_new_range
+from simulator.kernel.mlock import mlock_future_ok
 from simulator.kernel.munmap import sys_munmap, unmap_range
 from simulator.kernel.uapi import MAP_FIXED, MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED, \
     MREMAP_MAYMOVE, Errno
 from simulator.kernel.unmapped_area import get_unmapped_area
 from simulator.kernel.vma import (
-    VM_DONTEXPAND, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_PFNMAP, VM_SHARED, VM_SPECIAL, Vma,
+    VM_DONTEXPAND, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_PFNMAP, VM_SEALED, VM_SHARED,
+    VM_SPECIAL, Vma,
 )
 from simulator.units import PAGE_MASK, PAGE_SHIFT, page_align
 
@@ -89,6 +91,8 @@ def check_mremap_params(mm, req: _Request) -> Errno | None:
 def check_prep_vma(mm, req: _Request, vma: Vma | None) -> Errno | None:
     if vma is None:
         return Errno.EFAULT
+    if vma.flags & VM_SEALED:
+        return Errno.EPERM
     if not req.moving:
         req.new_addr = req.addr
     if req.new_len <= req.old_len and not req.moving:
@@ -104,6 +108,8 @@ def check_prep_vma(mm, req: _Request, vma: Vma | None) -> Errno | None:
         return None
     if vma.flags & (VM_DONTEXPAND | VM_PFNMAP):
         return Errno.EFAULT
+    if not mlock_future_ok(mm, vma.flags, req.new_len - req.old_len):
+        return Errno.EAGAIN
     if not mm.may_expand_vm(req.new_len - req.old_len):
         return Errno.ENOMEM
     return None

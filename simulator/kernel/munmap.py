@@ -4,13 +4,14 @@
 inside; only then are they removed. One rule of vm.max_map_count lives here: an unmap that
 must split one VMA twice (a hole in its middle) is refused with ENOMEM when the map is full,
 while a split at just one edge is always allowed ("let map_count go just above its limit
-temporarily, to help free resources as expected").
+temporarily, to help free resources as expected"). A sealed VMA (mseal) in the range makes the
+whole unmap EPERM.
 """
 
 from __future__ import annotations
 
 from simulator.kernel.uapi import Errno
-from simulator.kernel.vma import Vma
+from simulator.kernel.vma import VM_SEALED, Vma
 from simulator.units import PAGE_MASK, page_align
 
 
@@ -24,9 +25,17 @@ def gather_munmap_vmas(mm, start: int, end: int) -> list[Vma] | Errno:
         if end < first.end and mm.map_count >= mm.max_map_count:
             mm._map_count_exceeded("munmap")
             return Errno.ENOMEM
+        if first.flags & VM_SEALED:
+            return Errno.EPERM  # "don't bother splitting the VMA if we can't unmap it anyway"
         if first.special is not None:
             return Errno.EINVAL  # special_mapping_split: [vdso] and friends cannot be cut
         vmas[0] = mm._split(first, start)[1]
+    for vma in vmas:
+        if vma.flags & VM_SEALED:
+            # The detach loop stops at a sealed VMA; the split at ``start`` stays.
+            if start > first.start:
+                mm.unmerged_splits.add(start)
+            return Errno.EPERM
     last = vmas[-1]
     if last.end > end:
         if last.special is not None:

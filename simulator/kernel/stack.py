@@ -19,8 +19,10 @@ from simulator.kernel import events as ev
 from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.config import GuardMode
 from simulator.kernel.uapi import Errno
-from simulator.kernel.vma import VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHARED, VM_WRITE, Vma, is_accessible
-from simulator.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, page_align
+from simulator.kernel.vma import (
+    VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHARED, VM_WRITE, Vma, beyond_eof, is_accessible,
+)
+from simulator.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE
 
 
 class Fault(enum.Enum):
@@ -115,10 +117,7 @@ def handle_fault(mm, address: int, write: bool = True) -> Fault:
         # do_anonymous_page / do_cow_fault: the anon_vma comes first, even if the file read
         # that follows fails.
         anon_vma_prepare(mm, vma)
-    f = vma.file
-    if f is not None and f.size is not None and not f.shmem:
-        offset = (vma.pgoff << PAGE_SHIFT) + (address - vma.start)
-        if offset >= page_align(f.size):
-            mm._event(ev.Segfault, addr=address, write=write, reason="beyond the end of the file")
-            return Fault.SIGBUS
+    if beyond_eof(vma, address):
+        mm._event(ev.Segfault, addr=address, write=write, reason="beyond the end of the file")
+        return Fault.SIGBUS
     return Fault.OK

@@ -98,6 +98,7 @@ class Errno(enum.IntEnum):
     """
 
     EPERM = 1
+    ENOENT = 2
     EBADF = 9
     EINTR = 4
     EAGAIN = 11
@@ -110,6 +111,9 @@ class Errno(enum.IntEnum):
     EINVAL = 22
     ETXTBSY = 26
     EFBIG = 27
+    ENOSPC = 28
+    ENOSYS = 38
+    EIDRM = 43
     EOVERFLOW = 75
     EOPNOTSUPP = 95
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import attrs
 
-from simulator.units import PAGE_SHIFT
+from simulator.units import PAGE_SHIFT, PAGE_SIZE
 
 VM_NONE = 0x00000000
 VM_READ = 0x00000001
@@ -28,6 +28,11 @@ VM_MAYSHARE = 0x00000080
 VM_GROWSDOWN = 0x00000100
 VM_UFFD_MISSING = 0x00000200
 VM_PFNMAP = 0x00000400
+#: VM_MAYBE_GUARD (smaps "gu"): MADV_GUARD_INSTALL was used somewhere in the VMA. Set on the
+#: whole VMA without a split, never cleared, and "sticky": it does not stop a merge and the
+#: merged VMA keeps it (include/linux/mm.h VM_STICKY; in this machine's 6.18.44 as a stable
+#: backport). The kernel's bit is internal; the model uses the free bit 11.
+VM_MAYBE_GUARD = 0x00000800
 VM_LOCKED = 0x00002000
 VM_IO = 0x00004000
 VM_SEQ_READ = 0x00008000
@@ -46,9 +51,18 @@ VM_MIXEDMAP = 0x10000000
 VM_HUGEPAGE = 0x20000000
 VM_NOHUGEPAGE = 0x40000000
 VM_MERGEABLE = 0x80000000
-VM_SHADOW_STACK = 0x1_0000_0000  # VM_HIGH_ARCH_5 on x86_64
+VM_SHADOW_STACK = 0x20_0000_0000  # VM_HIGH_ARCH_5 (bit 37) on x86_64
+#: x86 protection keys: VM_PKEY_BIT0..3 are VM_HIGH_ARCH_0..3 (bits 32-35).
+VM_PKEY_SHIFT = 32
+VM_PKEY_MASK = 0xF << VM_PKEY_SHIFT
+#: VM_SEALED (include/linux/mm.h, bit 42, 64-bit kernels only): mseal(2).
+VM_SEALED = 1 << 42
+#: include/linux/mm.h VM_LOCKED_MASK: what mlock and munlock set and clear.
+VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT
 
 VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC
+#: Flags that do not stop a merge, and that the merged VMA gets if any part had them.
+VM_STICKY = VM_SOFTDIRTY | VM_MAYBE_GUARD
 VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP
 VM_STARTGAP_FLAGS = VM_GROWSDOWN | VM_SHADOW_STACK
 #: include/linux/mm.h VM_DATA_DEFAULT_FLAGS (VM_DATA_FLAGS_TSK_EXEC without READ_IMPLIES_EXEC): brk and bss.
@@ -65,6 +79,7 @@ SMAPS_FLAG_NAMES = {
     "ac": VM_ACCOUNT, "nr": VM_NORESERVE, "ht": VM_HUGETLB, "sf": VM_SYNC,
     "wf": VM_WIPEONFORK, "dd": VM_DONTDUMP, "sd": VM_SOFTDIRTY, "mm": VM_MIXEDMAP,
     "hg": VM_HUGEPAGE, "nh": VM_NOHUGEPAGE, "mg": VM_MERGEABLE, "ss": VM_SHADOW_STACK,
+    "lf": VM_LOCKONFAULT, "sl": VM_SEALED, "gu": VM_MAYBE_GUARD,
 }
 
 
@@ -95,6 +110,9 @@ class FileRef:
     #: /dev/zero (drivers/char/mem.c ``mmap_zero``): a shared mapping becomes a fresh shmem
     #: object, a private one anonymous memory that still names /dev/zero.
     zero_device: bool = False
+    #: A SysV shm attach (ipc/shm.c ``shm_file_operations``): the segment's id, which shmdt
+    #: looks for (``vma->vm_ops == &shm_vm_ops``). Each shmat opens a new file.
+    shm_id: int | None = None
 
 
 class Vma(NamedTuple):
@@ -161,6 +179,15 @@ class Vma(NamedTuple):
     def file_offset(self) -> int:
         """The offset column: ``vm_pgoff << PAGE_SHIFT`` for file-backed VMAs, 0 for anonymous."""
         return self.pgoff << PAGE_SHIFT if self.file is not None else 0
+
+
+def beyond_eof(vma: Vma, addr: int) -> bool:
+    """The file page under ``addr`` lies at or past the end of the file, so faulting it in
+    raises SIGBUS (mm/filemap.c ``filemap_fault``). Never for anonymous memory or shmem."""
+    f = vma.file
+    if f is None or f.size is None or f.shmem:
+        return False
+    return (vma.pgoff << PAGE_SHIFT) + (addr - vma.start) >= -(-f.size // PAGE_SIZE) * PAGE_SIZE
 
 
 def is_accessible(vma: Vma) -> bool:

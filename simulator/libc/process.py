@@ -99,10 +99,11 @@ class Process:
         return self._log("brk", (addr,), self.mm.brk(addr))
 
     def sys_madvise(self, addr, length, advice):
-        """madvise(2) for the advices glibc uses on stacks and heaps (MADV_DONTNEED,
-        MADV_GUARD_INSTALL): they change pages, not VMAs."""
-        self.mm.calls += 1
-        return self._log("madvise", (addr, length, advice), 0)
+        """madvise(2) through the kernel model (:mod:`simulator.kernel.madvise`): glibc's
+        MADV_DONTNEED on exiting threads' stacks and shrinking heaps changes no VMA but can be
+        refused (EINVAL on a locked stack); MADV_GUARD_INSTALL (2.42's stack guards) marks the
+        stack VMA ``gu`` and gives it its anon_vma."""
+        return self._log("madvise", (addr, length, advice), self.mm.madvise(addr, length, advice))
 
     def sys_clone3(self, flags: int):
         """clone3(2) of a thread (CLONE_VM|CLONE_THREAD|...): a new tid, or Errno.EAGAIN when a

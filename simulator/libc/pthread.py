@@ -162,7 +162,16 @@ class Threads:
             return mem
         if guard:
             if self.guard_by_madvise:
-                p.sys_madvise(mem, guard, MADV_GUARD_INSTALL)
+                if isinstance(p.sys_madvise(mem, guard, MADV_GUARD_INSTALL), Errno):
+                    # setup_stack_prot (2.42): the kernel refused (before 6.13, or a stack
+                    # locked by mlockall(MCL_FUTURE)): fall back to a PROT_NONE guard for this
+                    # and every later stack (allocate_stack_mode = ALLOCATE_GUARD_PROT_NONE).
+                    self.guard_by_madvise = False
+                    result = p.sys_mprotect(mem, guard, PROT_NONE)
+                    if isinstance(result, Errno):
+                        self.last_failure = ("mprotect", result)
+                        p.sys_munmap(mem, size)
+                        return result
             else:
                 result = p.sys_mprotect(mem + guard, size - guard, prot)
                 if isinstance(result, Errno):

@@ -1,6 +1,7 @@
 """Running a scenario: build each process, take the steps, check the expectations.
 
-Kernel steps (mmap, munmap, mprotect, mremap, brk, touch, setrlimit) are system calls on the
+Kernel steps (mmap, munmap, mprotect, mremap, brk, touch, setrlimit, madvise, mlock,
+munlock, mlockall, munlockall, mseal, shmat, shmdt, pkey_mprotect) are system calls on the
 kernel model; libc steps (pthread_create, pthread_exit, pthread_join, malloc, calloc,
 realloc, free, dlopen) run glibc's algorithms, which make their own system calls. Every
 step records its result and the events the kernel model logged while it ran.
@@ -101,7 +102,8 @@ def process_config(spec: dict) -> ProcessConfig:
     kwargs = {"personality": spec.get("personality", Personality.ADDR_NO_RANDOMIZE)}
     for key, name in (("rlimit_stack", "rlimit_stack"), ("rlimit_as", "rlimit_as"),
                       ("aslr_seed", "seed"), ("exec_strings", "exec_strings"),
-                      ("rlimit_nproc", "rlimit_nproc"), ("uid", "uid")):
+                      ("rlimit_nproc", "rlimit_nproc"), ("uid", "uid"),
+                      ("rlimit_memlock", "rlimit_memlock"), ("cap_ipc_lock", "cap_ipc_lock")):
         if key in spec:
             kwargs[name] = spec[key]
     return ProcessConfig(**kwargs)
@@ -270,6 +272,11 @@ class _Run:
     def execute(self, step: Step):
         mm, args, op = self.mm, step.args, step.op
         p = self.process
+        call = _CALL_STEPS.get(op)
+        if call is not None:
+            return call(self, step), None, None, None
+        if op == "shmat":
+            return self.shmat(step)
         if op == "mmap":
             length = self.value(step, "length")
             flags = args.get("flags", MAP_PRIVATE | MAP_ANONYMOUS)
@@ -342,6 +349,16 @@ class _Run:
             self.fail_input(step, "ptr", f"'{step.args['ptr']}' is not a live pointer from "
                                          "malloc, calloc or realloc")
         return ptr
+
+    def shmat(self, step: Step):
+        """shmget(IPC_PRIVATE, size) then shmat: the segment's attach is the step's mapping."""
+        size = step.args["size"]
+        shmid = self.mm.shmget(0, size, 0o1000 | 0o600)
+        if isinstance(shmid, Errno):
+            return shmid, None, None, None
+        result = self.mm.shmat(shmid, self.value(step, "addr", 0), step.args.get("flags", 0))
+        placed = None if isinstance(result, Errno) else (result, size)
+        return result, placed, None, None
 
     def pthread_create(self, step: Step):
         p = self.process
@@ -516,3 +533,21 @@ def run(scenario: Scenario, variants: tuple[Variant, ...] | None = None,
 
 
 __all__ = ["run", "ScenarioResult", "VariantResult", "StepOutcome", "MiB"]
+
+
+def _range(run: _Run, step: Step) -> tuple[int, int]:
+    return run.value(step, "addr"), run.value(step, "length")
+
+
+#: Kernel steps that are one system call with no mapping to name: op -> call.
+_CALL_STEPS = {
+    "madvise": lambda r, s: r.mm.madvise(*_range(r, s), s.args["advice"]),
+    "mlock": lambda r, s: r.mm.mlock(*_range(r, s), 1 if s.args.get("onfault") else None),
+    "munlock": lambda r, s: r.mm.munlock(*_range(r, s)),
+    "mlockall": lambda r, s: r.mm.mlockall(s.args["flags"]),
+    "munlockall": lambda r, s: r.mm.munlockall(),
+    "mseal": lambda r, s: r.mm.mseal(*_range(r, s)),
+    "shmdt": lambda r, s: r.mm.shmdt(r.value(s, "addr")),
+    "pkey_mprotect": lambda r, s: r.mm.pkey_mprotect(*_range(r, s), s.args["prot"],
+                                                      s.args["pkey"]),
+}

@@ -18,6 +18,9 @@ import attrs
 from simulator.errors import InputError
 from simulator.kernel.arch import PROFILES
 from simulator.kernel.config import Personality
+from simulator.kernel.madvise import MADV_NAMES
+from simulator.kernel.mlock import MCL_NAMES
+from simulator.kernel.shm import SHM_NAMES
 from simulator.kernel.uapi import MAP_NAMES, MREMAP_NAMES, PROT_NAMES, Errno
 from simulator.limits import (
     MAX_NUMBER_DIGITS, MAX_PROCESSES, MAX_SCENARIO_BYTES, MAX_STEP_RUNS, MAX_THREADS, MAX_VALUE,
@@ -150,6 +153,16 @@ def _flag_names(table: dict, prefix: str):
 _prot = _flag_names(PROT_NAMES, "PROT_")
 _map_flags = _flag_names(MAP_NAMES, "MAP_")
 _mremap_flags = _flag_names(MREMAP_NAMES, "MREMAP_")
+_mcl_flags = _flag_names(MCL_NAMES, "MCL_")
+_shm_flags = _flag_names(SHM_NAMES, "SHM_")
+_madvice_names = _flag_names(MADV_NAMES, "MADV_")
+
+
+def _madvice(path, value):
+    """One advice: a name ("DONTDUMP", "MADV_DONTDUMP") or its number."""
+    if isinstance(value, list) or (isinstance(value, str) and re.search(r"[|,\s]", value.strip())):
+        raise SpecError(path, "'advice' is one advice, such as \"MADV_DONTDUMP\"")
+    return _madvice_names(path, value)
 
 
 def _file(path, value):
@@ -247,6 +260,7 @@ PROCESS_KEYS = {
     "maps": _file, "executable": _file, "exec_strings": _int(0, 1 << 30), "label": _str,
     "rlimit_nproc": lambda p, v: RLIM_INFINITY if v == "unlimited" else _int(0)(p, v),
     "uid": _int(0, (1 << 32) - 2),
+    "rlimit_memlock": lambda p, v: _size(p, v, unlimited=True), "cap_ipc_lock": _bool,
 }
 #: In [compare] process tables only: kernel knobs or glibc settings for that process.
 COMPARE_PROCESS_KEYS = dict(PROCESS_KEYS,
@@ -262,6 +276,7 @@ KERNEL_KEYS = {
     # MIN_THREADS .. MAX_THREADS, any pids.max, tasks already running.
     "pid_max": _int(301, 4 * 1024 * 1024), "threads_max": _int(20, 0x3FFFFFFF),
     "pids_max": _int(0, 1 << 62), "tasks": _int(0, 4 * 1024 * 1024),
+    "pkeys": _bool,
 }
 GLIBC_KEYS = {
     "version": _choice("2.36", "2.42"), "ncpu": _int(1, 4096), "top_pad": _size,
@@ -298,6 +313,16 @@ OPS = {
     "realloc": {"ptr": _name, "size": _size},
     "free": {"ptr": _name},
     "dlopen": {"file": _file},
+    # issue 10: calls that split, lock, seal or add mappings
+    "madvise": {"addr": _expr, "length": _expr, "advice": _madvice},
+    "mlock": {"addr": _expr, "length": _expr, "onfault": _bool},
+    "munlock": {"addr": _expr, "length": _expr},
+    "mlockall": {"flags": _mcl_flags},
+    "munlockall": {},
+    "mseal": {"addr": _expr, "length": _expr},
+    "shmat": {"size": _size, "addr": _expr, "flags": _shm_flags},
+    "shmdt": {"addr": _expr},
+    "pkey_mprotect": {"addr": _expr, "length": _expr, "prot": _prot, "pkey": _int(-1, 15)},
 }
 REQUIRED = {
     "mmap": ("length",), "munmap": ("addr", "length"), "mprotect": ("addr", "length", "prot"),
@@ -305,6 +330,9 @@ REQUIRED = {
     "setrlimit": ("stack",), "pthread_join": ("target",), "pthread_exit": ("thread",),
     "malloc": ("size",), "calloc": ("size",), "realloc": ("ptr", "size"), "free": ("ptr",),
     "dlopen": ("file",),
+    "madvise": ("addr", "length", "advice"), "mlock": ("addr", "length"),
+    "munlock": ("addr", "length"), "mlockall": ("flags",), "mseal": ("addr", "length"),
+    "shmat": ("size",), "shmdt": ("addr",), "pkey_mprotect": ("addr", "length", "prot", "pkey"),
 }
 LIBC_OPS = frozenset({"pthread_create", "pthread_exit", "pthread_join", "malloc", "calloc",
                       "realloc", "free", "dlopen"})

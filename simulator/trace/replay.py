@@ -23,7 +23,7 @@ from simulator.kernel.arch import Profile
 from simulator.kernel.config import KernelConfig, ProcessConfig
 from simulator.kernel.exec import ExecError, exec_layout
 from simulator.kernel.mm import AddressSpace
-from simulator.kernel.uapi import MAP_ANONYMOUS, Errno
+from simulator.kernel.uapi import MAP_ANONYMOUS, MREMAP_DONTUNMAP, MREMAP_FIXED, Errno
 from simulator.kernel.vma import VM_SHARED, VM_WRITE, FileRef
 from simulator.programs import typical_program
 from simulator.trace.loadmaps import address_space_from_maps
@@ -40,6 +40,8 @@ class ReplayedCall:
     text: str
     recorded: str
     simulated: str
+    #: Why the model's answer rests on something the trace does not show ("" if nothing).
+    note: str = ""
 
     @property
     def matched(self) -> bool:
@@ -67,7 +69,8 @@ class ReplayResult:
     def to_json(self) -> dict:
         return {
             "calls": [{"line": c.line, "syscall": c.syscall, "recorded": c.recorded,
-                       "simulated": c.simulated} for c in self.calls],
+                       "simulated": c.simulated, **({"note": c.note} if c.note else {})}
+                      for c in self.calls],
             "matched": self.matched,
             "total": self.total,
             "skipped": self.skipped,
@@ -117,6 +120,10 @@ class Replayer:
         self.mm = mm
         self.files = HostFiles() if files is None else files
         self.fds: dict[int, FileRef] = {}
+        #: SysV shm ids as the trace shows them -> the model's ids.
+        self.shmids: dict[int, int] = {}
+        #: Set by a handler whose answer rests on something the trace does not show.
+        self.note = ""
         #: The working directory, once a chdir/fchdir in the log names it.
         self.cwd: str | None = None
 
@@ -172,8 +179,11 @@ class Replayer:
                 assume_written(mm, a[0], a[0] + a[1])
             return result
         if c.name == "mremap":
-            # strace prints new_address only with MREMAP_FIXED; without it the kernel
-            # ignores it (except as MREMAP_DONTUNMAP's hint, which the log does not show).
+            if a[4] is None and a[3] & MREMAP_DONTUNMAP and not a[3] & MREMAP_FIXED:
+                # strace prints new_address only with MREMAP_FIXED, yet the kernel reads it
+                # as MREMAP_DONTUNMAP's hint: unknown here.
+                return _mremap_unknown_hint(self, c)
+            # Without MREMAP_FIXED (and DONTUNMAP) the kernel ignores new_address.
             result = mm.mremap(*a[:4], a[4] or 0)
             if not isinstance(result, Errno):
                 assume_written(mm, result, result + a[2])
@@ -184,7 +194,82 @@ class Replayer:
             if result > old:
                 assume_written(mm, old, result)
             return result
-        raise ValueError(c.name)
+        handler = CALL_HANDLERS.get(c.name)
+        if handler is None:
+            raise ValueError(c.name)
+        return handler(self, c)
+
+
+def _mremap_unknown_hint(replayer: Replayer, c: MemoryCall):
+    """mremap with MREMAP_DONTUNMAP but not MREMAP_FIXED uses ``new_address`` as a hint,
+    and strace prints no fifth argument without MREMAP_FIXED. Replayed at the address the
+    kernel returned (the trace shows that much), with a note, instead of a guessed hint."""
+    a = c.args
+    replayer.note = "new_address (a hint with MREMAP_DONTUNMAP) is not in the trace"
+    if isinstance(c.ret, int) and not isinstance(c.ret, Errno) and c.ret >= 0:
+        result = replayer.mm.mremap(a[0], a[1], a[2], a[3] | MREMAP_FIXED, c.ret)
+        replayer.note += "; replayed at the recorded address"
+    else:
+        result = replayer.mm.mremap(a[0], a[1], a[2], a[3], 0)
+        replayer.note += "; replayed with hint 0"
+    if not isinstance(result, Errno):
+        assume_written(replayer.mm, result, result + a[2])
+    return result
+
+
+def _replay_shmget(replayer: Replayer, c: MemoryCall):
+    """Segment ids are the machine's: a successful shmget maps the recorded id to the
+    model's and answers with the recorded one."""
+    result = replayer.mm.shmget(*c.args)
+    if not isinstance(result, Errno) and isinstance(c.ret, int) and c.ret >= 0 \
+            and not isinstance(c.ret, Errno):
+        replayer.shmids[c.ret] = result
+        return c.ret
+    return result
+
+
+def _model_shmid(replayer: Replayer, shmid: int) -> int:
+    if shmid not in replayer.shmids and shmid >= 0:
+        replayer.note = f"shm id {shmid} was not created in the trace"
+    return replayer.shmids.get(shmid, -1)
+
+
+def _replay_shmat(replayer: Replayer, c: MemoryCall):
+    shmid, addr, flags = c.args
+    return replayer.mm.shmat(_model_shmid(replayer, shmid), addr, flags)
+
+
+def _replay_shmctl(replayer: Replayer, c: MemoryCall):
+    """Only IPC_RMID changes what the model knows; other commands answer 0 unchecked."""
+    shmid, cmd = c.args[0], c.args[1] & ~0x100  # IPC_64
+    if cmd != 0:
+        replayer.note = "shmctl commands other than IPC_RMID are not modelled"
+        return c.ret
+    return replayer.mm.shmctl_rmid(_model_shmid(replayer, shmid))
+
+
+def _replay_mlock(replayer: Replayer, c: MemoryCall):
+    return replayer.mm.mlock(c.args[0], c.args[1])
+
+
+#: Calls past mmap/munmap/mprotect/mremap/brk: name -> handler(replayer, call).
+CALL_HANDLERS = {
+    "madvise": lambda r, c: r.mm.madvise(*c.args),
+    "mlock": _replay_mlock,
+    "mlock2": lambda r, c: r.mm.mlock(*c.args),
+    "munlock": lambda r, c: r.mm.munlock(*c.args),
+    "mlockall": lambda r, c: r.mm.mlockall(*c.args),
+    "munlockall": lambda r, c: r.mm.munlockall(),
+    "mseal": lambda r, c: r.mm.mseal(*c.args),
+    "shmget": _replay_shmget,
+    "shmat": _replay_shmat,
+    "shmdt": lambda r, c: r.mm.shmdt(*c.args),
+    "shmctl": _replay_shmctl,
+    "pkey_mprotect": lambda r, c: r.mm.pkey_mprotect(*c.args),
+    "pkey_alloc": lambda r, c: r.mm.pkey_alloc(*c.args),
+    "pkey_free": lambda r, c: r.mm.pkey_free(*c.args),
+    "remap_file_pages": lambda r, c: r.mm.remap_file_pages(*c.args),
+}
 
 
 def address_space_members(trace: Trace):
@@ -209,9 +294,11 @@ def address_space_members(trace: Trace):
 
 
 def _replayed(event) -> bool:
-    """The events this replay acts on; the others (madvise and friends, personality, exits,
-    failed execs) count as skipped lines, as they did before the parser read them."""
-    if isinstance(event, (OtherMemoryCall, PersonalityEvent, ExitEvent)):
+    """The events this replay acts on; the others (calls without a handler such as
+    process_madvise, personality, exits, failed execs) count as skipped lines."""
+    if isinstance(event, OtherMemoryCall):
+        return event.name in CALL_HANDLERS
+    if isinstance(event, (PersonalityEvent, ExitEvent)):
         return False
     if isinstance(event, ExecEvent):
         return event.succeeded
@@ -249,5 +336,7 @@ def replay(trace: Trace, mm: AddressSpace, files: FileSource | None = None) -> R
         started = True
         simulated = replayer.call(event)
         calls.append(ReplayedCall(event.line, event.name, event.text,
-                                  format_return(event.ret), format_return(simulated)))
+                                  format_return(event.ret), format_return(simulated),
+                                  replayer.note))
+        replayer.note = ""
     return ReplayResult(tuple(calls), skipped, mm.maps_text())

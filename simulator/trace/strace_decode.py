@@ -24,7 +24,7 @@ MEMORY_SYSCALLS = frozenset({"mmap", "mmap2", "munmap", "mprotect", "mremap", "b
 #: Other calls that change mappings or their attributes, decoded into :class:`OtherMemoryCall`.
 OTHER_MEMORY_SYSCALLS = frozenset({
     "madvise", "process_madvise", "mlock", "mlock2", "munlock", "mlockall", "munlockall",
-    "mseal", "shmat", "shmdt", "shmget", "pkey_mprotect", "pkey_alloc", "pkey_free",
+    "mseal", "shmat", "shmdt", "shmget", "shmctl", "pkey_mprotect", "pkey_alloc", "pkey_free",
     "remap_file_pages",
 })
 FILE_SYSCALLS = frozenset({"open", "openat", "openat2", "creat", "memfd_create", "close", "dup",
@@ -90,6 +90,7 @@ _SPECS = {
     "shmat": (("shmid", "int"), ("shmaddr", "addr"), ("shmflg", xlat.SHMAT_NAMES)),
     "shmdt": (("shmaddr", "addr"),),
     "shmget": (("key", xlat.IPC_KEY_NAMES), ("size", "num"), ("shmflg", xlat.SHMGET_NAMES)),
+    "shmctl": (("shmid", "int"), ("cmd", xlat.IPC_CMD_NAMES), ("buf", "addr")),
     "pkey_mprotect": (_ADDR, _LEN, ("prot", PROT_NAMES), ("pkey", "int")),
     "pkey_alloc": (("flags", "num"), ("access_rights", xlat.PKEY_NAMES)),
     "pkey_free": (("pkey", "int"),),

@@ -11,33 +11,21 @@ from __future__ import annotations
 
 import signal as _signal
 
-#: madvise / process_madvise advice (include/uapi/asm-generic/mman-common.h).
-MADV_NAMES = {
-    "MADV_NORMAL": 0, "MADV_RANDOM": 1, "MADV_SEQUENTIAL": 2, "MADV_WILLNEED": 3,
-    "MADV_DONTNEED": 4, "MADV_FREE": 8, "MADV_REMOVE": 9, "MADV_DONTFORK": 10,
-    "MADV_DOFORK": 11, "MADV_MERGEABLE": 12, "MADV_UNMERGEABLE": 13, "MADV_HUGEPAGE": 14,
-    "MADV_NOHUGEPAGE": 15, "MADV_DONTDUMP": 16, "MADV_DODUMP": 17, "MADV_WIPEONFORK": 18,
-    "MADV_KEEPONFORK": 19, "MADV_COLD": 20, "MADV_PAGEOUT": 21, "MADV_POPULATE_READ": 22,
-    "MADV_POPULATE_WRITE": 23, "MADV_DONTNEED_LOCKED": 24, "MADV_COLLAPSE": 25,
-    "MADV_GUARD_INSTALL": 102, "MADV_GUARD_REMOVE": 103,
-    "MADV_HWPOISON": 100, "MADV_SOFT_OFFLINE": 101,
-}
+# The memory calls' flag names are the kernel model's own tables (one definition each).
+from simulator.kernel.madvise import MADV_NAMES  # noqa: F401
+from simulator.kernel.mlock import MCL_NAMES, MLOCK_ONFAULT  # noqa: F401
+from simulator.kernel.pkeys import PKEY_NAMES  # noqa: F401
+from simulator.kernel.shm import IPC_CMD_NAMES, IPC_NAMES  # noqa: F401
+from simulator.kernel.shm import SHM_NAMES as SHMAT_NAMES  # noqa: F401
+
 #: mlock2 flags (include/uapi/asm-generic/mman-common.h).
-MLOCK_NAMES = {"MLOCK_ONFAULT": 0x01}
-#: mlockall flags (include/uapi/asm-generic/mman.h).
-MCL_NAMES = {"MCL_CURRENT": 1, "MCL_FUTURE": 2, "MCL_ONFAULT": 4}
-#: shmat flags (include/uapi/linux/shm.h; octal there).
-SHMAT_NAMES = {"SHM_RDONLY": 0o10000, "SHM_RND": 0o20000, "SHM_REMAP": 0o40000,
-               "SHM_EXEC": 0o100000}
+MLOCK_NAMES = {"MLOCK_ONFAULT": MLOCK_ONFAULT}
 #: shmget flags: IPC_* (include/uapi/linux/ipc.h) and SHM_HUGETLB/SHM_NORESERVE; strace
 #: prints the permission bits in octal after them ("IPC_CREAT|0600").
-SHMGET_NAMES = {"IPC_CREAT": 0o1000, "IPC_EXCL": 0o2000, "SHM_HUGETLB": 0o4000,
-                "SHM_NORESERVE": 0o10000}
+SHMGET_NAMES = {k: v for k, v in IPC_NAMES.items() if k != "IPC_PRIVATE"}
 SHM_HUGE_SHIFT = 26
 #: shmget's key.
-IPC_KEY_NAMES = {"IPC_PRIVATE": 0}
-#: pkey_alloc access rights (include/uapi/asm-generic/mman-common.h).
-PKEY_NAMES = {"PKEY_DISABLE_ACCESS": 0x1, "PKEY_DISABLE_WRITE": 0x2}
+IPC_KEY_NAMES = {"IPC_PRIVATE": IPC_NAMES["IPC_PRIVATE"]}
 
 #: clone/clone3 flags (include/uapi/linux/sched.h).
 CLONE_VM = 0x100

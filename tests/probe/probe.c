@@ -17,6 +17,12 @@
  *   mremap OLD OLDLEN NEWLEN FLAGS NEWADDR
  *   brk ADDR
  *   touch ADDR w|r
+ *   madvise ADDR LEN ADVICE | mlock ADDR LEN FLAGS (FLAGS -1: mlock, else mlock2)
+ *   munlock ADDR LEN | mlockall FLAGS | munlockall | mseal ADDR LEN FLAGS
+ *   pkey_mprotect ADDR LEN PROT PKEY | remap_file_pages ADDR SIZE PROT PGOFF FLAGS
+ *   shmat ADDR SIZE SHMFLG   shmget(IPC_PRIVATE, SIZE), shmat, shmctl(IPC_RMID):
+ *                            the result is shmat's
+ *   shmdt ADDR
  * Numbers: decimal or 0x-hex, optionally with a leading '-'.  Address-like
  * fields (every field except FD and the touch mode) may be expressions:
  *   NUMBER | rN | rN+K | rN-K | brk0 | brk0+K | brk0-K
@@ -44,8 +50,14 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#ifndef SYS_mseal
+#define SYS_mseal 462
+#endif
 
 typedef unsigned long ulong;
 typedef unsigned long long u64;
@@ -170,6 +182,11 @@ static const char *errno_name(int e)
 	case EFBIG: return "EFBIG";
 	case EOVERFLOW: return "EOVERFLOW";
 	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case ENOSPC: return "ENOSPC";
+	case ENOENT: return "ENOENT";
+	case ENOSYS: return "ENOSYS";
+	case EIDRM: return "EIDRM";
+	case EBADF: return "EBADF";
 	}
 	return 0;
 }
@@ -631,6 +648,91 @@ int main(int argc, char **argv)
 					ret = (ulong)r;
 				}
 			}
+		} else if (strcmp(f[0], "madvise") == 0 && nf == 4) {
+			ulong a[3]; int i;
+			for (i = 0; i < 3; i++) a[i] = (ulong)parse_expr(f[i + 1]);
+			out_str("madvise ");
+			out_hex(a[0]); out_char(' '); out_hex(a[1]); out_char(' '); out_hex(a[2]);
+			if (hits_protected(a[0], page_align(a[1])))
+				skipped = 1;
+			else if (syscall(SYS_madvise, a[0], a[1], a[2]) == -1) {
+				is_err = 1; err = errno;
+			}
+		} else if ((strcmp(f[0], "mlock") == 0 || strcmp(f[0], "mseal") == 0) && nf == 4) {
+			ulong a0 = (ulong)parse_expr(f[1]), a1 = (ulong)parse_expr(f[2]);
+			long long fl = parse_int(f[3]);
+			long r;
+			int seal = f[0][1] == 's';
+			out_str(f[0]); out_char(' ');
+			out_hex(a0); out_char(' '); out_hex(a1); out_char(' '); out_dec(fl);
+			if (hits_protected(a0 & ~(PAGE_SZ - 1), page_align(a1 + (a0 & (PAGE_SZ - 1))))) {
+				skipped = 1;
+			} else {
+				if (seal)
+					r = syscall(SYS_mseal, a0, a1, (ulong)fl);
+				else if (fl < 0)
+					r = syscall(SYS_mlock, a0, a1);
+				else
+					r = syscall(SYS_mlock2, a0, a1, (ulong)fl);
+				if (r == -1) { is_err = 1; err = errno; }
+			}
+		} else if (strcmp(f[0], "munlock") == 0 && nf == 3) {
+			ulong a0 = (ulong)parse_expr(f[1]), a1 = (ulong)parse_expr(f[2]);
+			out_str("munlock ");
+			out_hex(a0); out_char(' '); out_hex(a1);
+			if (syscall(SYS_munlock, a0, a1) == -1) { is_err = 1; err = errno; }
+		} else if (strcmp(f[0], "mlockall") == 0 && nf == 2) {
+			ulong fl = (ulong)parse_expr(f[1]);
+			out_str("mlockall ");
+			out_hex(fl);
+			if (syscall(SYS_mlockall, fl) == -1) { is_err = 1; err = errno; }
+		} else if (strcmp(f[0], "munlockall") == 0 && nf == 1) {
+			out_str("munlockall");
+			if (syscall(SYS_munlockall) == -1) { is_err = 1; err = errno; }
+		} else if (strcmp(f[0], "pkey_mprotect") == 0 && nf == 5) {
+			ulong a0 = (ulong)parse_expr(f[1]), a1 = (ulong)parse_expr(f[2]);
+			ulong pr = (ulong)parse_expr(f[3]);
+			long long key = parse_int(f[4]);
+			out_str("pkey_mprotect ");
+			out_hex(a0); out_char(' '); out_hex(a1); out_char(' '); out_hex(pr);
+			out_char(' '); out_dec(key);
+			if (hits_protected(a0, page_align(a1)))
+				skipped = 1;
+			else if (syscall(SYS_pkey_mprotect, a0, a1, pr, (long)key) == -1) {
+				is_err = 1; err = errno;
+			}
+		} else if (strcmp(f[0], "remap_file_pages") == 0 && nf == 6) {
+			ulong a[5]; int i;
+			for (i = 0; i < 5; i++) a[i] = (ulong)parse_expr(f[i + 1]);
+			out_str("remap_file_pages");
+			for (i = 0; i < 5; i++) { out_char(' '); out_hex(a[i]); }
+			if (hits_protected(a[0] & ~(PAGE_SZ - 1), page_align(a[1])))
+				skipped = 1;
+			else if (syscall(SYS_remap_file_pages, a[0], a[1], a[2], a[3], a[4]) == -1) {
+				is_err = 1; err = errno;
+			}
+		} else if (strcmp(f[0], "shmat") == 0 && nf == 4) {
+			ulong a0 = (ulong)parse_expr(f[1]), sz = (ulong)parse_expr(f[2]);
+			ulong fl = (ulong)parse_expr(f[3]);
+			int id;
+			void *r;
+			out_str("shmat ");
+			out_hex(a0); out_char(' '); out_hex(sz); out_char(' '); out_hex(fl);
+			if (a0 && (fl & SHM_REMAP) && hits_protected(a0 & ~(PAGE_SZ - 1), page_align(sz))) {
+				skipped = 1;
+			} else if ((id = (int)syscall(SYS_shmget, IPC_PRIVATE, sz, IPC_CREAT | 0600)) == -1) {
+				is_err = 1; err = errno;
+			} else {
+				r = (void *)syscall(SYS_shmat, id, a0, fl);
+				if (r == (void *)-1) { is_err = 1; err = errno; }
+				else ret = (ulong)r;
+				syscall(SYS_shmctl, id, IPC_RMID, 0);
+			}
+		} else if (strcmp(f[0], "shmdt") == 0 && nf == 2) {
+			ulong a0 = (ulong)parse_expr(f[1]);
+			out_str("shmdt ");
+			out_hex(a0);
+			if (syscall(SYS_shmdt, a0) == -1) { is_err = 1; err = errno; }
 		} else if (strcmp(f[0], "brk") == 0 && nf == 2) {
 			ulong addr = (ulong)parse_expr(f[1]);
 			out_str("brk ");
