@@ -53,11 +53,7 @@ from simulator.trace.strace import (
 
 DATA = Path(__file__).parent / "data" / "strace"
 LOGS = sorted(DATA.glob("*.txt"))
-MEMORY = ("mmap", "mmap2", "munmap", "mprotect", "mremap", "brk",
-          # issue 10: the calls that split, lock, seal or add mappings
-          "madvise", "mlock", "mlock2", "munlock", "mlockall", "munlockall", "mseal", "shmget",
-          "shmat", "shmdt", "shmctl", "pkey_mprotect", "pkey_alloc", "pkey_free",
-          "remap_file_pages")
+MEMORY = ("mmap", "mmap2", "munmap", "mprotect", "mremap", "brk")
 
 
 def lines_of(path: Path) -> list[str]:
