@@ -139,33 +139,54 @@ class Replayer:
 
     def call(self, c: MemoryCall):
         """Run one recorded call on the model; returns the model's result."""
-        mm = self.mm
-        a = c.args
-        if c.name in ("mmap", "mmap2"):
-            file = None if a[3] & MAP_ANONYMOUS else self.file_for(a[4], c.fd_path)
-            result = mm.mmap(a[0], a[1], a[2], a[3], file, a[5])
-            if not isinstance(result, Errno):
-                assume_written(mm, result, result + a[1])
-            return result
-        if c.name == "munmap":
-            return mm.munmap(a[0], a[1])
-        if c.name == "mprotect":
-            result = mm.mprotect(a[0], a[1], a[2])
-            if result == 0:
-                assume_written(mm, a[0], a[0] + a[1])
-            return result
-        if c.name == "mremap":
-            result = mm.mremap(*a)
-            if not isinstance(result, Errno):
-                assume_written(mm, result, result + a[2])
-            return result
-        if c.name == "brk":
-            old = mm.current_brk
-            result = mm.brk(a[0])
-            if result > old:
-                assume_written(mm, old, result)
-            return result
-        raise ValueError(c.name)
+        return SYSCALL_HANDLERS[c.name](self, self.mm, c.args, c)
+
+
+# One handler per system call: (replayer, address space, decoded args, the call) -> result.
+# Other memory calls (madvise, mlock, ...) slot in here.
+
+def _replay_mmap(replayer: Replayer, mm: AddressSpace, a: tuple, c: MemoryCall):
+    file = None if a[3] & MAP_ANONYMOUS else replayer.file_for(a[4], c.fd_path)
+    result = mm.mmap(a[0], a[1], a[2], a[3], file, a[5])
+    if not isinstance(result, Errno):
+        assume_written(mm, result, result + a[1])
+    return result
+
+
+def _replay_munmap(replayer: Replayer, mm: AddressSpace, a: tuple, c: MemoryCall):
+    return mm.munmap(a[0], a[1])
+
+
+def _replay_mprotect(replayer: Replayer, mm: AddressSpace, a: tuple, c: MemoryCall):
+    result = mm.mprotect(a[0], a[1], a[2])
+    if result == 0:
+        assume_written(mm, a[0], a[0] + a[1])
+    return result
+
+
+def _replay_mremap(replayer: Replayer, mm: AddressSpace, a: tuple, c: MemoryCall):
+    result = mm.mremap(*a)
+    if not isinstance(result, Errno):
+        assume_written(mm, result, result + a[2])
+    return result
+
+
+def _replay_brk(replayer: Replayer, mm: AddressSpace, a: tuple, c: MemoryCall):
+    old = mm.current_brk
+    result = mm.brk(a[0])
+    if result > old:
+        assume_written(mm, old, result)
+    return result
+
+
+SYSCALL_HANDLERS = {
+    "mmap": _replay_mmap,
+    "mmap2": _replay_mmap,
+    "munmap": _replay_munmap,
+    "mprotect": _replay_mprotect,
+    "mremap": _replay_mremap,
+    "brk": _replay_brk,
+}
 
 
 def address_space_members(trace: Trace):
