@@ -71,51 +71,139 @@ def _add_process_options(p: argparse.ArgumentParser, *, auto_arch: bool = False)
 
 REPLAY_EPILOG = """\
 examples:
-  strace -f -o trace.txt setarch -R ./prog        # record (ASLR off)
+  strace -f -o trace.txt setarch -R ./prog        # record
+  strace -f -o trace.txt ./prog                   # ASLR on: the random bases are inferred
   vasim replay trace.txt
   vasim replay trace.txt --arch i686 --personality ADDR_LIMIT_3GB --rlimit-stack unlimited
   vasim replay trace.txt --initial-maps start.maps --json
 
-The trace must come from a process run with ASLR off (setarch -R); replay always models
-ADDR_NO_RANDOMIZE. --initial-maps is /proc/PID/maps (or gdb 'info proc mappings') of the
-process before the trace's first memory call; without it the layout at exec is built from the
-traced program's ELF file when it exists here, else from a modelled program.
+Every process of the log is replayed in an address space of its own: each successful execve
+builds a fresh one from that binary's ELF file (read from this machine), fork/vfork/clone
+without CLONE_VM copy the parent's, CLONE_VM shares it. personality() calls in the log
+(setarch's) set the persona of the next execve; --personality and --arch override them.
+With ASLR on, each exec's mmap base, PIE load bias and heap start are inferred from the first
+calls that reveal them and printed; the stack top is not revealed by memory calls.
+--initial-maps is /proc/PID/maps (or gdb 'info proc mappings') of the first process after
+its first execve.
 """
 
 
-def cmd_replay(args) -> int:
-    from simulator.trace.procmaps import read_maps
-    from simulator.trace.replay import initial_address_space, replay
-    from simulator.trace.strace import read_strace
+def _open_events(path):
+    """The log's events as a stream when the parser offers one, and its skipped count."""
+    from simulator.trace import strace
 
-    trace = read_strace(args.trace)
+    if hasattr(strace, "open_strace"):
+        stream = strace.open_strace(path)
+        return stream, lambda: stream.skipped
+    trace = strace.read_strace(path)
+    return iter(trace.events), lambda: trace.skipped
+
+
+class _Progress:
+    """A one-line count on stderr, only on a terminal and only after a few seconds."""
+
+    def __init__(self, enabled: bool):
+        import time
+
+        self.clock = time.monotonic
+        self.enabled = enabled and sys.stderr.isatty()
+        self.start = self.clock()
+        self.next = self.start + 3.0
+        self.shown = False
+
+    def update(self, count: int, line: int) -> None:
+        if self.enabled and count % 256 == 0 and self.clock() >= self.next:
+            self.next = self.clock() + 0.5
+            self.shown = True
+            sys.stderr.write(f"\rreplayed {count} calls (log line {line})")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def cmd_replay(args) -> int:
+    from simulator.trace.loadmaps import address_space_from_maps
+    from simulator.trace.procmaps import read_maps
+    from simulator.trace.replay import Replay
+    from simulator.trace.strace import FileEvent
+
+    events, skipped = _open_events(args.trace)
     entries = read_maps(args.initial_maps) if args.initial_maps else None
     arch = args.arch
-    if arch == "auto":
-        arch = _guess_arch(trace, entries)
+    forced = arch != "auto"
+    if not forced:
+        arch = _guess_arch(entries)
     profile = get_profile(arch)
-    proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
-                         rlimit_stack=args.rlimit_stack)
-    mm = initial_address_space(trace, profile, proc, KernelConfig(), entries,
-                               args.initial_maps or args.trace)
-    result = replay(trace, mm)
+    personality = args.personality if args.personality else None
+    mm = None
+    if entries is not None:
+        head = []
+        for event in events:
+            head.append(event)
+            if isinstance(event, FileEvent) and event.kind == "execve" or len(head) > 64:
+                break
+        exe_path = next((e.path for e in head if isinstance(e, FileEvent)
+                         and e.kind == "execve"), None)
+        proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
+                             rlimit_stack=args.rlimit_stack)
+        mm = address_space_from_maps(entries, profile, kconfig=KernelConfig(), proc=proc,
+                                     source=args.initial_maps, exe_path=exe_path)
+        import itertools
+
+        events = itertools.chain(head, events)
+    run = Replay(profile=profile, profile_forced=forced, personality=personality,
+                 rlimit_stack=args.rlimit_stack, initial_mm=mm)
+    total = matched = reordered = 0
+    first = None
+    progress = _Progress(not args.json)
+    out = sys.stdout
     if args.json:
-        print(json.dumps(result.to_json(), indent=None))
+        out.write('{"calls": [')
+    try:
+        for call in run.run(events):
+            if args.json:
+                out.write((", " if total else "") + json.dumps(call.to_json()))
+            total += 1
+            if call.matched:
+                matched += 1
+            elif first is None:
+                first = call
+            reordered += call.reordered
+            progress.update(total, call.line)
+    finally:
+        progress.close()
+    if args.json:
+        rest = {"matched": matched, "total": total, "skipped": skipped() + run.skipped,
+                "maps": run.maps, "processes": [p.to_json() for p in run.processes],
+                "inferred": [i.to_json() for i in run.inferred], "notes": run.notes}
+        out.write("], " + json.dumps(rest)[1:] + "\n")
     else:
-        print(f"replayed {result.total} memory calls from {args.trace} as {profile.name} "
-              f"({result.skipped} other lines skipped)")
-        print(f"matched {result.matched} of {result.total}")
-        first = result.first_divergence
+        processes = run.processes
+        print(f"replayed {total} memory calls of {len(processes)} "
+              f"process{'es' if len(processes) != 1 else ''} from {args.trace} "
+              f"({skipped() + run.skipped} other lines skipped)")
+        for inferred in run.inferred:
+            if inferred.aslr != "off":
+                print(f"  {inferred.describe()}")
+        for note in run.notes:
+            print(f"  note: {note}")
+        if reordered:
+            print(f"  {reordered} calls of overlapping threads replayed in another order "
+                  "than printed")
+        print(f"matched {matched} of {total}")
         if first is not None:
-            print(f"first divergence at {args.trace}:{first.line}: {first.text}")
+            print(f"first divergence at {args.trace}:{first.line}: {first.text}"
+                  + (f" (pid {first.pid})" if first.pid is not None else ""))
             print(f"  recorded {first.recorded}, simulated {first.simulated}")
-    return 0 if result.first_divergence is None else 1
+    return 0 if first is None else 1
 
 
-def _guess_arch(trace, entries) -> str:
-    """i686 for traces with mmap2 (the 32-bit syscall) or maps entirely below 4 GiB."""
-    if any(c.name == "mmap2" for c in trace.memory_calls):
-        return "i686"
+def _guess_arch(entries) -> str:
+    """i686 for initial maps entirely below 4 GiB; otherwise x86_64, and each exec's ELF
+    class picks the compat profile for 32-bit programs."""
     if entries and all(e.end <= 1 << 32 for e in entries):
         return "i686"
     return "x86_64"

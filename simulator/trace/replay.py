@@ -1,5 +1,11 @@
 """Replay a real ``strace -f`` log against the model and compare every return value.
 
+Each process has its own address space, with the kernel's lifecycle (kernel/fork.c,
+fs/exec.c; see simulator/kernel/task.py): a successful execve, in any process and as often as
+it happens, starts a fresh address space from that binary's ELF; fork, vfork and clone
+without CLONE_VM give the child ``dup_mmap`` of the parent at that instant; CLONE_VM shares
+it. ``personality()`` calls set the persona the next execve uses, and children inherit it.
+
 Calls with MAP_FIXED (or MAP_FIXED_NOREPLACE, MREMAP_FIXED) are replayed at their recorded
 address; every other call gets the model's own answer. Later calls use the recorded
 arguments, so one divergence can cause others: the first one is the one to read.
@@ -8,11 +14,22 @@ Writes are invisible in a trace, yet they decide whether neighbouring VMAs can m
 anon_vma). Replay assumes a program writes to private writable memory as soon as it has it
 (the heap, malloc'd chunks, thread stacks and relocated data all are), and gives such memory
 an anon_vma right after each call, as the first write fault would.
+
+ASLR: an exec with ASLR on (or whose persona the log does not show) is replayed with its
+random choices inferred from the first returns that reveal them (:class:`_ExecInference`):
+the mmap base from the first placed mmap, the PIE load bias from the first call naming an
+address inside the executable, the heap start from ``brk(NULL)``. The stack top is revealed
+by no memory call; it is reported as not inferred.
+
+Replay is streaming: :meth:`Replay.run` consumes events one at a time and yields each
+replayed call as soon as its result is known; memory stays flat in the length of the log.
 """
 
 from __future__ import annotations
 
 import os
+from collections import deque
+from typing import Iterable, Iterator, Protocol
 
 import attrs
 
@@ -20,16 +37,88 @@ from simulator.errors import InputError
 from simulator.host.elf import read_elf
 from simulator.host.files import host_file
 from simulator.kernel.anon import anon_vma_prepare
-from simulator.kernel.arch import Profile
-from simulator.kernel.config import KernelConfig, ProcessConfig
-from simulator.kernel.exec import ExecError, exec_layout
+from simulator.kernel.arch import Profile, get_profile
+from simulator.kernel.aslr import mmap_rnd_bits
+from simulator.kernel.binfmt_elf import ElfImage
+from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
+from simulator.kernel.exec import ExecBases, ExecError, exec_layout, mm_randomizes
 from simulator.kernel.mm import AddressSpace
-from simulator.kernel.uapi import MAP_ANONYMOUS, Errno
+from simulator.kernel.task import (
+    CLONE_THREAD, CLONE_VM, Credentials, Rlimits, Task, copy_process, exec_task, exec_profile,
+)
+from simulator.kernel.uapi import MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, Errno
 from simulator.kernel.vma import VM_SHARED, VM_WRITE, FileRef
 from simulator.programs import typical_program
 from simulator.trace.loadmaps import address_space_from_maps
 from simulator.trace.procmaps import MapsEntry
-from simulator.trace.strace import FileEvent, MemoryCall, ProcessEvent, Trace, format_return
+from simulator.trace.strace import (
+    FileEvent, MemoryCall, PersonalityEvent, ProcessEvent, Trace, format_return,
+)
+from simulator.units import PAGE_MASK, PAGE_SHIFT
+
+#: Personality bits the address-space model knows (the rest, such as PER_LINUX32, are kept
+#: by the kernel but shape nothing here).
+_KNOWN_PERSONALITY = sum(Personality)
+#: Events of tasks whose creation line has not been read yet, held at most (strace prints a
+#: new task's first lines before its parent's ``clone(...) = PID`` line).
+MAX_BUFFERED = 100_000
+#: Calls of one exec held while its random bases are inferred, at most.
+MAX_INFERENCE_CALLS = 512
+
+
+class FileSource(Protocol):
+    """Where replay gets the facts of files (simulator/host/files.py defines the same)."""
+
+    host_paths: set[str]
+
+    def file_ref(self, path: str, *, readable: bool = True, writable: bool = False) -> FileRef:
+        ...
+
+    def elf(self, path: str) -> ElfImage | None:
+        ...
+
+
+class _HostFiles:
+    """The default :class:`FileSource`: this machine's files (a bare strace log)."""
+
+    def __init__(self):
+        self.host_paths: set[str] = set()
+
+    def file_ref(self, path: str, *, readable: bool = True, writable: bool = False) -> FileRef:
+        self.host_paths.add(path)
+        return host_file(path, readable=readable, writable=writable)
+
+    def elf(self, path: str) -> ElfImage | None:
+        if not os.path.isfile(path):
+            return None
+        self.host_paths.add(path)
+        try:
+            return read_elf(path)
+        except InputError:
+            return None
+
+
+#: PT_INTERP names that say the word size of the program that asks for them.
+_INTERP_BITS = {"ld-linux.so.2": 32, "ld-linux-armhf.so.3": 32, "ld-linux.so.3": 32,
+                "ld-linux-x86-64.so.2": 64, "ld-linux-aarch64.so.1": 64}
+
+
+def elf_bits(image: ElfImage, path: str) -> int | None:
+    """The ELF class (32 or 64) of an exec'd image: its interpreter's name, an address above
+    4 GiB, or the file's EI_CLASS byte when the file is here; None if none of them tell."""
+    if image.interp is not None and os.path.basename(image.interp) in _INTERP_BITS:
+        return _INTERP_BITS[os.path.basename(image.interp)]
+    if any(seg.vaddr + seg.memsz > 1 << 32 for seg in image.segments):
+        return 64
+    try:
+        with open(path, "rb") as f:
+            ident = f.read(5)
+    except OSError:
+        return None
+    if ident[:4] == b"\x7fELF" and ident[4] in (1, 2):
+        return 32 if ident[4] == 1 else 64
+    return None
+
 
 @attrs.frozen
 class ReplayedCall:
@@ -38,10 +127,64 @@ class ReplayedCall:
     text: str
     recorded: str
     simulated: str
+    pid: int | None = None
+    #: Replayed in another order than strace printed it (overlapping calls of threads).
+    reordered: bool = False
 
     @property
     def matched(self) -> bool:
         return self.recorded == "?" or self.recorded == self.simulated
+
+    def to_json(self) -> dict:
+        out = {"line": self.line, "pid": self.pid, "syscall": self.syscall,
+               "recorded": self.recorded, "simulated": self.simulated}
+        if self.reordered:
+            out["reordered"] = True
+        return out
+
+
+@attrs.frozen
+class ProcessSummary:
+    """One process at the end of the log: its pid, parent, last executable, final maps."""
+
+    pid: int | None
+    parent: int | None
+    executable: str | None
+    maps: str
+
+    def to_json(self) -> dict:
+        return {"pid": self.pid, "parent": self.parent, "executable": self.executable,
+                "maps": self.maps}
+
+
+@attrs.frozen
+class InferredBases:
+    """The random choices of one exec, as inferred from the log (None: not revealed)."""
+
+    pid: int | None
+    line: int
+    executable: str | None
+    aslr: str  # "off" (no randomisation), "on" (bases inferred) or "unknown"
+    mmap_base: int | None
+    load_bias: int | None
+    brk: int | None
+    stack_top: int | None = None
+
+    def to_json(self) -> dict:
+        hexed = lambda v: None if v is None else hex(v)
+        return {"pid": self.pid, "line": self.line, "executable": self.executable,
+                "aslr": self.aslr, "mmap_base": hexed(self.mmap_base),
+                "load_bias": hexed(self.load_bias), "brk": hexed(self.brk),
+                "stack_top": hexed(self.stack_top)}
+
+    def describe(self) -> str:
+        if self.aslr == "off":
+            return f"pid {self.pid} exec of {self.executable}: ASLR off"
+        parts = [f"{name} {value:#x}" for name, value in
+                 (("mmap_base", self.mmap_base), ("load_bias", self.load_bias),
+                  ("brk", self.brk)) if value is not None]
+        return (f"pid {self.pid} exec of {self.executable}: ASLR {self.aslr}, inferred "
+                + (", ".join(parts) or "nothing") + "; stack top not revealed")
 
 
 @attrs.frozen
@@ -49,6 +192,9 @@ class ReplayResult:
     calls: tuple[ReplayedCall, ...]
     skipped: int
     maps: str
+    processes: tuple[ProcessSummary, ...] = ()
+    inferred: tuple[InferredBases, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
@@ -64,12 +210,13 @@ class ReplayResult:
 
     def to_json(self) -> dict:
         return {
-            "calls": [{"line": c.line, "syscall": c.syscall, "recorded": c.recorded,
-                       "simulated": c.simulated} for c in self.calls],
+            "calls": [c.to_json() for c in self.calls],
             "matched": self.matched,
             "total": self.total,
             "skipped": self.skipped,
             "maps": self.maps,
+            "processes": [p.to_json() for p in self.processes],
+            "inferred": [i.to_json() for i in self.inferred],
         }
 
 
@@ -109,12 +256,13 @@ def assume_written(mm: AddressSpace, start: int, end: int) -> None:
             anon_vma_prepare(mm, vma)
 
 
-class Replayer:
-    """Feeds a trace's calls to an address space, tracking open files by descriptor."""
+class _Files:
+    """A task's open files by descriptor (``files_struct``): shared by CLONE_VM threads,
+    copied at fork, resolved through a :class:`FileSource`."""
 
-    def __init__(self, mm: AddressSpace):
-        self.mm = mm
-        self.fds: dict[int, FileRef] = {}
+    def __init__(self, source, fds: dict[int, FileRef] | None = None):
+        self.source = source
+        self.fds: dict[int, FileRef] = dict(fds or {})
 
     def file_event(self, event: FileEvent) -> None:
         if event.kind == "close":
@@ -125,17 +273,43 @@ class Replayer:
         elif event.kind == "execve":
             self.fds.clear()
         elif event.fd is not None and event.path is not None:
-            self.fds[event.fd] = host_file(event.path, readable=event.readable,
-                                           writable=event.writable)
+            self.fds[event.fd] = self.source.file_ref(event.path, readable=event.readable,
+                                                      writable=event.writable)
 
     def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
         if fd in self.fds:
             return self.fds[fd]
         if fd < 0:
             return None
-        ref = host_file(fd_path) if fd_path else FileRef(f"<fd {fd}>")
+        ref = self.source.file_ref(fd_path) if fd_path else FileRef(f"<fd {fd}>")
         self.fds[fd] = ref
         return ref
+
+
+class _Resolved:
+    """The file a held call named when it was read (descriptors are reused later)."""
+
+    def __init__(self, file: FileRef | None):
+        self.file = file
+
+    def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
+        return self.file
+
+
+class Replayer:
+    """Feeds calls to one address space, tracking open files by descriptor (the API of a
+    single process; :class:`Replay` runs whole logs)."""
+
+    def __init__(self, mm: AddressSpace, files: FileSource | None = None):
+        self.mm = mm
+        self._files = _Files(files or _HostFiles())
+        self.fds = self._files.fds
+
+    def file_event(self, event: FileEvent) -> None:
+        self._files.file_event(event)
+
+    def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
+        return self._files.file_for(fd, fd_path)
 
     def call(self, c: MemoryCall):
         """Run one recorded call on the model; returns the model's result."""
@@ -145,33 +319,33 @@ class Replayer:
 # One handler per system call: (replayer, address space, decoded args, the call) -> result.
 # Other memory calls (madvise, mlock, ...) slot in here.
 
-def _replay_mmap(replayer: Replayer, mm: AddressSpace, a: tuple, c: MemoryCall):
-    file = None if a[3] & MAP_ANONYMOUS else replayer.file_for(a[4], c.fd_path)
+def _replay_mmap(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
+    file = None if a[3] & MAP_ANONYMOUS else ctx.file_for(a[4], c.fd_path)
     result = mm.mmap(a[0], a[1], a[2], a[3], file, a[5])
     if not isinstance(result, Errno):
         assume_written(mm, result, result + a[1])
     return result
 
 
-def _replay_munmap(replayer: Replayer, mm: AddressSpace, a: tuple, c: MemoryCall):
+def _replay_munmap(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
     return mm.munmap(a[0], a[1])
 
 
-def _replay_mprotect(replayer: Replayer, mm: AddressSpace, a: tuple, c: MemoryCall):
+def _replay_mprotect(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
     result = mm.mprotect(a[0], a[1], a[2])
     if result == 0:
         assume_written(mm, a[0], a[0] + a[1])
     return result
 
 
-def _replay_mremap(replayer: Replayer, mm: AddressSpace, a: tuple, c: MemoryCall):
+def _replay_mremap(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
     result = mm.mremap(*a)
     if not isinstance(result, Errno):
         assume_written(mm, result, result + a[2])
     return result
 
 
-def _replay_brk(replayer: Replayer, mm: AddressSpace, a: tuple, c: MemoryCall):
+def _replay_brk(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
     old = mm.current_brk
     result = mm.brk(a[0])
     if result > old:
@@ -189,53 +363,412 @@ SYSCALL_HANDLERS = {
 }
 
 
-def address_space_members(trace: Trace):
-    """Which pids act on the traced program's address space.
+def _is_placed(c: MemoryCall) -> bool:
+    """An mmap whose address the kernel chose freely (no hint, not fixed): it reveals the
+    mmap base."""
+    return (c.name in ("mmap", "mmap2") and c.args[0] == 0
+            and not c.args[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE))
 
-    A task created with CLONE_VM (a thread; vfork) by a member is a member until its own
-    execve; a child without CLONE_VM (fork) has a copy and is not. The relation is read from
-    the whole log first, because strace often prints a new thread's first calls before the
-    parent's ``clone3(...) = TID`` line. Pids whose creation the log does not show count as
-    members (threads that existed before tracing started).
+
+def _named_address(c: MemoryCall) -> int | None:
+    """The address a call acts on at a place the program chose (mprotect, munmap, a fixed
+    mmap, mremap's old address)."""
+    if c.name in ("mprotect", "munmap", "mremap"):
+        return c.args[0]
+    if c.name in ("mmap", "mmap2") and c.args[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+        return c.args[0]
+    return None
+
+
+class _ExecInference:
+    """The calls of one exec with ASLR on (or unknown), held until the exec's random choices
+    are known; every guess is checked by replaying the held calls from a fresh exec.
+
+    * mmap base: the first placed mmap's recorded address minus the model's with no random
+      offset is ``arch_mmap_rnd`` (top-down; the other sign bottom-up). A negative or too
+      large offset with the persona unknown means ASLR was off: the ADDR_NO_RANDOMIZE layout
+      is tried instead.
+    * PIE load bias: the first successful call naming an address in the ET_DYN window whose
+      model result differs; each PT_LOAD the address could start is tried.
+    * heap start: ``brk(NULL)``'s return (handled by :class:`Replay` for every exec).
     """
-    created = {e.child: (e.pid, e.shares_vm) for e in trace.events
-               if isinstance(e, ProcessEvent)}
 
-    def member(pid, seen=()):
-        if pid not in created or pid in seen:
-            return True
-        parent, shares_vm = created[pid]
-        return shares_vm and member(parent, seen + (pid,))
+    def __init__(self, replay: "Replay", pid, task: Task, exe: ElfImage,
+                 interp: ElfImage | None, bits: int | None, path: str, line: int,
+                 persona_known: bool):
+        self.replay, self.pid, self.task = replay, pid, task
+        self.exe, self.interp, self.bits, self.path, self.line = exe, interp, bits, path, line
+        self.persona_known = persona_known
+        self.bases = ExecBases()
+        self.off = False
+        self.needs = {"mmap"} | ({"load"} if exe.dynamic else set())
+        self.calls: list[tuple[MemoryCall, FileRef | None]] = []
 
-    return member
+    def build(self, bases: ExecBases | None, off: bool) -> Task:
+        task = self.task
+        if off:
+            task = attrs.evolve(task, personality=task.personality
+                                | Personality.ADDR_NO_RANDOMIZE)
+            bases = None
+        return exec_task(task, self.exe, self.interp, elf_bits=self.bits, path=self.path,
+                         kconfig=self.replay.kconfig, bases=bases)
 
+    def simulate(self, bases: ExecBases | None, off: bool) -> tuple[Task, list]:
+        task = self.build(bases, off)
+        results = [SYSCALL_HANDLERS[c.name](_Resolved(f), task.mm, c.args, c)
+                   for c, f in self.calls]
+        return task, results
 
-def replay(trace: Trace, mm: AddressSpace) -> ReplayResult:
-    """Replay the memory calls of ``trace`` that act on ``mm`` (changed in place).
+    def matches(self, bases: ExecBases | None, off: bool, upto: int | None = None) -> bool:
+        try:
+            _task, results = self.simulate(bases, off)
+        except ExecError:
+            return False
+        calls = self.calls if upto is None else self.calls[:upto]
+        return all(c.ret is None or format_return(c.ret) == format_return(r)
+                   for (c, _), r in zip(calls, results))
 
-    Calls of other processes (fork children, tasks after their own execve) are skipped and
-    counted.
-    """
-    replayer = Replayer(mm)
-    calls = []
-    skipped = trace.skipped
-    member = address_space_members(trace)
-    left: set[int] = set()
-    started = False
-    for event in trace.events:
-        if event.pid in left or (event.pid is not None and not member(event.pid)):
-            skipped += 1
-            continue
-        if isinstance(event, ProcessEvent):
-            continue
-        if isinstance(event, FileEvent):
-            if event.kind == "execve" and started and event.pid is not None:
-                left.add(event.pid)  # a thread or vfork child leaves for a new program
+    def add(self, c: MemoryCall, file: FileRef | None) -> bool:
+        """Hold one more call; True when nothing is left to infer."""
+        self.calls.append((c, file))
+        ok = isinstance(c.ret, int) and not isinstance(c.ret, Errno) and c.ret >= 0
+        if "mmap" in self.needs and _is_placed(c) and ok:
+            self.needs.discard("mmap")
+            self._infer_mmap(c)
+        elif "load" in self.needs and ok and not self.off:
+            addr = _named_address(c)
+            if addr is not None and self._in_pie_window(addr):
+                self._infer_load(addr)
+        return not self.needs or len(self.calls) >= MAX_INFERENCE_CALLS
+
+    def _infer_mmap(self, c: MemoryCall) -> None:
+        task, results = self.simulate(self.bases, False)
+        simulated = results[-1]
+        if simulated == c.ret:
+            return
+        mm = task.mm
+        delta = (simulated - c.ret) if mm.topdown else (c.ret - simulated)
+        limit = (1 << mmap_rnd_bits(mm)) << PAGE_SHIFT
+        if isinstance(simulated, int) and delta % (1 << PAGE_SHIFT) == 0 and 0 < delta < limit:
+            candidate = attrs.evolve(self.bases, mmap_rnd=self.bases.mmap_rnd + delta)
+            if self.matches(candidate, False):
+                self.bases = candidate
+                return
+        if not self.persona_known and self.matches(None, True):
+            self.off = True
+            self.needs.clear()
+
+    def _in_pie_window(self, addr: int) -> bool:
+        profile = exec_profile(self.task.profile, self.bits)
+        base = profile.task_limits(self.task.personality).pie_base
+        span = max(s.vaddr + s.memsz for s in self.exe.segments)
+        return base <= addr < base + (1 << (profile.mmap_rnd_bits + PAGE_SHIFT)) + span
+
+    def _infer_load(self, addr: int) -> None:
+        profile = exec_profile(self.task.profile, self.bits)
+        base = profile.task_limits(self.task.personality).pie_base
+        if self.matches(self.bases, False):
+            self.needs.discard("load")
+            return
+        segments = sorted(self.exe.segments, key=lambda s: not s.flags & 2)  # writable first
+        floor = base & ~(self.exe.maximum_alignment() - 1)
+        for seg in segments:
+            rnd = addr - (seg.vaddr & PAGE_MASK) - floor  # load_bias = align_down(base + rnd)
+            if rnd < 0:
                 continue
-            replayer.file_event(event)
-            continue
-        started = True
-        simulated = replayer.call(event)
-        calls.append(ReplayedCall(event.line, event.name, event.text,
-                                  format_return(event.ret), format_return(simulated)))
-    return ReplayResult(tuple(calls), skipped, mm.maps_text())
+            candidate = attrs.evolve(self.bases, load_rnd=rnd)
+            if self.matches(candidate, False):
+                self.bases = candidate
+                self.needs.discard("load")
+                return
+
+    def finish(self) -> tuple[Task, list[ReplayedCall], InferredBases]:
+        task, results = self.simulate(self.bases, self.off)
+        calls = [ReplayedCall(c.line, c.name, c.text, format_return(c.ret),
+                              format_return(r), c.pid) for (c, _), r in zip(self.calls, results)]
+        mm = task.mm
+        if self.off:
+            aslr = "off"
+        elif self.needs == {"mmap"} or (not self.calls):
+            aslr = "unknown"
+        else:
+            aslr = "on"
+        inferred = InferredBases(self.pid, self.line, self.path, aslr,
+                                 None if "mmap" in self.needs else mm.mmap_base,
+                                 mm.load_bias if self.exe.dynamic and "load" not in self.needs
+                                 else None, None)
+        return task, calls, inferred
+
+
+class Replay:
+    """Replays a whole log: a table pid → :class:`~simulator.kernel.task.Task`.
+
+    ``profile`` (None: x86_64, or what the first exec's ELF asks for) and ``personality``
+    (None: as the log sets it; else forced on every exec) are the command line's
+    ``--arch``/``--personality``. ``initial_mm`` is the first process's address space after
+    its first execve (from ``--initial-maps``); without it that execve builds one.
+    After :meth:`run` is exhausted, :attr:`processes`, :attr:`inferred` and :attr:`notes`
+    describe the run.
+    """
+
+    def __init__(self, *, profile: Profile | None = None, personality: Personality | None = None,
+                 rlimit_stack: int = 8 << 20, kconfig: KernelConfig = KernelConfig(),
+                 initial_mm: AddressSpace | None = None, files: FileSource | None = None,
+                 profile_forced: bool = False):
+        self.profile = profile or get_profile("x86_64")
+        self.profile_forced = profile_forced
+        self.personality = personality
+        self.rlimit_stack = rlimit_stack
+        self.kconfig = kconfig
+        self.initial_mm = initial_mm
+        self.files = files or _HostFiles()
+        self.tasks: dict[int | None, Task] = {}
+        self.fds: dict[int | None, _Files] = {}
+        self.root: int | None = None
+        self._started = False
+        self._root_exec_skipped = False
+        self._persona_known: set[int | None] = set()
+        self._brk_unknown: set[int | None] = set()
+        self._inference: dict[int | None, _ExecInference] = {}
+        self._buffered: dict[int | None, deque] = {}
+        self._buffered_count = 0
+        self._processes: dict[int | None, Task] = {}
+        self.inferred: list[InferredBases] = []
+        self.notes: list[str] = []
+        self.skipped = 0
+
+    # -- the run --------------------------------------------------------------------------
+
+    def run(self, events: Iterable) -> Iterator[ReplayedCall]:
+        """Replay ``events`` (in log order), yielding each call once its result is known."""
+        for event in events:
+            yield from self._event(event)
+            while self._buffered_count > MAX_BUFFERED:
+                yield from self._adopt(next(iter(self._buffered)))
+        for pid in list(self._buffered):
+            yield from self._adopt(pid)
+        for pid in list(self._inference):
+            yield from self._finish_inference(pid)
+
+    def _event(self, event) -> Iterator[ReplayedCall]:
+        pid = event.pid
+        if not self._started:
+            self._started = True
+            self._create_root(event)
+            if self.tasks.get(pid) is None:  # the root's first execve builds it
+                yield from self._execve(event)
+                return
+        if pid not in self.tasks:
+            self._buffered.setdefault(pid, deque()).append(event)
+            self._buffered_count += 1
+            return
+        yield from _DISPATCH[type(event)](self, event)
+
+    def _create_root(self, event) -> None:
+        pid = self.root = event.pid
+        personality = self.personality if self.personality is not None else Personality(0)
+        if self.personality is not None:
+            self._persona_known.add(pid)
+        is_exec = isinstance(event, FileEvent) and event.kind == "execve"
+        mm = self.initial_mm
+        if mm is None and not is_exec:
+            # Attached to a running program: the layout of a modelled one, ASLR off.
+            proc = ProcessConfig(personality=personality | Personality.ADDR_NO_RANDOMIZE,
+                                 rlimit_stack=self.rlimit_stack)
+            exe, interp = typical_program(self.profile)
+            mm = exec_layout(self.profile, exe, interp, kconfig=self.kconfig, proc=proc)
+            self.notes.append("the log shows no execve: replayed from a modelled program's "
+                              "layout at exec")
+        task = Task(pid=pid, tgid=pid, parent=None, personality=personality,
+                    rlimits=Rlimits(stack=self.rlimit_stack), creds=Credentials(),
+                    profile=mm.profile if mm is not None else self.profile, mm=mm)
+        if self.initial_mm is not None:
+            task = attrs.evolve(task, personality=Personality(mm.personality))
+            self._persona_known.add(pid)
+        self.tasks[pid] = task if mm is not None else None
+        self._pending_root = task
+        self.fds[pid] = _Files(self.files)
+        self._processes[pid] = task
+
+    # -- event handlers ---------------------------------------------------------------------
+
+    def _memory(self, c: MemoryCall) -> Iterator[ReplayedCall]:
+        pid = c.pid
+        files = self.fds[pid]
+        inference = self._inference.get(pid)
+        if c.name == "brk" and pid in self._brk_unknown:
+            self._observe_brk(pid, c)
+        if inference is not None:
+            file = None
+            if c.name in ("mmap", "mmap2") and not c.args[3] & MAP_ANONYMOUS:
+                file = files.file_for(c.args[4], c.fd_path)
+            if inference.add(c, file):
+                yield from self._finish_inference(pid)
+            return
+        mm = self.tasks[pid].mm
+        simulated = SYSCALL_HANDLERS[c.name](files, mm, c.args, c)
+        yield ReplayedCall(c.line, c.name, c.text, format_return(c.ret),
+                           format_return(simulated), pid)
+
+    def _observe_brk(self, pid, c: MemoryCall) -> None:
+        """``brk(NULL)`` after an exec with a randomised heap: its return is the heap start
+        (``arch_randomize_brk``), used for every later brk of this exec."""
+        self._brk_unknown.discard(pid)
+        if c.args[0] != 0 or not isinstance(c.ret, int) or isinstance(c.ret, Errno):
+            return
+        inference = self._inference.get(pid)
+        if inference is not None:
+            inference.bases = attrs.evolve(inference.bases, brk=c.ret)
+            return
+        mm = self.tasks[pid].mm
+        if mm.current_brk != mm.start_brk or c.ret == mm.start_brk:
+            return
+        if not mm.vmas_in(c.ret, c.ret + 1):
+            mm.start_brk = mm.current_brk = c.ret
+
+    def _file(self, event: FileEvent) -> Iterator[ReplayedCall]:
+        if event.kind == "execve":
+            yield from self._execve(event)
+        else:
+            self.fds[event.pid].file_event(event)
+
+    def _personality(self, event: PersonalityEvent) -> Iterator[ReplayedCall]:
+        if self.personality is None:
+            task = self.tasks[event.pid]
+            self.tasks[event.pid] = attrs.evolve(
+                task, personality=Personality(event.value & _KNOWN_PERSONALITY))
+            self._persona_known.add(event.pid)
+        return iter(())
+
+    def _clone(self, event: ProcessEvent) -> Iterator[ReplayedCall]:
+        parent = event.pid
+        if parent in self._inference:
+            yield from self._finish_inference(parent)
+        flags = (CLONE_VM if event.shares_vm else 0) | (CLONE_THREAD if event.thread else 0)
+        child = copy_process(self.tasks[parent], event.child, flags)
+        self.tasks[event.child] = child
+        self.fds[event.child] = (self.fds[parent] if event.shares_vm
+                                 else _Files(self.files, self.fds[parent].fds))
+        if parent in self._persona_known:
+            self._persona_known.add(event.child)
+        if not event.thread:
+            self._processes[event.child] = child
+        yield from self._release(event.child)
+
+    def _release(self, pid) -> Iterator[ReplayedCall]:
+        """Replay the held events of a task whose creation line has now been read."""
+        held = self._buffered.pop(pid, None)
+        if held:
+            self._buffered_count -= len(held)
+            for event in held:
+                yield from self._event(event)
+
+    def _adopt(self, pid) -> Iterator[ReplayedCall]:
+        """A task whose creation the log never shows: a thread that existed before tracing
+        started, sharing the first process's address space."""
+        root = self.tasks.get(self.root)
+        if root is None:
+            held = self._buffered.pop(pid)
+            self._buffered_count -= len(held)
+            self.skipped += len(held)
+            return
+        self.tasks[pid] = attrs.evolve(root, pid=pid)
+        self.fds[pid] = self.fds[self.root]
+        self.notes.append(f"pid {pid}: its creation is not in the log; replayed as a thread "
+                          f"of pid {self.root}")
+        yield from self._release(pid)
+
+    def _execve(self, event: FileEvent) -> Iterator[ReplayedCall]:
+        pid = event.pid
+        if pid in self._inference:
+            yield from self._finish_inference(pid)
+        self.fds[pid].file_event(event)
+        if self.initial_mm is not None and pid == self.root and not self._root_exec_skipped:
+            self._root_exec_skipped = True  # --initial-maps is the state after it
+            return
+        task = self.tasks.get(pid) or self._pending_root
+        path = event.path or "?"
+        exe = self.files.elf(path) if event.path else None
+        interp = None
+        if exe is not None and exe.interp:
+            interp = self.files.elf(exe.interp)
+            if interp is None:
+                self.notes.append(f"{exe.interp}: not found; {path} replayed without it")
+        bits = elf_bits(exe, path) if exe is not None else None
+        if exe is None:
+            exe, interp = typical_program(task.profile)
+            self.notes.append(f"{path}: no ELF headers here; replayed with a modelled program")
+        if self.personality is not None:
+            task = attrs.evolve(task, personality=self.personality)
+        if self.profile_forced:
+            task, bits = attrs.evolve(task, profile=self.profile), None
+        profile = exec_profile(task.profile, bits)
+        proc = task.process_config()
+        try:
+            if mm_randomizes(profile, self.kconfig, proc):
+                inference = _ExecInference(self, pid, task, exe, interp, bits, path, event.line,
+                                           pid in self._persona_known)
+                task = inference.build(inference.bases, False)
+                self._inference[pid] = inference
+                if self.kconfig.randomize_va_space > 1:
+                    self._brk_unknown.add(pid)
+            else:
+                task = exec_task(task, exe, interp, elf_bits=bits, path=path,
+                                 kconfig=self.kconfig)
+                self._brk_unknown.discard(pid)
+        except ExecError as err:
+            raise InputError(path, None, f"exec at log line {event.line}: {err}") from None
+        self.tasks[pid] = task
+        if self._processes.get(pid) is not None or pid == self.root:
+            self._processes[pid] = task
+
+    def _finish_inference(self, pid) -> Iterator[ReplayedCall]:
+        inference = self._inference.pop(pid)
+        task, calls, inferred = inference.finish()
+        brk = inference.bases.brk
+        if brk is not None and not inference.off:
+            inferred = attrs.evolve(inferred, brk=brk)
+        if inference.off:
+            self._persona_known.add(pid)
+        old = self.tasks[pid]
+        task = attrs.evolve(task, personality=task.personality if inference.off
+                            else old.personality)
+        self.tasks[pid] = task
+        self._processes[pid] = task
+        self.inferred.append(inferred)
+        yield from calls
+
+    # -- the end ---------------------------------------------------------------------------
+
+    @property
+    def processes(self) -> tuple[ProcessSummary, ...]:
+        out = []
+        for pid, task in self._processes.items():
+            task = self.tasks.get(pid) or task
+            if task is None or task.mm is None:
+                continue
+            out.append(ProcessSummary(pid, task.parent, task.executable, task.mm.maps_text()))
+        return tuple(out)
+
+    @property
+    def maps(self) -> str:
+        """The final maps of the log's first process (after its last exec)."""
+        task = self.tasks.get(self.root)
+        return task.mm.maps_text() if task is not None and task.mm is not None else ""
+
+
+_DISPATCH = {
+    MemoryCall: Replay._memory,
+    FileEvent: Replay._file,
+    PersonalityEvent: Replay._personality,
+    ProcessEvent: Replay._clone,
+}
+
+
+def replay(trace: Trace, mm: AddressSpace | None = None, **options) -> ReplayResult:
+    """Replay a whole parsed log; ``mm`` is the first process after its first execve (None:
+    built from that execve). Collects every call (use :class:`Replay` to stream)."""
+    run = Replay(initial_mm=mm, **options)
+    calls = tuple(run.run(trace.events))
+    return ReplayResult(calls, trace.skipped + run.skipped, run.maps, run.processes,
+                        tuple(run.inferred), tuple(run.notes))

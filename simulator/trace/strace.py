@@ -34,7 +34,7 @@ MEMORY_SYSCALLS = frozenset({"mmap", "mmap2", "munmap", "mprotect", "mremap", "b
 FILE_SYSCALLS = frozenset({"open", "openat", "openat2", "creat", "memfd_create", "close", "dup",
                            "dup2", "dup3", "fcntl", "execve"})
 PROCESS_SYSCALLS = frozenset({"clone", "clone3", "fork", "vfork"})
-_INTERESTING = MEMORY_SYSCALLS | FILE_SYSCALLS | PROCESS_SYSCALLS
+_INTERESTING = MEMORY_SYSCALLS | FILE_SYSCALLS | PROCESS_SYSCALLS | {"personality"}
 
 #: PID_MAX_LIMIT on 64-bit kernels (include/linux/threads.h): a bigger leading integer is a
 #: whole-second ``--timestamps=unix,s`` stamp, not a ``-o -f`` pid.
@@ -89,13 +89,36 @@ class ProcessEvent:
     kind: str
     child: int
     shares_vm: bool
+    #: CLONE_THREAD: a thread of the caller's process, not a process of its own.
+    thread: bool = False
+
+
+#: include/uapi/linux/personality.h: the execution domains and flags strace prints.
+PERSONALITY_NAMES = {
+    "PER_LINUX": 0x0000, "PER_LINUX_32BIT": 0x0800000, "PER_LINUX32": 0x0008,
+    "UNAME26": 0x0020000, "ADDR_NO_RANDOMIZE": 0x0040000, "FDPIC_FUNCPTRS": 0x0080000,
+    "MMAP_PAGE_ZERO": 0x0100000, "ADDR_COMPAT_LAYOUT": 0x0200000,
+    "READ_IMPLIES_EXEC": 0x0400000, "ADDR_LIMIT_32BIT": 0x0800000,
+    "SHORT_INODE": 0x1000000, "WHOLE_SECONDS": 0x2000000, "STICKY_TIMEOUTS": 0x4000000,
+    "ADDR_LIMIT_3GB": 0x8000000,
+}
+
+
+@attrs.frozen
+class PersonalityEvent:
+    """A successful ``personality(PERSONA)`` that sets the persona (setarch's, before it
+    execs the program). ``value`` is the raw persona; a query (0xffffffff) is no event."""
+
+    line: int
+    pid: int | None
+    value: int
 
 
 @attrs.frozen
 class Trace:
     """The memory calls and file events of a log, in completion order, and how many lines were not."""
 
-    events: tuple[MemoryCall | FileEvent | ProcessEvent, ...]
+    events: tuple[MemoryCall | FileEvent | ProcessEvent | PersonalityEvent, ...]
     skipped: int
 
     @property
@@ -161,7 +184,7 @@ def parse_strace(text: str, source: str = "<trace>") -> Trace:
     that carries the return value matches the order the kernel serialised them in the common
     case.
     """
-    events: list[MemoryCall | FileEvent] = []
+    events: list[MemoryCall | FileEvent | ProcessEvent | PersonalityEvent] = []
     pending: dict[tuple[int | None, str], tuple[int, str]] = {}  # (pid, name) -> (line, text so far)
     skipped = 0
     lines = text.split("\n")
@@ -219,6 +242,7 @@ def parse_strace(text: str, source: str = "<trace>") -> Trace:
                 events.append(_memory_call(name, body, pid, start_line, last))
             else:
                 event = (_process_event(name, body, pid, start_line) if name in PROCESS_SYSCALLS
+                         else _personality_event(body, pid, start_line) if name == "personality"
                          else _file_event(name, body, pid, start_line))
                 if event is None:
                     skipped += 1 + (start_line != number)
@@ -495,7 +519,29 @@ def _process_event(name: str, body: str, pid: int | None, line: int) -> ProcessE
         return None
     shares_vm = name == "vfork" or "CLONE_VM" in args
     return ProcessEvent(line=line, pid=pid, kind=name, child=int(child.group(1)),
-                        shares_vm=shares_vm)
+                        shares_vm=shares_vm, thread="CLONE_THREAD" in args)
+
+
+def _personality_event(body: str, pid: int | None, line: int) -> PersonalityEvent | None:
+    """``personality(PER_LINUX32|ADDR_NO_RANDOMIZE) = 0 (PER_LINUX)``: the new persona."""
+    try:
+        args, ret = _split_call(body)
+    except _Bad:
+        return None
+    if ret.startswith("-1") or ret.startswith("?"):
+        return None
+    value = 0
+    for part in args.split("|"):
+        part = _COMMENT.sub("", part).strip()
+        if part in PERSONALITY_NAMES:
+            value |= PERSONALITY_NAMES[part]
+        elif _NUMBER.match(part) and not part.startswith("-"):
+            value |= int(part, 16) if part[:2] in ("0x", "0X") else int(part)
+        else:
+            return None
+    if value == 0xFFFFFFFF:
+        return None  # a query: the persona is unchanged
+    return PersonalityEvent(line=line, pid=pid, value=value)
 
 
 def _file_event(name: str, body: str, pid: int | None, line: int) -> FileEvent | None:
