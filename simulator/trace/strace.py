@@ -112,6 +112,7 @@ class PersonalityEvent:
     line: int
     pid: int | None
     value: int
+    kind: str = "personality"
 
 
 @attrs.frozen
