@@ -28,6 +28,7 @@ replayed call as soon as its result is known; memory stays flat in the length of
 from __future__ import annotations
 
 import os
+import random
 from collections import deque
 from typing import Iterable, Iterator, Protocol
 
@@ -41,6 +42,7 @@ from simulator.kernel.arch import Profile, get_profile
 from simulator.kernel.aslr import mmap_rnd_bits
 from simulator.kernel.binfmt_elf import ElfImage
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
+from simulator.kernel.gaps import GapIndex
 from simulator.kernel.exec import ExecBases, ExecError, exec_layout, mm_randomizes
 from simulator.kernel.mm import AddressSpace
 from simulator.kernel.task import (
@@ -48,6 +50,7 @@ from simulator.kernel.task import (
 )
 from simulator.kernel.uapi import MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, Errno
 from simulator.kernel.vma import VM_SHARED, VM_WRITE, FileRef
+from simulator.kernel.vmalist import VmaList
 from simulator.programs import typical_program
 from simulator.trace.loadmaps import address_space_from_maps
 from simulator.trace.procmaps import MapsEntry
@@ -254,6 +257,24 @@ def assume_written(mm: AddressSpace, start: int, end: int) -> None:
     for vma in mm.vmas_in(start, end):
         if vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE and vma.anon_vma is None:
             anon_vma_prepare(mm, vma)
+
+
+def _snapshot(mm: AddressSpace) -> AddressSpace:
+    """An exact copy of ``mm`` (same anon_vmas: not a fork), to try calls in another order.
+    Cost: O(n log n) in the VMAs."""
+    copy = AddressSpace.__new__(AddressSpace)
+    copy.__dict__.update(mm.__dict__)
+    copy.rng = random.Random()
+    copy.rng.setstate(mm.rng.getstate())
+    copy.events = []
+    copy._vmas = VmaList()
+    copy._gaps = GapIndex(mm._gaps.limit)
+    copy._total = 0
+    copy.unmerged_splits = set(mm.unmerged_splits)
+    copy.forked_anon_vmas = set(mm.forked_anon_vmas)
+    for vma in mm.vmas():
+        copy._insert(vma)
+    return copy
 
 
 class _Files:
@@ -536,6 +557,10 @@ class Replay:
         self.inferred: list[InferredBases] = []
         self.notes: list[str] = []
         self.skipped = 0
+        #: A diverging call that overlapped in time with calls of other threads of its
+        #: address space: (call, its result, the address space before it, that space).
+        self._suspect: tuple | None = None
+        self._reordered: list[ReplayedCall] = []
 
     # -- the run --------------------------------------------------------------------------
 
@@ -547,11 +572,21 @@ class Replay:
                 yield from self._adopt(next(iter(self._buffered)))
         for pid in list(self._buffered):
             yield from self._adopt(pid)
+        if self._suspect is not None:
+            yield self._suspect[1]
+            self._suspect = None
         for pid in list(self._inference):
             yield from self._finish_inference(pid)
 
     def _event(self, event) -> Iterator[ReplayedCall]:
         pid = event.pid
+        if self._suspect is not None:
+            if self._reorder(event):
+                yield from self._reordered
+                self._reordered.clear()
+                return
+            yield self._suspect[1]
+            self._suspect = None
         if not self._started:
             self._started = True
             self._create_root(event)
@@ -606,9 +641,48 @@ class Replay:
                 yield from self._finish_inference(pid)
             return
         mm = self.tasks[pid].mm
+        before = None
+        if c.line != c.end_line and _is_placed(c) and self._shared(mm):
+            before = _snapshot(mm)
         simulated = SYSCALL_HANDLERS[c.name](files, mm, c.args, c)
-        yield ReplayedCall(c.line, c.name, c.text, format_return(c.ret),
-                           format_return(simulated), pid)
+        call = ReplayedCall(c.line, c.name, c.text, format_return(c.ret),
+                            format_return(simulated), pid)
+        if not call.matched and before is not None:
+            self._suspect = (c, call, before, mm)  # decided by the next event
+            return
+        yield call
+
+    def _shared(self, mm: AddressSpace) -> bool:
+        return sum(1 for t in self.tasks.values() if t is not None and t.mm is mm) > 1
+
+    def _reorder(self, d) -> bool:
+        """Concurrent calls: strace prints completions in an order that need not be the
+        kernel's. When the suspect call diverged and ``d``, a call of another thread of the
+        same address space, overlapped it in time (it started before the suspect ended), try
+        ``d`` first: if both recorded returns then come out, that was the kernel's order."""
+        c, call, before, mm = self._suspect
+        if not (isinstance(d, MemoryCall) and d.pid != c.pid and d.pid in self.tasks
+                and d.pid not in self._inference and self.tasks[d.pid].mm is mm
+                and d.line < c.end_line):
+            return False
+        trial = _snapshot(before)
+        first = SYSCALL_HANDLERS[d.name](self.fds[d.pid], trial, d.args, d)
+        second = SYSCALL_HANDLERS[c.name](self.fds[c.pid], trial, c.args, c)
+        calls = [ReplayedCall(d.line, d.name, d.text, format_return(d.ret),
+                              format_return(first), d.pid, reordered=True),
+                 ReplayedCall(c.line, c.name, c.text, format_return(c.ret),
+                              format_return(second), c.pid, reordered=True)]
+        if not all(x.matched for x in calls):
+            return False
+        for pid, task in self.tasks.items():
+            if task is not None and task.mm is mm:
+                self.tasks[pid] = attrs.evolve(task, mm=trial)
+        for pid, task in self._processes.items():
+            if task is not None and task.mm is mm:
+                self._processes[pid] = attrs.evolve(task, mm=trial)
+        self._suspect = None
+        self._reordered.extend(calls)
+        return True
 
     def _observe_brk(self, pid, c: MemoryCall) -> None:
         """``brk(NULL)`` after an exec with a randomised heap: its return is the heap start
