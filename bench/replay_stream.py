@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Peak memory and time of `vasim replay` on long generated logs (issue 8 item 5).
+
+    python bench/replay_stream.py [LINES ...]        # default 10000 100000 1000000
+
+Each log is one process: an execve of /bin/true, then rounds of mmap/mprotect/munmap of
+anonymous memory (the shapes real programs print most), and a chain of CLONE_VM clones
+(each thread creates the next). Prints the lines, the wall time and the peak RSS
+(resource.getrusage of a child running the CLI) of each run. Replay must stay flat in
+memory: every event is consumed and every result written as it comes.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def write_log(path: str, lines: int) -> None:
+    with open(path, "w") as f:
+        f.write('1000 execve("/bin/true", ["true"], 0x7ffe /* 1 var */) = 0\n')
+        addr = 0x7FFFF7FC1000
+        n = 1
+        while n < lines:
+            f.write(f"1000 mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)"
+                    f" = {addr - 0x1000:#x}\n")
+            f.write(f"1000 mprotect({addr - 0x1000:#x}, 4096, PROT_READ) = 0\n")
+            f.write(f"1000 munmap({addr - 0x1000:#x}, 8192) = 0\n")
+            n += 3
+
+
+def write_clone_chain(path: str, lines: int) -> None:
+    with open(path, "w") as f:
+        f.write('1000 execve("/bin/true", ["true"], 0x7ffe /* 1 var */) = 0\n')
+        for i in range(lines - 1):
+            f.write(f"{1000 + i} clone(child_stack=0x7f0000000000, flags=CLONE_VM|CLONE_FS|"
+                    f"CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD) = {1001 + i}\n")
+
+
+def measure(path: str) -> tuple[float, int]:
+    start = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run([sys.executable, "-m", "simulator", "replay", path, "--json"],
+                   stdout=subprocess.DEVNULL, check=False)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return time.monotonic() - start, max(peak, before)
+
+
+def main(argv: list[str]) -> None:
+    sizes = [int(a) for a in argv] or [10_000, 100_000, 1_000_000]
+    with tempfile.TemporaryDirectory() as tmp:
+        for lines in sizes:
+            for kind, writer in (("mmap/mprotect/munmap", write_log),
+                                 ("CLONE_VM chain", write_clone_chain)):
+                if kind == "CLONE_VM chain" and lines > 100_000:
+                    continue
+                path = os.path.join(tmp, "log.txt")
+                writer(path, lines)
+                seconds, peak_kib = measure(path)
+                print(f"{lines:>9} lines  {kind:<22} {seconds:7.1f} s  "
+                      f"peak RSS {peak_kib / 1024:6.0f} MiB (max so far)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
