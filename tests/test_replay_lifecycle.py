@@ -9,7 +9,9 @@ Recorded on Linux 6.18 (tests/data/strace/lifecycle/, gzip):
 sh: ``sh -c 'ls | wc -l'`` (sh forks ls and wc, each execs); ls: ``ls -la /usr/lib``; gcc:
 ``gcc -c small.c`` (gcc forks cc1 and as); fe: fe.c, which forks a child that maps, unmaps
 part of a parent mapping and execs /bin/true; thr32: thr.c built with ``gcc -m32 -pthread``
-recorded under ``setarch i686 [-R] --3gb`` (four threads that malloc and mmap at once). Every recorded return must come out of the
+recorded under ``setarch i686 [-R] --3gb`` (four threads that malloc and mmap at once);
+script: ``./s.sh``, a ``#!/bin/sh`` script that runs /bin/true (fs/binfmt_script.c: the exec
+loads /bin/sh's ELF). Every recorded return must come out of the
 model. The programs' ELF headers are read from this machine (a bare strace log), so these
 tests need the same Debian binaries; recordings with their own file facts are `vasim record`'s.
 """
@@ -30,11 +32,13 @@ from simulator.trace.strace import parse_strace
 DATA = Path(__file__).parent / "data" / "strace" / "lifecycle"
 PROGRAMS = {"sh": ["/usr/bin/sh", "/usr/bin/ls", "/usr/bin/wc"], "ls": ["/usr/bin/ls"],
             "gcc": ["/usr/bin/gcc", "/usr/lib/gcc/x86_64-linux-gnu/12/cc1", "/usr/bin/as"],
-            "fe": ["/bin/true"], "thr32": ["/usr/lib32/libc.so.6"]}
+            "fe": ["/bin/true"], "thr32": ["/usr/lib32/libc.so.6"],
+            "script": ["/bin/sh", "/bin/true"]}
 #: Processes each log shows (setarch's and the program's execs happen in one pid).
-PROCESSES = {"sh": 3, "ls": 1, "gcc": 3, "fe": 2, "thr32": 1}
+PROCESSES = {"sh": 3, "ls": 1, "gcc": 3, "fe": 2, "thr32": 1, "script": 2}
 BUILD = {"fe": ["gcc", "-O0", "-o", "fe", "fe.c"],
-         "thr32": ["gcc", "-m32", "-O0", "-pthread", "-o", "thr32", "thr.c"]}
+         "thr32": ["gcc", "-m32", "-O0", "-pthread", "-o", "thr32", "thr.c"],
+         "script": ["chmod", "+x", "s.sh"]}
 
 
 def load(name: str):

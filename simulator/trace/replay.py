@@ -100,6 +100,22 @@ class _HostFiles:
         except InputError:
             return None
 
+    def interpreter(self, path: str) -> str | None:
+        """fs/binfmt_script.c ``load_script``: the interpreter a ``#!`` script names."""
+        self.host_paths.add(path)
+        try:
+            with open(path, "rb") as f:
+                head = f.read(256)
+        except OSError:
+            return None
+        if not head.startswith(b"#!"):
+            return None
+        words = head[2:].split(b"\n", 1)[0].split()
+        return os.fsdecode(words[0]) if words else None
+
+
+#: fs/exec.c: at most this many interpreters (#! scripts) stacked in one exec.
+BINPRM_MAX_RECURSION = 4
 
 #: PT_INTERP names that say the word size of the program that asks for them.
 _INTERP_BITS = {"ld-linux.so.2": 32, "ld-linux-armhf.so.3": 32, "ld-linux.so.3": 32,
@@ -315,26 +331,6 @@ class _Resolved:
 
     def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
         return self.file
-
-
-class Replayer:
-    """Feeds calls to one address space, tracking open files by descriptor (the API of a
-    single process; :class:`Replay` runs whole logs)."""
-
-    def __init__(self, mm: AddressSpace, files: FileSource | None = None):
-        self.mm = mm
-        self._files = _Files(files or _HostFiles())
-        self.fds = self._files.fds
-
-    def file_event(self, event: FileEvent) -> None:
-        self._files.file_event(event)
-
-    def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
-        return self._files.file_for(fd, fd_path)
-
-    def call(self, c: MemoryCall):
-        """Run one recorded call on the model; returns the model's result."""
-        return SYSCALL_HANDLERS[c.name](self, self.mm, c.args, c)
 
 
 # One handler per system call: (replayer, address space, decoded args, the call) -> result.
@@ -762,13 +758,13 @@ class Replay:
             return
         task = self.tasks.get(pid) or self._pending_root
         path = event.path or "?"
-        exe = self.files.elf(path) if event.path else None
+        exe = self._load_binary(path) if event.path else None
         interp = None
         if exe is not None and exe.interp:
             interp = self.files.elf(exe.interp)
             if interp is None:
                 self.notes.append(f"{exe.interp}: not found; {path} replayed without it")
-        bits = elf_bits(exe, path) if exe is not None else None
+        bits = elf_bits(exe, exe.file.path) if exe is not None else None
         if exe is None:
             exe, interp = typical_program(task.profile)
             self.notes.append(f"{path}: no ELF headers here; replayed with a modelled program")
@@ -795,6 +791,19 @@ class Replay:
         self.tasks[pid] = task
         if self._processes.get(pid) is not None or pid == self.root:
             self._processes[pid] = task
+
+    def _load_binary(self, path: str) -> ElfImage | None:
+        """fs/exec.c ``search_binary_handler``: the ELF itself, or for a ``#!`` script (when
+        the file source can read scripts) the ELF of its interpreter."""
+        interpreter = getattr(self.files, "interpreter", None)
+        for _depth in range(BINPRM_MAX_RECURSION + 1):
+            exe = self.files.elf(path)
+            if exe is not None or interpreter is None:
+                return exe
+            path = interpreter(path)
+            if path is None:
+                return None
+        return None
 
     def _finish_inference(self, pid) -> Iterator[ReplayedCall]:
         inference = self._inference.pop(pid)
