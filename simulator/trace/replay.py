@@ -593,7 +593,11 @@ class Replay:
             self._buffered.setdefault(pid, deque()).append(event)
             self._buffered_count += 1
             return
-        yield from _DISPATCH[type(event)](self, event)
+        handler = _handler(type(event))
+        if handler is None:
+            self.skipped += 1  # calls the model does not replay (yet), exits
+            return
+        yield from handler(self, event)
 
     def _create_root(self, event) -> None:
         pid = self.root = event.pid
@@ -697,16 +701,20 @@ class Replay:
             mm.start_brk = mm.current_brk = c.ret
 
     def _file(self, event: FileEvent) -> Iterator[ReplayedCall]:
-        if event.kind == "execve":
-            yield from self._execve(event)
+        if event.kind in ("execve", "execveat"):
+            if getattr(event, "succeeded", True):  # a failed execve changes nothing
+                yield from self._execve(event)
         else:
             self.fds[event.pid].file_event(event)
 
     def _personality(self, event: PersonalityEvent) -> Iterator[ReplayedCall]:
-        if self.personality is None:
+        """kernel/exec_domain.c: a successful call that is not a query sets the persona."""
+        ret = getattr(event, "ret", 0)
+        failed = ret is None or isinstance(ret, Errno) or ret < 0
+        if self.personality is None and event.persona != 0xFFFFFFFF and not failed:
             task = self.tasks[event.pid]
             self.tasks[event.pid] = attrs.evolve(
-                task, personality=Personality(event.value & _KNOWN_PERSONALITY))
+                task, personality=Personality(event.persona & _KNOWN_PERSONALITY))
             self._persona_known.add(event.pid)
         return iter(())
 
@@ -846,6 +854,16 @@ _DISPATCH = {
     PersonalityEvent: Replay._personality,
     ProcessEvent: Replay._clone,
 }
+
+
+def _handler(kind: type):
+    """The handler of an event type or of its nearest base class (an exec event is a file
+    event); None for events replay does not act on."""
+    for cls in kind.__mro__:
+        if cls in _DISPATCH:
+            _DISPATCH[kind] = _DISPATCH[cls]
+            return _DISPATCH[cls]
+    return None
 
 
 def replay(trace: Trace, mm: AddressSpace | None = None, **options) -> ReplayResult:

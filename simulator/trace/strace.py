@@ -107,11 +107,11 @@ PERSONALITY_NAMES = {
 @attrs.frozen
 class PersonalityEvent:
     """A successful ``personality(PERSONA)`` that sets the persona (setarch's, before it
-    execs the program). ``value`` is the raw persona; a query (0xffffffff) is no event."""
+    execs the program). ``persona`` is the raw value; a query (0xffffffff) is no event."""
 
     line: int
     pid: int | None
-    value: int
+    persona: int
     kind: str = "personality"
 
 
@@ -542,7 +542,7 @@ def _personality_event(body: str, pid: int | None, line: int) -> PersonalityEven
             return None
     if value == 0xFFFFFFFF:
         return None  # a query: the persona is unchanged
-    return PersonalityEvent(line=line, pid=pid, value=value)
+    return PersonalityEvent(line=line, pid=pid, persona=value)
 
 
 def _file_event(name: str, body: str, pid: int | None, line: int) -> FileEvent | None:
