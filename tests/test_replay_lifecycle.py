@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from simulator.kernel.config import Personality
 from simulator.trace.replay import replay
 from simulator.trace.strace import parse_strace
 
@@ -101,3 +102,57 @@ def test_overlapping_thread_calls_are_replayed_in_the_kernels_order(tmp_path, mo
     assert result.first_divergence is None
     assert [(c.line, c.pid, c.simulated) for c in result.calls if c.reordered] == [
         (169, 11272, "0xb6388000"), (172, 11273, "0xb6188000")]
+
+
+def test_cli_json_has_pids_processes_and_the_programs_maps(tmp_path, capsys):
+    import json
+
+    from simulator.cli import main
+
+    if not all(os.path.exists(p) for p in PROGRAMS["sh"]):
+        pytest.skip("the recorded programs are not installed here")
+    log = tmp_path / "R_sh.txt"
+    log.write_bytes(gzip.decompress((DATA / "R_sh.txt.gz").read_bytes()))
+    assert main(["replay", str(log), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["matched"] == out["total"] == len(out["calls"])
+    sh, ls, wc = out["processes"]
+    # setarch execs sh in the traced pid; sh forks ls and wc (recorded: clone ... = PID).
+    assert sh["executable"] == "/usr/bin/sh" and sh["parent"] is None
+    assert (ls["executable"], wc["executable"]) == ("/usr/bin/ls", "/usr/bin/wc")
+    assert ls["parent"] == wc["parent"] == sh["pid"]
+    assert out["maps"] == sh["maps"]
+    assert {c["pid"] for c in out["calls"]} == {sh["pid"], ls["pid"], wc["pid"]}
+
+
+def test_a_long_chain_of_clone_vm_threads_replays():
+    """Each thread creates the next (a regression: the membership test recursed once per
+    clone and a 3,059-long chain raised RecursionError)."""
+    lines = ['1000 execve("/bin/true", ["true"], 0x7ffe /* 1 var */) = 0']
+    for i in range(5000):
+        lines.append(f"{1000 + i} clone(child_stack=0x7f0000000000, flags=CLONE_VM|CLONE_FS|"
+                     f"CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD) = {1001 + i}")
+    # The last thread maps a page: it shares the first process's address space.
+    lines.append("6000 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = ?")
+    result = replay(parse_strace("\n".join(lines) + "\n"),
+                    personality=Personality.ADDR_NO_RANDOMIZE)
+    assert [c.pid for c in result.calls] == [6000]
+    assert len(result.processes) == 1  # threads are not processes
+    page = int(result.calls[0].simulated, 16)
+    assert f"{page:x}-{page + 4096:x} r--p" in result.maps  # in the first process's map
+
+
+def test_personality_option_overrides_the_log():
+    """--personality replaces the persona of every exec. ADDR_COMPAT_LAYOUT (setarch -L)
+    makes the mmap area grow bottom-up from TASK_UNMAPPED_BASE (arch/x86/mm/mmap.c), so
+    the placements recorded top-down no longer come out. ADDR_NO_RANDOMIZE is what setarch
+    -R gave ls (its exec is line 116): ls's calls all match, while setarch's own, recorded
+    with ASLR on, now diverge from its first brk(NULL)."""
+    if not os.path.exists("/usr/bin/ls"):
+        pytest.skip("ls is not installed")
+    result = replay(load("R_ls"), personality=Personality.ADDR_NO_RANDOMIZE
+                    | Personality.ADDR_COMPAT_LAYOUT)
+    assert any(not c.matched for c in result.calls if c.line > 116)
+    result = replay(load("R_ls"), personality=Personality.ADDR_NO_RANDOMIZE)
+    assert result.first_divergence.line == 2
+    assert all(c.matched for c in result.calls if c.line > 116)
