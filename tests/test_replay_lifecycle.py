@@ -19,7 +19,9 @@ tests need the same Debian binaries; recordings with their own file facts are `v
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -156,3 +158,51 @@ def test_personality_option_overrides_the_log():
     result = replay(load("R_ls"), personality=Personality.ADDR_NO_RANDOMIZE)
     assert result.first_divergence.line == 2
     assert all(c.matched for c in result.calls if c.line > 116)
+
+
+#: Where kernel-fe and kernel-thr32 were built and recorded (their logs name these paths).
+BUILD_DIR = Path("/tmp/vasim-record/lifecycle")
+_INODE = re.compile(r"^(\S+ \S+ \S+ )\S+ +\d+( +)(/tmp/vasim-record/\S+)$", re.M)
+
+
+def without_build_inodes(maps: str) -> str:
+    """The binaries built for the test get new inodes each time: blank their dev and inode."""
+    return _INODE.sub(lambda m: f"{m.group(1)}-- 0{m.group(2)}{m.group(3)}", maps)
+
+
+def kernel_recording(name: str):
+    directory = DATA / f"kernel-{name}"
+    meta = json.loads((directory / "meta.json").read_text())
+    personality = Personality(0)
+    for flag in meta["personality"]:
+        personality |= Personality.__members__.get(flag, Personality(0))
+    text = gzip.decompress((directory / "trace.txt.gz").read_bytes()).decode()
+    return directory, personality, parse_strace(text, name)
+
+
+@pytest.mark.parametrize("name", ["sh", "gcc", "fe", "thr32"])
+def test_final_maps_of_every_process_are_the_kernels(name):
+    """Recorded with `vasim record` (ASLR off; setarch outside strace, so the persona comes
+    from meta.json as --personality would give it): every call of every process matches,
+    and each process's final map equals the kernel's /proc/PID/maps read on entry to its
+    exit_group."""
+    if not all(os.path.exists(p) for p in PROGRAMS[name]):
+        pytest.skip("the recorded programs are not installed here")
+    if name in BUILD:
+        if shutil.which("gcc") is None:
+            pytest.skip("gcc is not installed")
+        BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        source = BUILD[name][-1]
+        shutil.copy(DATA / source, BUILD_DIR / source)
+        if subprocess.run(BUILD[name], cwd=BUILD_DIR).returncode != 0:
+            pytest.skip(f"cannot build {name} here")
+    directory, personality, trace = kernel_recording(name)
+    result = replay(trace, personality=personality)
+    assert result.first_divergence is None, result.first_divergence
+    first, *others = result.processes
+    expected = {first.pid: directory / "final.maps"}
+    expected.update({p.pid: directory / f"final-{p.pid}.maps" for p in others})
+    assert all(path.exists() for path in expected.values())
+    for process in result.processes:
+        kernel = expected[process.pid].read_text()
+        assert without_build_inodes(process.maps) == without_build_inodes(kernel), process.pid
