@@ -95,15 +95,15 @@ def test_the_first_process_is_the_program_after_setarch():
 
 
 def test_overlapping_thread_calls_are_replayed_in_the_kernels_order(tmp_path, monkeypatch):
-    """R_thr32 lines 169-174: threads 11272 and 11273 both mmap2 2 MiB for their malloc
-    arenas at once; strace prints 11273's return (0xb6188000) first, yet 11272 got the higher
-    address 0xb6388000, so the kernel served it first (top-down placement). Replay finds
-    that order and marks both calls."""
+    """R_thr32 lines 169-175: threads 11272 and 11273 both mmap2 2 MiB for their malloc
+    arenas at once; strace prints 11273's return (0xb6188000, line 174) first, yet 11272 got
+    the higher address 0xb6388000 (line 175), so the kernel served it first (top-down
+    placement). Replay finds that order and marks both calls."""
     build_here("thr32", tmp_path, monkeypatch)
     result = replay(load("R_thr32"))
     assert result.first_divergence is None
     assert [(c.line, c.pid, c.simulated) for c in result.calls if c.reordered] == [
-        (169, 11272, "0xb6388000"), (172, 11273, "0xb6188000")]
+        (175, 11272, "0xb6388000"), (174, 11273, "0xb6188000")]
 
 
 def test_cli_json_has_pids_processes_and_the_programs_maps(tmp_path, capsys):
@@ -206,3 +206,36 @@ def test_final_maps_of_every_process_are_the_kernels(name):
     for process in result.processes:
         kernel = expected[process.pid].read_text()
         assert without_build_inodes(process.maps) == without_build_inodes(kernel), process.pid
+
+
+def test_aslr_on_legacy_layout_infers_a_bottom_up_base():
+    """`strace -f setarch -L ls` with ASLR on: setarch's exec is top-down, ls's legacy
+    (ADDR_COMPAT_LAYOUT from setarch's personality call): its mmap area grows up from
+    TASK_UNMAPPED_BASE + rnd (arch/x86/mm/mmap.c mmap_legacy_base)."""
+    if not os.path.exists("/usr/bin/ls"):
+        pytest.skip("ls is not installed")
+    result = replay(load("A_ls-legacy"))
+    assert result.first_divergence is None
+    setarch, ls = result.inferred
+    assert setarch.aslr == ls.aslr == "on"
+    # x86_64 TASK_UNMAPPED_BASE is a third of TASK_SIZE (0x2aaaaaaab000 page aligned), plus
+    # up to 2^28 random pages (mmap_rnd_bits 28): recorded 0x2b6c777c5000.
+    assert 0x2AAAAAAAB000 <= ls.mmap_base < 0x2AAAAAAAB000 + (1 << 40)
+
+
+def test_rlimit_stack_outside_the_log_is_said_not_guessed():
+    """`ulimit -s unlimited; strace -f ls` with ASLR on: with RLIMIT_STACK unlimited the mmap
+    base sits at TASK_SIZE/6 minus the random offset (mm gap clamped to 5/6 of the space).
+    The log does not show the limit: replayed with the default 8M, no base explains the
+    first mmap and the output says which setting is missing; with --rlimit-stack unlimited
+    every call matches."""
+    from simulator.units import RLIM_INFINITY
+
+    if not os.path.exists("/usr/bin/ls"):
+        pytest.skip("ls is not installed")
+    result = replay(load("A_ls-unlimited"))
+    assert result.first_divergence is not None
+    assert any("RLIMIT_STACK" in note and "line 3" in note for note in result.notes)
+    assert result.inferred[0].mmap_base is None
+    result = replay(load("A_ls-unlimited"), rlimit_stack=RLIM_INFINITY)
+    assert result.first_divergence is None and not result.notes

@@ -141,6 +141,8 @@ def elf_bits(image: ElfImage, path: str) -> int | None:
 
 @attrs.frozen
 class ReplayedCall:
+    """One replayed call: ``line`` is the log line that holds its return."""
+
     line: int
     syscall: str
     text: str
@@ -380,6 +382,11 @@ SYSCALL_HANDLERS = {
 }
 
 
+def _return_line(c: MemoryCall) -> int:
+    """The line that holds a call's return (the ``resumed>`` half of a split call)."""
+    return c.end_line or c.line
+
+
 def _is_placed(c: MemoryCall) -> bool:
     """An mmap whose address the kernel chose freely (no hint, not fixed): it reveals the
     mmap base."""
@@ -418,6 +425,8 @@ class _ExecInference:
         self.persona_known = persona_known
         self.bases = ExecBases()
         self.off = False
+        #: The line of a placed mmap no mmap base explains (0: none).
+        self.unexplained = 0
         self.needs = {"mmap"} | ({"load"} if exe.dynamic else set())
         self.calls: list[tuple[MemoryCall, FileRef | None]] = []
 
@@ -474,6 +483,8 @@ class _ExecInference:
         if not self.persona_known and self.matches(None, True):
             self.off = True
             self.needs.clear()
+            return
+        self.unexplained = _return_line(c)
 
     def _in_pie_window(self, addr: int) -> bool:
         profile = exec_profile(self.task.profile, self.bits)
@@ -501,17 +512,18 @@ class _ExecInference:
 
     def finish(self) -> tuple[Task, list[ReplayedCall], InferredBases]:
         task, results = self.simulate(self.bases, self.off)
-        calls = [ReplayedCall(c.line, c.name, c.text, format_return(c.ret),
+        calls = [ReplayedCall(_return_line(c), c.name, c.text, format_return(c.ret),
                               format_return(r), c.pid) for (c, _), r in zip(self.calls, results)]
         mm = task.mm
         if self.off:
             aslr = "off"
-        elif self.needs == {"mmap"} or (not self.calls):
+        elif "mmap" in self.needs or self.unexplained or not self.calls:
             aslr = "unknown"
         else:
             aslr = "on"
+        known_base = not ("mmap" in self.needs or self.unexplained)
         inferred = InferredBases(self.pid, self.line, self.path, aslr,
-                                 None if "mmap" in self.needs else mm.mmap_base,
+                                 mm.mmap_base if known_base else None,
                                  mm.load_bias if self.exe.dynamic and "load" not in self.needs
                                  else None, None)
         return task, calls, inferred
@@ -645,7 +657,7 @@ class Replay:
         if c.line != c.end_line and _is_placed(c) and self._shared(mm):
             before = _snapshot(mm)
         simulated = SYSCALL_HANDLERS[c.name](files, mm, c.args, c)
-        call = ReplayedCall(c.line, c.name, c.text, format_return(c.ret),
+        call = ReplayedCall(_return_line(c), c.name, c.text, format_return(c.ret),
                             format_return(simulated), pid)
         if not call.matched and before is not None:
             self._suspect = (c, call, before, mm)  # decided by the next event
@@ -668,9 +680,9 @@ class Replay:
         trial = _snapshot(before)
         first = SYSCALL_HANDLERS[d.name](self.fds[d.pid], trial, d.args, d)
         second = SYSCALL_HANDLERS[c.name](self.fds[c.pid], trial, c.args, c)
-        calls = [ReplayedCall(d.line, d.name, d.text, format_return(d.ret),
+        calls = [ReplayedCall(_return_line(d), d.name, d.text, format_return(d.ret),
                               format_return(first), d.pid, reordered=True),
-                 ReplayedCall(c.line, c.name, c.text, format_return(c.ret),
+                 ReplayedCall(_return_line(c), c.name, c.text, format_return(c.ret),
                               format_return(second), c.pid, reordered=True)]
         if not all(x.matched for x in calls):
             return False
@@ -827,6 +839,12 @@ class Replay:
         self.tasks[pid] = task
         self._processes[pid] = task
         self.inferred.append(inferred)
+        if inference.unexplained:
+            self.notes.append(
+                f"pid {pid} exec of {inference.path}: no mmap base explains the mmap at line "
+                f"{inference.unexplained}; the base depends on RLIMIT_STACK and the persona "
+                "(ulimit -s, setarch run outside strace), which a log does not show: pass "
+                "--rlimit-stack and --personality as the program had them")
         yield from calls
 
     # -- the end ---------------------------------------------------------------------------
