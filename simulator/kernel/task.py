@@ -95,10 +95,11 @@ def copy_process(parent: Task, pid: int, clone_flags: int) -> Task:
     mm under CLONE_VM and otherwise gives it ``dup_mmap`` of the parent's mm at this instant.
     Cost: O(n log n) in the parent's VMAs without CLONE_VM, O(1) with it.
     """
-    # Task limits (pid_max, threads-max, RLIMIT_NPROC, pids.max) are checked here in the
-    # kernel, before copy_mm; simulator/kernel/tasklimits.py (the `tasks` branch) models
-    # them. HOOK: call its check at this point once it is merged; a refused clone returns
-    # its errno and creates nothing.
+    # HOOK (task limits): the kernel checks RLIMIT_NPROC, threads-max, pid_max and pids.max
+    # here, before copy_mm. simulator/kernel/tasklimits.py (the `tasks` branch) models them:
+    # once merged, call copy_process_errno(kconfig, proc, counts) at this point and return
+    # its Errno (EAGAIN) without creating anything. Replay does not need it: a log shows
+    # only clones that succeeded.
     mm = parent.mm if clone_flags & CLONE_VM else dup_mmap(parent.mm)
     tgid = parent.tgid if clone_flags & CLONE_THREAD else pid
     real_parent = parent.parent if clone_flags & (CLONE_PARENT | CLONE_THREAD) else parent.pid
