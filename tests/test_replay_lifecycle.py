@@ -239,3 +239,23 @@ def test_rlimit_stack_outside_the_log_is_said_not_guessed():
     assert result.inferred[0].mmap_base is None
     result = replay(load("A_ls-unlimited"), rlimit_stack=RLIM_INFINITY)
     assert result.first_divergence is None and not result.notes
+
+
+def test_a_vfork_child_shares_memory_until_its_exec_but_not_the_fd_table():
+    """posix_spawn: clone(CLONE_VM|CLONE_VFORK) without CLONE_FILES. The child maps into the
+    parent's address space until it execs; its exec closes its copy of the descriptors,
+    not the parent's, so the parent's later mmap of fd 3 still names the opened file."""
+    text = (
+        '100 execve("/bin/true", ["true"], 0x7ffe /* 1 var */) = 0\n'
+        '100 openat(AT_FDCWD, "/bin/true", O_RDONLY|O_CLOEXEC) = 3\n'
+        "100 clone(child_stack=0x7f0000000000, flags=CLONE_VM|CLONE_VFORK|SIGCHLD) = 101\n"
+        "101 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = ?\n"
+        '101 execve("/bin/true", ["true"], 0x7ffe /* 1 var */) = 0\n'
+        "100 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 3, 0) = ?\n"
+    )
+    result = replay(parse_strace(text), personality=Personality.ADDR_NO_RANDOMIZE)
+    parent, child = result.processes
+    child_page, parent_page = (int(c.simulated, 16) for c in result.calls)
+    assert f"{child_page:x}-{child_page + 4096:x} r--p" in parent.maps  # shared until exec
+    assert f"{child_page:x}-" not in child.maps  # the exec's fresh address space
+    assert "/usr/bin/true" in parent.maps.split(f"{parent_page:x}-", 1)[1].splitlines()[0]

@@ -252,7 +252,8 @@ def initial_address_space(trace: Trace, profile: Profile, proc: ProcessConfig,
                           kconfig: KernelConfig, initial_maps: tuple[MapsEntry, ...] | None,
                           maps_source: str) -> AddressSpace:
     """The state before the trace's first line: the given maps, else the layout at exec of the
-    traced program (read from disk when it exists here), else of a modelled program."""
+    traced program (read from disk when it exists here), else of a modelled program.
+    (:class:`Replay` without ``initial_mm`` builds the latter itself from the log's execve.)"""
     exe_path = _exec_path(trace)
     if initial_maps is not None:
         return address_space_from_maps(initial_maps, profile, kconfig=kconfig, proc=proc,
@@ -296,23 +297,43 @@ def _snapshot(mm: AddressSpace) -> AddressSpace:
 
 
 class _Files:
-    """A task's open files by descriptor (``files_struct``): shared by CLONE_VM threads,
-    copied at fork, resolved through a :class:`FileSource`."""
+    """A task's open files by descriptor (``files_struct``) and working directory
+    (``fs_struct``): shared by CLONE_VM threads, copied at fork, resolved through a
+    :class:`FileSource`."""
 
-    def __init__(self, source, fds: dict[int, FileRef] | None = None):
+    def __init__(self, source, fds: dict[int, FileRef] | None = None, cwd: str | None = None):
         self.source = source
         self.fds: dict[int, FileRef] = dict(fds or {})
+        #: The working directory, once a chdir/fchdir in the log names it.
+        self.cwd = cwd
+
+    def copy(self) -> "_Files":
+        """fork: ``dup_fd`` and ``copy_fs_struct``."""
+        return _Files(self.source, self.fds, self.cwd)
+
+    def path(self, path: str) -> str:
+        """A path as the kernel resolves it: relative ones against the followed cwd."""
+        if self.cwd is None or os.path.isabs(path):
+            return path
+        return os.path.normpath(os.path.join(self.cwd, path))
 
     def file_event(self, event: FileEvent) -> None:
-        if event.kind == "close":
+        if event.kind in ("chdir", "fchdir"):
+            path = event.path
+            if path is None and event.fd in self.fds:
+                path = self.fds[event.fd].path
+            if path is not None:
+                self.cwd = self.path(path) if os.path.isabs(path) or self.cwd else None
+        elif event.kind == "close":
             self.fds.pop(event.fd, None)
         elif event.kind in ("dup", "dup2", "dup3", "fcntl"):
             if event.fd in self.fds and event.new_fd is not None:
                 self.fds[event.new_fd] = self.fds[event.fd]
-        elif event.kind == "execve":
+        elif event.kind in ("execve", "execveat"):
             self.fds.clear()
         elif event.fd is not None and event.path is not None:
-            self.fds[event.fd] = self.source.file_ref(event.path, readable=event.readable,
+            self.fds[event.fd] = self.source.file_ref(self.path(event.path),
+                                                      readable=event.readable,
                                                       writable=event.writable)
 
     def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
@@ -737,8 +758,10 @@ class Replay:
         flags = (CLONE_VM if event.shares_vm else 0) | (CLONE_THREAD if event.thread else 0)
         child = copy_process(self.tasks[parent], event.child, flags)
         self.tasks[event.child] = child
-        self.fds[event.child] = (self.fds[parent] if event.shares_vm
-                                 else _Files(self.files, self.fds[parent].fds))
+        # Threads share the fd table (CLONE_FILES); a fork or vfork child (posix_spawn's
+        # CLONE_VM|CLONE_VFORK too) gets a copy, which its execve then clears.
+        self.fds[event.child] = (self.fds[parent] if event.thread
+                                 else self.fds[parent].copy())
         if parent in self._persona_known:
             self._persona_known.add(event.child)
         if not event.thread:
@@ -777,7 +800,7 @@ class Replay:
             self._root_exec_skipped = True  # --initial-maps is the state after it
             return
         task = self.tasks.get(pid) or self._pending_root
-        path = event.path or "?"
+        path = self.fds[pid].path(event.path) if event.path else "?"
         exe = self._load_binary(path) if event.path else None
         interp = None
         if exe is not None and exe.interp:
