@@ -130,6 +130,7 @@ def cmd_replay(args) -> int:
     from simulator.trace.replay import Replay
     from simulator.trace.strace import FileEvent
 
+    progress = _Progress(not args.json)  # counts from the start: parsing is part of the run
     events, skipped = _open_events(args.trace)
     entries = read_maps(args.initial_maps) if args.initial_maps else None
     arch = args.arch
@@ -158,7 +159,6 @@ def cmd_replay(args) -> int:
                  rlimit_stack=args.rlimit_stack, initial_mm=mm)
     total = matched = reordered = 0
     first = None
-    progress = _Progress(not args.json)
     out = sys.stdout
     if args.json:
         out.write('{"calls": [')
