@@ -199,12 +199,14 @@ class InferredBases:
                 "stack_top": hexed(self.stack_top)}
 
     def describe(self) -> str:
+        who = (f"pid {self.pid} exec of {self.executable}" if self.pid is not None
+               else f"exec of {self.executable} (line {self.line})")
         if self.aslr == "off":
-            return f"pid {self.pid} exec of {self.executable}: ASLR off"
+            return f"{who}: ASLR off"
         parts = [f"{name} {value:#x}" for name, value in
                  (("mmap_base", self.mmap_base), ("load_bias", self.load_bias),
                   ("brk", self.brk)) if value is not None]
-        return (f"pid {self.pid} exec of {self.executable}: ASLR {self.aslr}, inferred "
+        return (f"{who}: ASLR {self.aslr}, inferred "
                 + (", ".join(parts) or "nothing") + "; stack top not revealed")
 
 
@@ -619,7 +621,7 @@ class Replay:
         if not self._started:
             self._started = True
             self._create_root(event)
-            if self.tasks.get(pid) is None:  # the root's first execve builds it
+            if self.tasks[pid] is None:  # the root's first execve builds it
                 yield from self._execve(event)
                 return
         if pid not in self.tasks:
@@ -637,7 +639,8 @@ class Replay:
         personality = self.personality if self.personality is not None else Personality(0)
         if self.personality is not None:
             self._persona_known.add(pid)
-        is_exec = isinstance(event, FileEvent) and event.kind == "execve"
+        is_exec = (isinstance(event, FileEvent) and event.kind in ("execve", "execveat")
+                   and getattr(event, "succeeded", True))
         mm = self.initial_mm
         if mm is None and not is_exec:
             # Attached to a running program: the layout of a modelled one, ASLR off.
