@@ -16,7 +16,8 @@ anon_vma). Replay assumes a program writes to private writable memory as soon as
 an anon_vma right after each call, as the first write fault would.
 
 ASLR: an exec with ASLR on (or whose persona the log does not show) is replayed with its
-random choices inferred from the first returns that reveal them (:class:`_ExecInference`):
+random choices inferred from the first returns that reveal them
+(:class:`~simulator.trace.exec_inference.ExecInference`):
 the mmap base from the first placed mmap, the PIE load bias from the first call naming an
 address inside the executable, the heap start from ``brk(NULL)``. The stack top is revealed
 by no memory call; it is reported as not inferred.
@@ -39,25 +40,27 @@ from simulator.host.elf import read_elf
 from simulator.host.files import host_file
 from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.arch import Profile, get_profile
-from simulator.kernel.aslr import mmap_rnd_bits
 from simulator.kernel.binfmt_elf import ElfImage
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
+from simulator.kernel.exec import ExecError, exec_layout, mm_randomizes
 from simulator.kernel.gaps import GapIndex
-from simulator.kernel.exec import ExecBases, ExecError, exec_layout, mm_randomizes
 from simulator.kernel.mm import AddressSpace
 from simulator.kernel.task import (
     CLONE_THREAD, CLONE_VM, Credentials, Rlimits, Task, copy_process, exec_task, exec_profile,
 )
-from simulator.kernel.uapi import MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, Errno
+from simulator.kernel.uapi import MAP_ANONYMOUS, Errno
 from simulator.kernel.vma import VM_SHARED, VM_WRITE, FileRef
 from simulator.kernel.vmalist import VmaList
 from simulator.programs import typical_program
 from simulator.trace.loadmaps import address_space_from_maps
+from simulator.trace.exec_inference import ExecInference, is_placed, return_line
 from simulator.trace.procmaps import MapsEntry
+from simulator.trace.replay_result import (  # noqa: F401 - re-exported
+    InferredBases, ProcessSummary, ReplayedCall, ReplayResult,
+)
 from simulator.trace.strace import (
     FileEvent, MemoryCall, PersonalityEvent, ProcessEvent, Trace, format_return,
 )
-from simulator.units import PAGE_MASK, PAGE_SHIFT
 
 #: Personality bits the address-space model knows (the rest, such as PER_LINUX32, are kept
 #: by the kernel but shape nothing here).
@@ -65,8 +68,6 @@ _KNOWN_PERSONALITY = sum(Personality)
 #: Events of tasks whose creation line has not been read yet, held at most (strace prints a
 #: new task's first lines before its parent's ``clone(...) = PID`` line).
 MAX_BUFFERED = 100_000
-#: Calls of one exec held while its random bases are inferred, at most.
-MAX_INFERENCE_CALLS = 512
 
 
 class FileSource(Protocol):
@@ -137,110 +138,6 @@ def elf_bits(image: ElfImage, path: str) -> int | None:
     if ident[:4] == b"\x7fELF" and ident[4] in (1, 2):
         return 32 if ident[4] == 1 else 64
     return None
-
-
-@attrs.frozen
-class ReplayedCall:
-    """One replayed call: ``line`` is the log line that holds its return."""
-
-    line: int
-    syscall: str
-    text: str
-    recorded: str
-    simulated: str
-    pid: int | None = None
-    #: Replayed in another order than strace printed it (overlapping calls of threads).
-    reordered: bool = False
-
-    @property
-    def matched(self) -> bool:
-        return self.recorded == "?" or self.recorded == self.simulated
-
-    def to_json(self) -> dict:
-        out = {"line": self.line, "pid": self.pid, "syscall": self.syscall,
-               "recorded": self.recorded, "simulated": self.simulated}
-        if self.reordered:
-            out["reordered"] = True
-        return out
-
-
-@attrs.frozen
-class ProcessSummary:
-    """One process at the end of the log: its pid, parent, last executable, final maps."""
-
-    pid: int | None
-    parent: int | None
-    executable: str | None
-    maps: str
-
-    def to_json(self) -> dict:
-        return {"pid": self.pid, "parent": self.parent, "executable": self.executable,
-                "maps": self.maps}
-
-
-@attrs.frozen
-class InferredBases:
-    """The random choices of one exec, as inferred from the log (None: not revealed)."""
-
-    pid: int | None
-    line: int
-    executable: str | None
-    aslr: str  # "off" (no randomisation), "on" (bases inferred) or "unknown"
-    mmap_base: int | None
-    load_bias: int | None
-    brk: int | None
-    stack_top: int | None = None
-
-    def to_json(self) -> dict:
-        hexed = lambda v: None if v is None else hex(v)
-        return {"pid": self.pid, "line": self.line, "executable": self.executable,
-                "aslr": self.aslr, "mmap_base": hexed(self.mmap_base),
-                "load_bias": hexed(self.load_bias), "brk": hexed(self.brk),
-                "stack_top": hexed(self.stack_top)}
-
-    def describe(self) -> str:
-        who = (f"pid {self.pid} exec of {self.executable}" if self.pid is not None
-               else f"exec of {self.executable} (line {self.line})")
-        if self.aslr == "off":
-            return f"{who}: ASLR off"
-        parts = [f"{name} {value:#x}" for name, value in
-                 (("mmap_base", self.mmap_base), ("load_bias", self.load_bias),
-                  ("brk", self.brk)) if value is not None]
-        return (f"{who}: ASLR {self.aslr}, inferred "
-                + (", ".join(parts) or "nothing") + "; stack top not revealed")
-
-
-@attrs.frozen
-class ReplayResult:
-    calls: tuple[ReplayedCall, ...]
-    skipped: int
-    maps: str
-    processes: tuple[ProcessSummary, ...] = ()
-    inferred: tuple[InferredBases, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def total(self) -> int:
-        return len(self.calls)
-
-    @property
-    def matched(self) -> int:
-        return sum(1 for c in self.calls if c.matched)
-
-    @property
-    def first_divergence(self) -> ReplayedCall | None:
-        return next((c for c in self.calls if not c.matched), None)
-
-    def to_json(self) -> dict:
-        return {
-            "calls": [c.to_json() for c in self.calls],
-            "matched": self.matched,
-            "total": self.total,
-            "skipped": self.skipped,
-            "maps": self.maps,
-            "processes": [p.to_json() for p in self.processes],
-            "inferred": [i.to_json() for i in self.inferred],
-        }
 
 
 def _exec_path(trace: Trace) -> str | None:
@@ -348,16 +245,6 @@ class _Files:
         return ref
 
 
-class _Resolved:
-    """The file a held call named when it was read (descriptors are reused later)."""
-
-    def __init__(self, file: FileRef | None):
-        self.file = file
-
-    def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
-        return self.file
-
-
 # One handler per system call: (replayer, address space, decoded args, the call) -> result.
 # Other memory calls (madvise, mlock, ...) slot in here.
 
@@ -405,153 +292,6 @@ SYSCALL_HANDLERS = {
 }
 
 
-def _return_line(c: MemoryCall) -> int:
-    """The line that holds a call's return (the ``resumed>`` half of a split call)."""
-    return c.end_line or c.line
-
-
-def _is_placed(c: MemoryCall) -> bool:
-    """An mmap whose address the kernel chose freely (no hint, not fixed): it reveals the
-    mmap base."""
-    return (c.name in ("mmap", "mmap2") and c.args[0] == 0
-            and not c.args[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE))
-
-
-def _named_address(c: MemoryCall) -> int | None:
-    """The address a call acts on at a place the program chose (mprotect, munmap, a fixed
-    mmap, mremap's old address)."""
-    if c.name in ("mprotect", "munmap", "mremap"):
-        return c.args[0]
-    if c.name in ("mmap", "mmap2") and c.args[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE):
-        return c.args[0]
-    return None
-
-
-class _ExecInference:
-    """The calls of one exec with ASLR on (or unknown), held until the exec's random choices
-    are known; every guess is checked by replaying the held calls from a fresh exec.
-
-    * mmap base: the first placed mmap's recorded address minus the model's with no random
-      offset is ``arch_mmap_rnd`` (top-down; the other sign bottom-up). A negative or too
-      large offset with the persona unknown means ASLR was off: the ADDR_NO_RANDOMIZE layout
-      is tried instead.
-    * PIE load bias: the first successful call naming an address in the ET_DYN window whose
-      model result differs; each PT_LOAD the address could start is tried.
-    * heap start: ``brk(NULL)``'s return (handled by :class:`Replay` for every exec).
-    """
-
-    def __init__(self, replay: "Replay", pid, task: Task, exe: ElfImage,
-                 interp: ElfImage | None, bits: int | None, path: str, line: int,
-                 persona_known: bool):
-        self.replay, self.pid, self.task = replay, pid, task
-        self.exe, self.interp, self.bits, self.path, self.line = exe, interp, bits, path, line
-        self.persona_known = persona_known
-        self.bases = ExecBases()
-        self.off = False
-        #: The line of a placed mmap no mmap base explains (0: none).
-        self.unexplained = 0
-        self.needs = {"mmap"} | ({"load"} if exe.dynamic else set())
-        self.calls: list[tuple[MemoryCall, FileRef | None]] = []
-
-    def build(self, bases: ExecBases | None, off: bool) -> Task:
-        task = self.task
-        if off:
-            task = attrs.evolve(task, personality=task.personality
-                                | Personality.ADDR_NO_RANDOMIZE)
-            bases = None
-        return exec_task(task, self.exe, self.interp, elf_bits=self.bits, path=self.path,
-                         kconfig=self.replay.kconfig, bases=bases)
-
-    def simulate(self, bases: ExecBases | None, off: bool) -> tuple[Task, list]:
-        task = self.build(bases, off)
-        results = [SYSCALL_HANDLERS[c.name](_Resolved(f), task.mm, c.args, c)
-                   for c, f in self.calls]
-        return task, results
-
-    def matches(self, bases: ExecBases | None, off: bool, upto: int | None = None) -> bool:
-        try:
-            _task, results = self.simulate(bases, off)
-        except ExecError:
-            return False
-        calls = self.calls if upto is None else self.calls[:upto]
-        return all(c.ret is None or format_return(c.ret) == format_return(r)
-                   for (c, _), r in zip(calls, results))
-
-    def add(self, c: MemoryCall, file: FileRef | None) -> bool:
-        """Hold one more call; True when nothing is left to infer."""
-        self.calls.append((c, file))
-        ok = isinstance(c.ret, int) and not isinstance(c.ret, Errno) and c.ret >= 0
-        if "mmap" in self.needs and _is_placed(c) and ok:
-            self.needs.discard("mmap")
-            self._infer_mmap(c)
-        elif "load" in self.needs and ok and not self.off:
-            addr = _named_address(c)
-            if addr is not None and self._in_pie_window(addr):
-                self._infer_load(addr)
-        return not self.needs or len(self.calls) >= MAX_INFERENCE_CALLS
-
-    def _infer_mmap(self, c: MemoryCall) -> None:
-        task, results = self.simulate(self.bases, False)
-        simulated = results[-1]
-        if simulated == c.ret:
-            return
-        mm = task.mm
-        delta = (simulated - c.ret) if mm.topdown else (c.ret - simulated)
-        limit = (1 << mmap_rnd_bits(mm)) << PAGE_SHIFT
-        if isinstance(simulated, int) and delta % (1 << PAGE_SHIFT) == 0 and 0 < delta < limit:
-            candidate = attrs.evolve(self.bases, mmap_rnd=self.bases.mmap_rnd + delta)
-            if self.matches(candidate, False):
-                self.bases = candidate
-                return
-        if not self.persona_known and self.matches(None, True):
-            self.off = True
-            self.needs.clear()
-            return
-        self.unexplained = _return_line(c)
-
-    def _in_pie_window(self, addr: int) -> bool:
-        profile = exec_profile(self.task.profile, self.bits)
-        base = profile.task_limits(self.task.personality).pie_base
-        span = max(s.vaddr + s.memsz for s in self.exe.segments)
-        return base <= addr < base + (1 << (profile.mmap_rnd_bits + PAGE_SHIFT)) + span
-
-    def _infer_load(self, addr: int) -> None:
-        profile = exec_profile(self.task.profile, self.bits)
-        base = profile.task_limits(self.task.personality).pie_base
-        if self.matches(self.bases, False):
-            self.needs.discard("load")
-            return
-        segments = sorted(self.exe.segments, key=lambda s: not s.flags & 2)  # writable first
-        floor = base & ~(self.exe.maximum_alignment() - 1)
-        for seg in segments:
-            rnd = addr - (seg.vaddr & PAGE_MASK) - floor  # load_bias = align_down(base + rnd)
-            if rnd < 0:
-                continue
-            candidate = attrs.evolve(self.bases, load_rnd=rnd)
-            if self.matches(candidate, False):
-                self.bases = candidate
-                self.needs.discard("load")
-                return
-
-    def finish(self) -> tuple[Task, list[ReplayedCall], InferredBases]:
-        task, results = self.simulate(self.bases, self.off)
-        calls = [ReplayedCall(_return_line(c), c.name, c.text, format_return(c.ret),
-                              format_return(r), c.pid) for (c, _), r in zip(self.calls, results)]
-        mm = task.mm
-        if self.off:
-            aslr = "off"
-        elif "mmap" in self.needs or self.unexplained or not self.calls:
-            aslr = "unknown"
-        else:
-            aslr = "on"
-        known_base = not ("mmap" in self.needs or self.unexplained)
-        inferred = InferredBases(self.pid, self.line, self.path, aslr,
-                                 mm.mmap_base if known_base else None,
-                                 mm.load_bias if self.exe.dynamic and "load" not in self.needs
-                                 else None, None)
-        return task, calls, inferred
-
-
 class Replay:
     """Replays a whole log: a table pid → :class:`~simulator.kernel.task.Task`.
 
@@ -581,7 +321,7 @@ class Replay:
         self._root_exec_skipped = False
         self._persona_known: set[int | None] = set()
         self._brk_unknown: set[int | None] = set()
-        self._inference: dict[int | None, _ExecInference] = {}
+        self._inference: dict[int | None, ExecInference] = {}
         self._buffered: dict[int | None, deque] = {}
         self._buffered_count = 0
         self._processes: dict[int | None, Task] = {}
@@ -678,10 +418,10 @@ class Replay:
             return
         mm = self.tasks[pid].mm
         before = None
-        if c.line != c.end_line and _is_placed(c) and self._shared(mm):
+        if c.line != c.end_line and is_placed(c) and self._shared(mm):
             before = _snapshot(mm)
         simulated = SYSCALL_HANDLERS[c.name](files, mm, c.args, c)
-        call = ReplayedCall(_return_line(c), c.name, c.text, format_return(c.ret),
+        call = ReplayedCall(return_line(c), c.name, c.text, format_return(c.ret),
                             format_return(simulated), pid)
         if not call.matched and before is not None:
             self._suspect = (c, call, before, mm)  # decided by the next event
@@ -704,9 +444,9 @@ class Replay:
         trial = _snapshot(before)
         first = SYSCALL_HANDLERS[d.name](self.fds[d.pid], trial, d.args, d)
         second = SYSCALL_HANDLERS[c.name](self.fds[c.pid], trial, c.args, c)
-        calls = [ReplayedCall(_return_line(d), d.name, d.text, format_return(d.ret),
+        calls = [ReplayedCall(return_line(d), d.name, d.text, format_return(d.ret),
                               format_return(first), d.pid, reordered=True),
-                 ReplayedCall(_return_line(c), c.name, c.text, format_return(c.ret),
+                 ReplayedCall(return_line(c), c.name, c.text, format_return(c.ret),
                               format_return(second), c.pid, reordered=True)]
         if not all(x.matched for x in calls):
             return False
@@ -822,7 +562,7 @@ class Replay:
         proc = task.process_config()
         try:
             if mm_randomizes(profile, self.kconfig, proc):
-                inference = _ExecInference(self, pid, task, exe, interp, bits, path, event.line,
+                inference = ExecInference(SYSCALL_HANDLERS, self.kconfig, pid, task, exe, interp, bits, path, event.line,
                                            pid in self._persona_known)
                 task = inference.build(inference.bases, False)
                 self._inference[pid] = inference
