@@ -259,3 +259,35 @@ def test_a_vfork_child_shares_memory_until_its_exec_but_not_the_fd_table():
     assert f"{child_page:x}-{child_page + 4096:x} r--p" in parent.maps  # shared until exec
     assert f"{child_page:x}-" not in child.maps  # the exec's fresh address space
     assert "/usr/bin/true" in parent.maps.split(f"{parent_page:x}-", 1)[1].splitlines()[0]
+
+
+def test_a_failed_execve_changes_nothing():
+    """fs/exec.c: an execve that fails (here ENOENT, as a PATH search prints them) leaves the
+    caller's address space as it was: the next mmap lands next to the previous one."""
+    text = (
+        '100 execve("/bin/true", ["true"], 0x7ffe /* 1 var */) = 0\n'
+        "100 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = ?\n"
+        '100 execve("/nonexistent/true", ["true"], 0x7ffe /* 1 var */) = -1 ENOENT '
+        "(No such file or directory)\n"
+        "100 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = ?\n"
+    )
+    result = replay(parse_strace(text), personality=Personality.ADDR_NO_RANDOMIZE)
+    first, second = (int(c.simulated, 16) for c in result.calls)
+    assert second == first - 4096  # top-down, right below the first page: same space
+    assert result.processes[0].executable == "/bin/true"
+
+
+def test_a_task_whose_creation_is_never_shown_is_a_thread_of_the_first_process():
+    """strace -p of a running program: threads that existed before tracing started have no
+    clone line; their events are held until the end of the log, then replayed as threads of
+    the first process, and the output says so."""
+    text = (
+        '100 execve("/bin/true", ["true"], 0x7ffe /* 1 var */) = 0\n'
+        "555 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = ?\n"
+        "100 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = ?\n"
+    )
+    result = replay(parse_strace(text), personality=Personality.ADDR_NO_RANDOMIZE)
+    assert [c.pid for c in result.calls] == [100, 555]  # 555 held until the log ended
+    thread_page = int(result.calls[1].simulated, 16)
+    assert f"{thread_page:x}-" in result.maps  # in the first process's address space
+    assert any("pid 555" in note for note in result.notes)
