@@ -332,6 +332,8 @@ class Replay:
         #: address space: (call, its result, the address space before it, that space).
         self._suspect: tuple | None = None
         self._reordered: list[ReplayedCall] = []
+        #: id(mm) -> number of tasks in the pid table using it.
+        self._mm_users: dict[int, int] = {}
 
     # -- the run --------------------------------------------------------------------------
 
@@ -396,7 +398,7 @@ class Replay:
         if self.initial_mm is not None:
             task = attrs.evolve(task, personality=Personality(mm.personality))
             self._persona_known.add(pid)
-        self.tasks[pid] = task if mm is not None else None
+        self._set_task(pid, task if mm is not None else None)
         self._pending_root = task
         self.fds[pid] = _Files(self.files)
         self._processes[pid] = task
@@ -428,8 +430,18 @@ class Replay:
             return
         yield call
 
+    def _set_task(self, pid, task: Task | None) -> None:
+        """Put ``task`` in the pid table, keeping count of the tasks using each mm."""
+        old = self.tasks.get(pid)
+        if old is not None and old.mm is not None:
+            self._mm_users[id(old.mm)] -= 1
+        if task is not None and task.mm is not None:
+            self._mm_users[id(task.mm)] = self._mm_users.get(id(task.mm), 0) + 1
+        self.tasks[pid] = task
+
     def _shared(self, mm: AddressSpace) -> bool:
-        return sum(1 for t in self.tasks.values() if t is not None and t.mm is mm) > 1
+        """More than one task uses ``mm`` (threads). O(1)."""
+        return self._mm_users.get(id(mm), 0) > 1
 
     def _reorder(self, d) -> bool:
         """Concurrent calls: strace prints completions in an order that need not be the
@@ -452,7 +464,7 @@ class Replay:
             return False
         for pid, task in self.tasks.items():
             if task is not None and task.mm is mm:
-                self.tasks[pid] = attrs.evolve(task, mm=trial)
+                self._set_task(pid, attrs.evolve(task, mm=trial))
         for pid, task in self._processes.items():
             if task is not None and task.mm is mm:
                 self._processes[pid] = attrs.evolve(task, mm=trial)
@@ -489,8 +501,8 @@ class Replay:
         failed = ret is None or isinstance(ret, Errno) or ret < 0
         if self.personality is None and event.persona != 0xFFFFFFFF and not failed:
             task = self.tasks[event.pid]
-            self.tasks[event.pid] = attrs.evolve(
-                task, personality=Personality(event.persona & _KNOWN_PERSONALITY))
+            self._set_task(event.pid, attrs.evolve(
+                task, personality=Personality(event.persona & _KNOWN_PERSONALITY)))
             self._persona_known.add(event.pid)
         return iter(())
 
@@ -500,7 +512,7 @@ class Replay:
             yield from self._finish_inference(parent)
         flags = (CLONE_VM if event.shares_vm else 0) | (CLONE_THREAD if event.thread else 0)
         child = copy_process(self.tasks[parent], event.child, flags)
-        self.tasks[event.child] = child
+        self._set_task(event.child, child)
         # Threads share the fd table (CLONE_FILES); a fork or vfork child (posix_spawn's
         # CLONE_VM|CLONE_VFORK too) gets a copy, which its execve then clears.
         self.fds[event.child] = (self.fds[parent] if event.thread
@@ -528,7 +540,7 @@ class Replay:
             self._buffered_count -= len(held)
             self.skipped += len(held)
             return
-        self.tasks[pid] = attrs.evolve(root, pid=pid)
+        self._set_task(pid, attrs.evolve(root, pid=pid))
         self.fds[pid] = self.fds[self.root]
         self.notes.append(f"pid {pid}: its creation is not in the log; replayed as a thread "
                           f"of pid {self.root}")
@@ -574,7 +586,7 @@ class Replay:
                 self._brk_unknown.discard(pid)
         except ExecError as err:
             raise InputError(path, None, f"exec at log line {event.line}: {err}") from None
-        self.tasks[pid] = task
+        self._set_task(pid, task)
         if self._processes.get(pid) is not None or pid == self.root:
             self._processes[pid] = task
 
@@ -602,7 +614,7 @@ class Replay:
         old = self.tasks[pid]
         task = attrs.evolve(task, personality=task.personality if inference.off
                             else old.personality)
-        self.tasks[pid] = task
+        self._set_task(pid, task)
         self._processes[pid] = task
         self.inferred.append(inferred)
         if inference.unexplained:
