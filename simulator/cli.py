@@ -512,7 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trace", metavar="TRACE", help="strace -f output")
     _add_process_options(p, auto_arch=True)
     p.add_argument("--initial-maps", metavar="FILE",
-                   help="/proc/PID/maps or gdb 'info proc mappings' before the first line")
+                   help="/proc/PID/maps or gdb 'info proc mappings' of the first process "
+                        "after its first execve")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=cmd_replay)
 
