@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import json
 import os
 import sys
@@ -95,6 +96,7 @@ examples:
   vasim replay prog.rec                           # calls, final maps of every process
   vasim replay prog.rec --json
   strace -f -o trace.txt setarch -R ./prog        # or a bare strace log
+  strace -f -o trace.txt ./prog                   # ASLR on: the random bases are inferred
   vasim replay trace.txt
   vasim replay trace.txt --arch i686 --personality ADDR_LIMIT_3GB --rlimit-stack unlimited
   vasim replay trace.txt --initial-maps start.maps --json
@@ -105,11 +107,15 @@ inode, size and file system of every file and the program headers of every exec'
 its files.json; this machine's files are never read. Each process's final maps are compared
 with the kernel's; exit status 1 when a call or a final map differs.
 
-A bare log must come from a process run with ASLR off (setarch -R); replay always models
-ADDR_NO_RANDOMIZE. Its file facts are read from this machine, and the output says which.
---initial-maps is /proc/PID/maps (or gdb 'info proc mappings') of the process before the
-trace's first memory call; without it the layout at exec is built from the traced program's
-ELF file when it exists here, else from a modelled program.
+Every process of the log is replayed in an address space of its own: each successful execve
+builds a fresh one from that binary's ELF (a bare log's from this machine's file, and the
+output says which files were read here), fork/vfork/clone without CLONE_VM copy the parent's,
+CLONE_VM shares it. personality() calls in the log (setarch's) set the persona of the next
+execve; --personality and --arch override them. With ASLR on, each exec's mmap base, PIE load
+bias and heap start are inferred from the first calls that reveal them and printed; the stack
+top is not revealed by memory calls. --initial-maps is /proc/PID/maps (or gdb 'info proc
+mappings') of the first process after its first execve.
+
 Replayed and checked: mmap/mmap2, munmap, mprotect, mremap, brk, madvise, mlock, mlock2,
 munlock, mlockall, munlockall, mseal, shmget, shmat, shmdt, shmctl(IPC_RMID), pkey_mprotect,
 pkey_alloc, pkey_free, remap_file_pages. A call whose outcome rests on something strace does
@@ -119,50 +125,95 @@ not print gets a note (e.g. mremap's hint with MREMAP_DONTUNMAP).
 
 def cmd_replay(args) -> int:
     from simulator.host.files import HostFiles
+    from simulator.trace.loadmaps import address_space_from_maps
     from simulator.trace.procmaps import read_maps
     from simulator.trace.recording import is_recording
-    from simulator.trace.replay import initial_address_space, replay
-    from simulator.trace.strace import read_strace
+    from simulator.trace.replay import Replay
+    from simulator.trace.strace import FileEvent, open_strace
 
     if is_recording(args.trace):
         from simulator.commands.record import cmd_replay_recording
         return cmd_replay_recording(args)
-    trace = read_strace(args.trace)
     files = HostFiles()
+    stream = events = open_strace(args.trace)
     entries = read_maps(args.initial_maps) if args.initial_maps else None
     arch = args.arch
-    if arch == "auto":
-        arch = _guess_arch(trace, entries)
+    forced = arch != "auto"
+    if not forced:
+        arch = _guess_arch(entries)
     profile = get_profile(arch)
-    proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
-                         rlimit_stack=args.rlimit_stack)
-    mm = initial_address_space(trace, profile, proc, KernelConfig(), entries,
-                               args.initial_maps or args.trace, files=files)
-    result = replay(trace, mm, files=files)
+    personality = args.personality if args.personality else None
+    mm = None
+    if entries is not None:
+        head = []
+        for event in events:
+            head.append(event)
+            if isinstance(event, FileEvent) and event.kind == "execve" or len(head) > 64:
+                break
+        exe_path = next((e.path for e in head if isinstance(e, FileEvent)
+                         and e.kind == "execve"), None)
+        proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
+                             rlimit_stack=args.rlimit_stack)
+        mm = address_space_from_maps(entries, profile, kconfig=KernelConfig(), proc=proc,
+                                     source=args.initial_maps, exe_path=exe_path, files=files)
+        events = itertools.chain(head, events)
+    run = Replay(profile=profile, profile_forced=forced, personality=personality,
+                 rlimit_stack=args.rlimit_stack, initial_mm=mm, files=files)
+    total = matched = reordered = 0
+    first = None
+    notes = []
+    out = sys.stdout
     if args.json:
-        print(json.dumps(result.to_json(), indent=None))
+        out.write('{"calls": [')
+    with Progress("vasim replay", unit="call") as progress:
+        for call in run.run(events):
+            if args.json:
+                out.write((", " if total else "") + json.dumps(call.to_json()))
+            total += 1
+            if call.matched:
+                matched += 1
+            elif first is None:
+                first = call
+            if call.note:
+                notes.append(call)
+            reordered += call.reordered
+            progress.update()
+    if args.json:
+        rest = {"matched": matched, "total": total, "skipped": stream.skipped + run.skipped,
+                "maps": run.maps, "processes": [p.to_json() for p in run.processes],
+                "inferred": [i.to_json() for i in run.inferred], "notes": run.notes}
+        out.write("], " + json.dumps(rest)[1:] + "\n")
     else:
-        print(f"replayed {result.total} memory calls from {args.trace} as {profile.name} "
-              f"({result.skipped} other lines skipped)")
-        print(f"matched {result.matched} of {result.total}")
-        for call in (c for c in result.calls if c.note):
-            print(f"note at {args.trace}:{call.line}: {call.syscall}: {call.note}")
-        first = result.first_divergence
+        processes = run.processes
+        print(f"replayed {total} memory calls of {len(processes)} "
+              f"process{'es' if len(processes) != 1 else ''} from {args.trace} "
+              f"({stream.skipped + run.skipped} other lines skipped)")
+        for inferred in run.inferred:
+            if inferred.aslr != "off":
+                print(f"  {inferred.describe()}")
+        for note in run.notes:
+            print(f"  note: {note}")
+        for call in notes:
+            print(f"  note at {args.trace}:{call.line}: {call.syscall}: {call.note}")
+        if reordered:
+            print(f"  {reordered} calls of overlapping threads replayed in another order "
+                  "than printed")
+        print(f"matched {matched} of {total}")
         if first is not None:
-            print(f"first divergence at {args.trace}:{first.line}: {first.text}")
+            print(f"first divergence at {args.trace}:{first.line}: {first.text}"
+                  + (f" (pid {first.pid})" if first.pid is not None else ""))
             print(f"  recorded {first.recorded}, simulated {first.simulated}")
         if files.host_paths:
             print(f"file facts read from this machine ({len(files.host_paths)} files: device, "
                   "inode, size, file system; a recording (vasim record) carries its own): "
                   + ", ".join(sorted(files.host_paths)[:5])
                   + (" ..." if len(files.host_paths) > 5 else ""))
-    return 0 if result.first_divergence is None else 1
+    return 0 if first is None else 1
 
 
-def _guess_arch(trace, entries) -> str:
-    """i686 for traces with mmap2 (the 32-bit syscall) or maps entirely below 4 GiB."""
-    if any(c.name == "mmap2" for c in trace.memory_calls):
-        return "i686"
+def _guess_arch(entries) -> str:
+    """i686 for initial maps entirely below 4 GiB; otherwise x86_64, and each exec's ELF
+    class picks the compat profile for 32-bit programs."""
     if entries and all(e.end <= 1 << 32 for e in entries):
         return "i686"
     return "x86_64"
@@ -595,7 +646,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="strace -f output, or a recording directory made by vasim record")
     _add_process_options(p, auto_arch=True)
     p.add_argument("--initial-maps", metavar="FILE",
-                   help="/proc/PID/maps or gdb 'info proc mappings' before the first line")
+                   help="/proc/PID/maps or gdb 'info proc mappings' of the first process "
+                        "after its first execve")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=cmd_replay)
 

@@ -103,8 +103,9 @@ def test_cli_replay_json(capsys):
     code = main(["replay", str(ROOT / "py64-pass"), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert set(out) == {"calls", "matched", "total", "skipped", "maps", "final_maps",
-                        "missing_facts"}
+    assert set(out) == {"calls", "matched", "total", "skipped", "maps", "processes", "inferred",
+                        "notes", "final_maps", "missing_facts"}
+    assert {c["pid"] for c in out["calls"]} == {2124}
     assert out["matched"] == out["total"] == len(out["calls"])
     first = out["calls"][0]
     # The log's first memory call: "brk(NULL) = 0x..." on line 2 (line 1 is the execve).
@@ -154,15 +155,16 @@ def test_cli_bad_input_is_one_line_and_status_2(tmp_path, capsys, args, message)
     assert message.format(**subst) in err
 
 
-def test_threads_share_the_address_space_and_fork_children_do_not():
+def test_threads_share_the_address_space_and_fork_children_have_a_copy():
     """strace prints a new thread's first calls before the parent's clone3 returns; a fork
-    child (no CLONE_VM) has its own copy, so its calls are not replayed (kernel/fork.c
-    copy_mm: CLONE_VM shares the mm, otherwise dup_mm)."""
+    child (no CLONE_VM) has its own copy of the parent's address space at the fork
+    (kernel/fork.c copy_mm: CLONE_VM shares the mm, otherwise dup_mm)."""
     from simulator.kernel.exec import exec_layout
     from simulator.programs import typical_program
     from simulator.trace.strace import parse_strace
 
     text = (
+        '100 execve("/bin/true", ["true"], 0x7ffe /* 1 var */) = 0\n'
         "100 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD, "
         "stack=0x7f0000000000, stack_size=0x7fff80}, 88 <unfinished ...>\n"
         "101 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7ffff7fc1000\n"
@@ -177,8 +179,11 @@ def test_threads_share_the_address_space_and_fork_children_do_not():
     mm = exec_layout(profile, exe, ld_so,
                      proc=ProcessConfig(personality=Personality.ADDR_NO_RANDOMIZE))
     # ld.so ends at mmap_base 0x7ffff7fff000 and the vDSO block (0x8000) sits below it, at
-    # 0x7ffff7fc2000: the first free page top-down is 0x7ffff7fc1000, the next 0x7ffff7fc0000.
+    # 0x7ffff7fc2000: the first free page top-down is 0x7ffff7fc1000, the next 0x7ffff7fc0000
+    # both in the parent and in the child's copy (the thread's page was mapped before the fork).
     result = replay(parse_strace(text), mm)
-    assert [(c.line, c.simulated) for c in result.calls] == [(2, "0x7ffff7fc1000"),
-                                                             (6, "0x7ffff7fc0000")]
+    assert [(c.line, c.pid, c.simulated) for c in result.calls] == [
+        (3, 101, "0x7ffff7fc1000"), (6, 102, "0x7ffff7fc0000"), (7, 100, "0x7ffff7fc0000")]
     assert result.first_divergence is None
+    assert [p.pid for p in result.processes] == [100, 102]
+    assert result.processes[1].parent == 100

@@ -156,11 +156,13 @@ def cmd_replay_recording(args) -> int:
     if rec.initial_maps is None and Replay is not None:
         # A raw log (no maps taken): replay builds each exec from the recorded ELF facts and
         # follows the log's own personality() calls.
-        result = replay(rec.trace, None, files=rec.files, rlimit_stack=proc.rlimit_stack)
+        result = replay(rec.trace, None, files=rec.files, rlimit_stack=proc.rlimit_stack,
+                        profile=profile if args.arch != "auto" else None,
+                        profile_forced=args.arch != "auto")
     else:
         mm = initial_address_space(rec.trace, profile, proc, KernelConfig(), rec.initial_maps,
                                    str(rec.directory / "initial.maps"), files=rec.files)
-        result = replay(rec.trace, mm, files=rec.files)
+        result = replay(rec.trace, mm, files=rec.files, rlimit_stack=proc.rlimit_stack)
     simulated = simulated_finals(result, rec.root_pid)
     finals = {}
     for pid, recorded in sorted(rec.final_maps.items()):

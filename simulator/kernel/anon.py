@@ -19,15 +19,24 @@ def anon_vma_compatible(a: Vma, b: Vma) -> bool:
             and b.pgoff == a.pgoff_at(b.start))
 
 
+def reusable_anon_vma(mm, old: Vma | None) -> int | None:
+    """mm/vma.c ``reusable_anon_vma``: ``old``'s anon_vma if its anon_vma_chain is singular,
+    i.e. it was not copied at fork (:attr:`AddressSpace.forked_anon_vmas`)."""
+    if old is None or old.anon_vma is None or old.anon_vma in mm.forked_anon_vmas:
+        return None
+    return old.anon_vma
+
+
 def find_mergeable_anon_vma(mm, vma: Vma) -> int | None:
-    """Try the next VMA first, then the previous one (without fork, every anon_vma chain is
-    singular, so ``reusable_anon_vma`` only needs compatibility)."""
+    """mm/vma.c ``find_mergeable_anon_vma``: try the next VMA first, then the previous one."""
     nxt = mm.next_vma(vma)
-    if nxt is not None and nxt.anon_vma is not None and anon_vma_compatible(vma, nxt):
-        return nxt.anon_vma
+    if nxt is not None and anon_vma_compatible(vma, nxt):
+        anon = reusable_anon_vma(mm, nxt)
+        if anon is not None:
+            return anon
     prev = mm.prev_vma(vma)
-    if prev is not None and prev.anon_vma is not None and anon_vma_compatible(prev, vma):
-        return prev.anon_vma
+    if prev is not None and anon_vma_compatible(prev, vma):
+        return reusable_anon_vma(mm, prev)
     return None
 
 

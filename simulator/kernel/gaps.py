@@ -71,6 +71,18 @@ class GapIndex:
         self._maxes: list[int] = [limit]
         self._group_maxes: list[int] = [limit]
 
+    def copy(self) -> "GapIndex":
+        """An independent copy (for fork and for trying calls in another order). O(n) list
+        copies, no re-indexing."""
+        other = GapIndex.__new__(GapIndex)
+        other.limit = self.limit
+        other._starts = [list(chunk) for chunk in self._starts]
+        other._ends = [list(chunk) for chunk in self._ends]
+        other._firsts = list(self._firsts)
+        other._maxes = list(self._maxes)
+        other._group_maxes = list(self._group_maxes)
+        return other
+
     # -- structure ---------------------------------------------------------------------------
 
     def _chunk_max(self, c: int) -> int:

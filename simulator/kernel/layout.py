@@ -49,10 +49,12 @@ def mmap_base(mm, rnd: int, rlimit_stack: int) -> int:
     return page_align(top - gap - rnd)
 
 
-def arch_pick_mmap_layout(mm, rlimit_stack: int) -> None:
+def arch_pick_mmap_layout(mm, rlimit_stack: int, rnd: int | None = None) -> None:
     """Set ``mm.topdown``, ``mm.mmap_base`` and ``mm.mmap_legacy_base`` for the rest of the
-    process's life (a later setrlimit does not move them)."""
-    rnd = arch_mmap_rnd(mm)
+    process's life (a later setrlimit does not move them). ``rnd`` fixes the random offset
+    (``arch_rnd``) instead of drawing it: replay infers it from a trace."""
+    if rnd is None:
+        rnd = arch_mmap_rnd(mm)
     mm.mmap_legacy_base = mm.limits.legacy_base + rnd
     if mmap_is_legacy(mm, rlimit_stack):
         mm.topdown = False

@@ -90,6 +90,10 @@ class AddressSpace:
         #: Boundaries between VMAs the kernel split and could not merge back: a second split
         #: refused at vm.max_map_count leaves the first one standing (mm/vma.c vma_modify).
         self.unmerged_splits: set[int] = set()
+        #: anon_vmas of VMAs copied at fork (kernel/fork.c ``anon_vma_fork``): their
+        #: anon_vma_chain also links the parent's anon_vma, so it is not singular, and a
+        #: neighbour without an anon_vma may not take theirs (``vma_had_uncowed_parents``).
+        self.forked_anon_vmas: set[int] = set()
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -223,16 +227,17 @@ class AddressSpace:
 
     # -- merge rules ------------------------------------------------------------------------
 
-    @staticmethod
-    def is_mergeable(low: Vma, high: Vma) -> bool:
+    def is_mergeable(self, low: Vma, high: Vma) -> bool:
         """Would the kernel merge ``low`` directly followed by ``high``?
 
         mm/vma.c ``is_mergeable_vma`` (flags equal ignoring VM_STICKY, same file, same anon
-        name), ``is_mergeable_anon_vma`` (either has none, or the same one), pgoff contiguity
-        (``can_vma_merge_after``), and never VM_SPECIAL mappings. Separate shared anonymous
-        mappings never merge because each has a shmem file of its own.
+        name), ``is_mergeable_anon_vma`` (either has none, or the same one; but a VMA whose
+        anon_vma came from fork, ``vma_had_uncowed_parents``, does not lend it to a neighbour
+        without one), pgoff contiguity (``can_vma_merge_after``), and never VM_SPECIAL
+        mappings. Separate shared anonymous mappings never merge because each has a shmem
+        file of its own.
         """
-        return (low.end == high.start
+        if not (low.end == high.start
                 and not (low.flags | high.flags) & VM_SPECIAL
                 and (low.flags ^ high.flags) & ~VM_STICKY == 0
                 and low.file is high.file
@@ -240,9 +245,14 @@ class AddressSpace:
                 and low.anon_name == high.anon_name
                 and (low.nomerge is None or high.nomerge is None
                      or low.nomerge == high.nomerge)
-                and low.pgoff + low.pages == high.pgoff
-                and (low.anon_vma is None or high.anon_vma is None
-                     or low.anon_vma == high.anon_vma))
+                and low.pgoff + low.pages == high.pgoff):
+            return False
+        a, b = low.anon_vma, high.anon_vma
+        if a is None:
+            return b is None or b not in self.forked_anon_vmas
+        if b is None:
+            return a not in self.forked_anon_vmas
+        return a == b
 
     # -- accounting helpers -------------------------------------------------------------------
 

@@ -24,6 +24,15 @@ class VmaList:
         self._firsts: list[int] = [0]
         self._len = 0
 
+    def copy(self) -> "VmaList":
+        """An independent copy (VMAs are immutable values, shared). O(n) list copies."""
+        other = VmaList.__new__(VmaList)
+        other._vmas = [list(chunk) for chunk in self._vmas]
+        other._starts = [list(chunk) for chunk in self._starts]
+        other._firsts = list(self._firsts)
+        other._len = self._len
+        return other
+
     def __len__(self) -> int:
         return self._len
 

@@ -1,5 +1,11 @@
 """Replay a real ``strace -f`` log against the model and compare every return value.
 
+Each process has its own address space, with the kernel's lifecycle (kernel/fork.c,
+fs/exec.c; see simulator/kernel/task.py): a successful execve, in any process and as often as
+it happens, starts a fresh address space from that binary's ELF; fork, vfork and clone
+without CLONE_VM give the child ``dup_mmap`` of the parent at that instant; CLONE_VM shares
+it. ``personality()`` calls set the persona the next execve uses, and children inherit it.
+
 Calls with MAP_FIXED (or MAP_FIXED_NOREPLACE, MREMAP_FIXED) are replayed at their recorded
 address; every other call gets the model's own answer. Later calls use the recorded
 arguments, so one divergence can cause others: the first one is the one to read.
@@ -8,79 +14,87 @@ Writes are invisible in a trace, yet they decide whether neighbouring VMAs can m
 anon_vma). Replay assumes a program writes to private writable memory as soon as it has it
 (the heap, malloc'd chunks, thread stacks and relocated data all are), and gives such memory
 an anon_vma right after each call, as the first write fault would.
+
+ASLR: an exec with ASLR on (or whose persona the log does not show) is replayed with its
+random choices inferred from the first returns that reveal them
+(:class:`~simulator.trace.exec_inference.ExecInference`):
+the mmap base from the first placed mmap, the PIE load bias from the first call naming an
+address inside the executable, the heap start from ``brk(NULL)``. The stack top is revealed
+by no memory call; it is reported as not inferred.
+
+Replay is streaming: :meth:`Replay.run` consumes events one at a time and yields each
+replayed call as soon as its result is known; memory stays flat in the length of the log.
 """
 
 from __future__ import annotations
 
 import os
+import random
+from collections import deque
+from typing import Iterable, Iterator
 
 import attrs
 
 from simulator.errors import InputError
 from simulator.host.files import FileSource, HostFiles
 from simulator.kernel.anon import anon_vma_prepare
-from simulator.kernel.arch import Profile
-from simulator.kernel.config import KernelConfig, ProcessConfig
-from simulator.kernel.exec import ExecError, exec_layout
+from simulator.kernel.arch import Profile, get_profile
+from simulator.kernel.binfmt_elf import ElfImage
+from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
+from simulator.kernel.exec import ExecError, exec_layout, mm_randomizes
 from simulator.kernel.mm import AddressSpace
+from simulator.kernel.task import (
+    CLONE_THREAD, CLONE_VM, Credentials, Rlimits, Task, copy_process, exec_task, exec_profile,
+)
 from simulator.kernel.uapi import MAP_ANONYMOUS, MREMAP_DONTUNMAP, MREMAP_FIXED, Errno
 from simulator.kernel.vma import VM_SHARED, VM_WRITE, FileRef
 from simulator.programs import typical_program
 from simulator.trace.loadmaps import address_space_from_maps
+from simulator.trace.exec_inference import ExecInference, is_placed, return_line
 from simulator.trace.procmaps import MapsEntry
+from simulator.trace.replay_result import (  # noqa: F401 - re-exported
+    InferredBases, ProcessSummary, ReplayedCall, ReplayResult,
+)
 from simulator.trace.strace import (
-    ExecEvent, ExitEvent, FileEvent, MemoryCall, OtherMemoryCall, PersonalityEvent, ProcessEvent,
-    Trace, format_return,
+    FileEvent, MemoryCall, OtherMemoryCall, PersonalityEvent, ProcessEvent, Trace, format_return,
 )
 
-@attrs.frozen
-class ReplayedCall:
-    line: int
-    syscall: str
-    text: str
-    recorded: str
-    simulated: str
-    #: Why the model's answer rests on something the trace does not show ("" if nothing).
-    note: str = ""
-
-    @property
-    def matched(self) -> bool:
-        return self.recorded == "?" or self.recorded == self.simulated
+#: Personality bits the address-space model knows (the rest, such as PER_LINUX32, are kept
+#: by the kernel but shape nothing here).
+_KNOWN_PERSONALITY = sum(Personality)
+#: Events of tasks whose creation line has not been read yet, held at most (strace prints a
+#: new task's first lines before its parent's ``clone(...) = PID`` line).
+MAX_BUFFERED = 100_000
 
 
-@attrs.frozen
-class ReplayResult:
-    calls: tuple[ReplayedCall, ...]
-    skipped: int
-    maps: str
+#: fs/exec.c: at most this many interpreters (#! scripts) stacked in one exec.
+BINPRM_MAX_RECURSION = 4
 
-    @property
-    def total(self) -> int:
-        return len(self.calls)
+#: PT_INTERP names that say the word size of the program that asks for them.
+_INTERP_BITS = {"ld-linux.so.2": 32, "ld-linux-armhf.so.3": 32, "ld-linux.so.3": 32,
+                "ld-linux-x86-64.so.2": 64, "ld-linux-aarch64.so.1": 64}
 
-    @property
-    def matched(self) -> int:
-        return sum(1 for c in self.calls if c.matched)
 
-    @property
-    def first_divergence(self) -> ReplayedCall | None:
-        return next((c for c in self.calls if not c.matched), None)
-
-    def to_json(self) -> dict:
-        return {
-            "calls": [{"line": c.line, "syscall": c.syscall, "recorded": c.recorded,
-                       "simulated": c.simulated, **({"note": c.note} if c.note else {})}
-                      for c in self.calls],
-            "matched": self.matched,
-            "total": self.total,
-            "skipped": self.skipped,
-            "maps": self.maps,
-        }
+def elf_bits(image: ElfImage, path: str) -> int | None:
+    """The ELF class (32 or 64) of an exec'd image: its interpreter's name, an address above
+    4 GiB, or the file's EI_CLASS byte when the file is here; None if none of them tell."""
+    if image.interp is not None and os.path.basename(image.interp) in _INTERP_BITS:
+        return _INTERP_BITS[os.path.basename(image.interp)]
+    if any(seg.vaddr + seg.memsz > 1 << 32 for seg in image.segments):
+        return 64
+    try:
+        with open(path, "rb") as f:
+            ident = f.read(5)
+    except OSError:
+        return None
+    if ident[:4] == b"\x7fELF" and ident[4] in (1, 2):
+        return 32 if ident[4] == 1 else 64
+    return None
 
 
 def _exec_path(trace: Trace) -> str | None:
     for event in trace.events:
-        if isinstance(event, ExecEvent) and event.succeeded:
+        if isinstance(event, FileEvent) and event.kind == "execve":
             return event.path
     return None
 
@@ -90,7 +104,8 @@ def initial_address_space(trace: Trace, profile: Profile, proc: ProcessConfig,
                           maps_source: str, files: FileSource | None = None) -> AddressSpace:
     """The state before the trace's first line: the given maps, else the layout at exec of the
     traced program (its program headers from ``files``, default this machine's), else of a
-    modelled program."""
+    modelled program. (:class:`Replay` without ``initial_mm`` builds the latter itself from
+    the log's execve.)"""
     files = HostFiles() if files is None else files
     exe_path = _exec_path(trace)
     if initial_maps is not None:
@@ -113,21 +128,42 @@ def assume_written(mm: AddressSpace, start: int, end: int) -> None:
             anon_vma_prepare(mm, vma)
 
 
-class Replayer:
-    """Feeds a trace's calls to an address space, tracking open files by descriptor."""
+def _snapshot(mm: AddressSpace) -> AddressSpace:
+    """An exact copy of ``mm`` (same anon_vmas: not a fork), to try calls in another order.
+    Cost: O(n) list copies."""
+    copy = AddressSpace.__new__(AddressSpace)
+    copy.__dict__.update(mm.__dict__)
+    copy.rng = random.Random()
+    copy.rng.setstate(mm.rng.getstate())
+    copy.events = []
+    copy._vmas = mm._vmas.copy()
+    copy._gaps = mm._gaps.copy()
+    copy.unmerged_splits = set(mm.unmerged_splits)
+    copy.forked_anon_vmas = set(mm.forked_anon_vmas)
+    return copy
 
-    def __init__(self, mm: AddressSpace, files: FileSource | None = None):
-        self.mm = mm
-        self.files = HostFiles() if files is None else files
-        self.fds: dict[int, FileRef] = {}
-        #: SysV shm ids as the trace shows them -> the model's ids.
-        self.shmids: dict[int, int] = {}
-        #: Set by a handler whose answer rests on something the trace does not show.
-        self.note = ""
+
+class _Files:
+    """A task's open files by descriptor (``files_struct``) and working directory
+    (``fs_struct``): shared by CLONE_VM threads, copied at fork, resolved through a
+    :class:`FileSource`."""
+
+    def __init__(self, source, fds: dict[int, FileRef] | None = None, cwd: str | None = None,
+                 shmids: dict[int, int] | None = None):
+        self.source = source
+        self.fds: dict[int, FileRef] = dict(fds or {})
         #: The working directory, once a chdir/fchdir in the log names it.
-        self.cwd: str | None = None
+        self.cwd = cwd
+        #: SysV shm ids as the log shows them -> the model's (one IPC namespace: shared).
+        self.shmids: dict[int, int] = {} if shmids is None else shmids
+        #: Set by a handler whose answer rests on something the log does not show.
+        self.note = ""
 
-    def _path(self, path: str) -> str:
+    def copy(self) -> "_Files":
+        """fork: ``dup_fd`` and ``copy_fs_struct``; the IPC namespace stays shared."""
+        return _Files(self.source, self.fds, self.cwd, self.shmids)
+
+    def path(self, path: str) -> str:
         """A path as the kernel resolves it: relative ones against the followed cwd."""
         if self.cwd is None or os.path.isabs(path):
             return path
@@ -139,204 +175,523 @@ class Replayer:
             if path is None and event.fd in self.fds:
                 path = self.fds[event.fd].path
             if path is not None:
-                self.cwd = self._path(path) if os.path.isabs(path) or self.cwd else None
+                self.cwd = self.path(path) if os.path.isabs(path) or self.cwd else None
         elif event.kind == "close":
             self.fds.pop(event.fd, None)
         elif event.kind in ("dup", "dup2", "dup3", "fcntl"):
             if event.fd in self.fds and event.new_fd is not None:
                 self.fds[event.new_fd] = self.fds[event.fd]
-        elif event.kind == "execve":
+        elif event.kind in ("execve", "execveat"):
             self.fds.clear()
         elif event.fd is not None and event.path is not None:
-            self.fds[event.fd] = self.files.file_ref(self._path(event.path),
-                                                     readable=event.readable,
-                                                     writable=event.writable)
+            self.fds[event.fd] = self.source.file_ref(self.path(event.path),
+                                                      readable=event.readable,
+                                                      writable=event.writable)
 
     def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
         if fd in self.fds:
             return self.fds[fd]
         if fd < 0:
             return None
-        ref = self.files.file_ref(fd_path, writable=True) if fd_path else FileRef(f"<fd {fd}>")
+        # An fd the log never showed opened: its access mode is unknown, so it may be shared
+        # and written (a refusal would be a guess).
+        ref = self.source.file_ref(fd_path, writable=True) if fd_path else FileRef(f"<fd {fd}>")
         self.fds[fd] = ref
         return ref
 
-    def call(self, c: MemoryCall):
-        """Run one recorded call on the model; returns the model's result."""
-        mm = self.mm
-        a = c.args
-        if c.name in ("mmap", "mmap2"):
-            file = None if a[3] & MAP_ANONYMOUS else self.file_for(a[4], c.fd_path)
-            result = mm.mmap(a[0], a[1], a[2], a[3], file, a[5])
-            if not isinstance(result, Errno):
-                assume_written(mm, result, result + a[1])
-            return result
-        if c.name == "munmap":
-            return mm.munmap(a[0], a[1])
-        if c.name == "mprotect":
-            result = mm.mprotect(a[0], a[1], a[2])
-            if result == 0:
-                assume_written(mm, a[0], a[0] + a[1])
-            return result
-        if c.name == "mremap":
-            if a[4] is None and a[3] & MREMAP_DONTUNMAP and not a[3] & MREMAP_FIXED:
-                # strace prints new_address only with MREMAP_FIXED, yet the kernel reads it
-                # as MREMAP_DONTUNMAP's hint: unknown here.
-                return _mremap_unknown_hint(self, c)
-            # Without MREMAP_FIXED (and DONTUNMAP) the kernel ignores new_address.
-            result = mm.mremap(*a[:4], a[4] or 0)
-            if not isinstance(result, Errno):
-                assume_written(mm, result, result + a[2])
-            return result
-        if c.name == "brk":
-            old = mm.current_brk
-            result = mm.brk(a[0])
-            if result > old:
-                assume_written(mm, old, result)
-            return result
-        handler = CALL_HANDLERS.get(c.name)
-        if handler is None:
-            raise ValueError(c.name)
-        return handler(self, c)
+
+# One handler per system call: (replayer, address space, decoded args, the call) -> result.
+# Other memory calls (madvise, mlock, ...) slot in here.
+
+def _replay_mmap(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
+    file = None if a[3] & MAP_ANONYMOUS else ctx.file_for(a[4], c.fd_path)
+    result = mm.mmap(a[0], a[1], a[2], a[3], file, a[5])
+    if not isinstance(result, Errno):
+        assume_written(mm, result, result + a[1])
+    return result
 
 
-def _mremap_unknown_hint(replayer: Replayer, c: MemoryCall):
+def _replay_munmap(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
+    return mm.munmap(a[0], a[1])
+
+
+def _replay_mprotect(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
+    result = mm.mprotect(a[0], a[1], a[2])
+    if result == 0:
+        assume_written(mm, a[0], a[0] + a[1])
+    return result
+
+
+def _replay_mremap(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
+    if a[4] is None and a[3] & MREMAP_DONTUNMAP and not a[3] & MREMAP_FIXED:
+        return _mremap_unknown_hint(ctx, mm, a, c)
+    # strace prints new_address only with MREMAP_FIXED; without it the kernel ignores it.
+    result = mm.mremap(*a[:4], a[4] or 0)
+    if not isinstance(result, Errno):
+        assume_written(mm, result, result + a[2])
+    return result
+
+
+def _mremap_unknown_hint(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
     """mremap with MREMAP_DONTUNMAP but not MREMAP_FIXED uses ``new_address`` as a hint,
     and strace prints no fifth argument without MREMAP_FIXED. Replayed at the address the
-    kernel returned (the trace shows that much), with a note, instead of a guessed hint."""
-    a = c.args
-    replayer.note = "new_address (a hint with MREMAP_DONTUNMAP) is not in the trace"
+    kernel returned (the log shows that much), with a note, instead of a guessed hint."""
+    ctx.note = "new_address (a hint with MREMAP_DONTUNMAP) is not in the trace"
     if isinstance(c.ret, int) and not isinstance(c.ret, Errno) and c.ret >= 0:
-        result = replayer.mm.mremap(a[0], a[1], a[2], a[3] | MREMAP_FIXED, c.ret)
-        replayer.note += "; replayed at the recorded address"
+        result = mm.mremap(a[0], a[1], a[2], a[3] | MREMAP_FIXED, c.ret)
+        ctx.note += "; replayed at the recorded address"
     else:
-        result = replayer.mm.mremap(a[0], a[1], a[2], a[3], 0)
-        replayer.note += "; replayed with hint 0"
+        result = mm.mremap(a[0], a[1], a[2], a[3], 0)
+        ctx.note += "; replayed with hint 0"
     if not isinstance(result, Errno):
-        assume_written(replayer.mm, result, result + a[2])
+        assume_written(mm, result, result + a[2])
     return result
 
 
-def _replay_shmget(replayer: Replayer, c: MemoryCall):
+def _replay_brk(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
+    old = mm.current_brk
+    result = mm.brk(a[0])
+    if result > old:
+        assume_written(mm, old, result)
+    return result
+
+
+def _replay_shmget(ctx, mm: AddressSpace, a: tuple, c):
     """Segment ids are the machine's: a successful shmget maps the recorded id to the
     model's and answers with the recorded one."""
-    result = replayer.mm.shmget(*c.args)
-    if not isinstance(result, Errno) and isinstance(c.ret, int) and c.ret >= 0 \
-            and not isinstance(c.ret, Errno):
-        replayer.shmids[c.ret] = result
+    result = mm.shmget(*a)
+    if (not isinstance(result, Errno) and isinstance(c.ret, int)
+            and not isinstance(c.ret, Errno) and c.ret >= 0):
+        ctx.shmids[c.ret] = result
         return c.ret
     return result
 
 
-def _model_shmid(replayer: Replayer, shmid: int) -> int:
-    if shmid not in replayer.shmids and shmid >= 0:
-        replayer.note = f"shm id {shmid} was not created in the trace"
-    return replayer.shmids.get(shmid, -1)
+def _model_shmid(ctx, shmid: int) -> int:
+    if shmid not in ctx.shmids and shmid >= 0:
+        ctx.note = f"shm id {shmid} was not created in the trace"
+    return ctx.shmids.get(shmid, -1)
 
 
-def _replay_shmat(replayer: Replayer, c: MemoryCall):
-    shmid, addr, flags = c.args
-    return replayer.mm.shmat(_model_shmid(replayer, shmid), addr, flags)
+def _replay_shmat(ctx, mm: AddressSpace, a: tuple, c):
+    shmid, addr, flags = a
+    return mm.shmat(_model_shmid(ctx, shmid), addr, flags)
 
 
-def _replay_shmctl(replayer: Replayer, c: MemoryCall):
-    """Only IPC_RMID changes what the model knows; other commands answer 0 unchecked."""
-    shmid, cmd = c.args[0], c.args[1] & ~0x100  # IPC_64
+def _replay_shmctl(ctx, mm: AddressSpace, a: tuple, c):
+    """Only IPC_RMID changes what the model knows; other commands answer as recorded."""
+    shmid, cmd = a[0], a[1] & ~0x100  # IPC_64
     if cmd != 0:
-        replayer.note = "shmctl commands other than IPC_RMID are not modelled"
+        ctx.note = "shmctl commands other than IPC_RMID are not modelled"
         return c.ret
-    return replayer.mm.shmctl_rmid(_model_shmid(replayer, shmid))
+    return mm.shmctl_rmid(_model_shmid(ctx, shmid))
 
 
-def _replay_mlock(replayer: Replayer, c: MemoryCall):
-    return replayer.mm.mlock(c.args[0], c.args[1])
-
-
-#: Calls past mmap/munmap/mprotect/mremap/brk: name -> handler(replayer, call).
-CALL_HANDLERS = {
-    "madvise": lambda r, c: r.mm.madvise(*c.args),
-    "mlock": _replay_mlock,
-    "mlock2": lambda r, c: r.mm.mlock(*c.args),
-    "munlock": lambda r, c: r.mm.munlock(*c.args),
-    "mlockall": lambda r, c: r.mm.mlockall(*c.args),
-    "munlockall": lambda r, c: r.mm.munlockall(),
-    "mseal": lambda r, c: r.mm.mseal(*c.args),
+#: One handler per system call: (the task's files, address space, decoded args, the call).
+SYSCALL_HANDLERS = {
+    "mmap": _replay_mmap,
+    "mmap2": _replay_mmap,
+    "munmap": _replay_munmap,
+    "mprotect": _replay_mprotect,
+    "mremap": _replay_mremap,
+    "brk": _replay_brk,
+    "madvise": lambda ctx, mm, a, c: mm.madvise(*a),
+    "mlock": lambda ctx, mm, a, c: mm.mlock(a[0], a[1]),
+    "mlock2": lambda ctx, mm, a, c: mm.mlock(*a),
+    "munlock": lambda ctx, mm, a, c: mm.munlock(*a),
+    "mlockall": lambda ctx, mm, a, c: mm.mlockall(*a),
+    "munlockall": lambda ctx, mm, a, c: mm.munlockall(),
+    "mseal": lambda ctx, mm, a, c: mm.mseal(*a),
     "shmget": _replay_shmget,
     "shmat": _replay_shmat,
-    "shmdt": lambda r, c: r.mm.shmdt(*c.args),
+    "shmdt": lambda ctx, mm, a, c: mm.shmdt(*a),
     "shmctl": _replay_shmctl,
-    "pkey_mprotect": lambda r, c: r.mm.pkey_mprotect(*c.args),
-    "pkey_alloc": lambda r, c: r.mm.pkey_alloc(*c.args),
-    "pkey_free": lambda r, c: r.mm.pkey_free(*c.args),
-    "remap_file_pages": lambda r, c: r.mm.remap_file_pages(*c.args),
+    "pkey_mprotect": lambda ctx, mm, a, c: mm.pkey_mprotect(*a),
+    "pkey_alloc": lambda ctx, mm, a, c: mm.pkey_alloc(*a),
+    "pkey_free": lambda ctx, mm, a, c: mm.pkey_free(*a),
+    "remap_file_pages": lambda ctx, mm, a, c: mm.remap_file_pages(*a),
 }
 
 
-def address_space_members(trace: Trace):
-    """Which pids act on the traced program's address space.
+class Replay:
+    """Replays a whole log: a table pid → :class:`~simulator.kernel.task.Task`.
 
-    A task created with CLONE_VM (a thread; vfork) by a member is a member until its own
-    execve; a child without CLONE_VM (fork) has a copy and is not. The relation is read from
-    the whole log first, because strace often prints a new thread's first calls before the
-    parent's ``clone3(...) = TID`` line. Pids whose creation the log does not show count as
-    members (threads that existed before tracing started).
+    ``profile`` (None: x86_64, or what the first exec's ELF asks for) and ``personality``
+    (None: as the log sets it; else forced on every exec) are the command line's
+    ``--arch``/``--personality``. ``initial_mm`` is the first process's address space after
+    its first execve (from ``--initial-maps``); without it that execve builds one.
+    After :meth:`run` is exhausted, :attr:`processes`, :attr:`inferred` and :attr:`notes`
+    describe the run.
     """
-    created = {e.child: (e.pid, e.shares_vm) for e in trace.events
-               if isinstance(e, ProcessEvent)}
 
-    def member(pid, seen=()):
-        if pid not in created or pid in seen:
-            return True
-        parent, shares_vm = created[pid]
-        return shares_vm and member(parent, seen + (pid,))
+    def __init__(self, *, profile: Profile | None = None, personality: Personality | None = None,
+                 rlimit_stack: int = 8 << 20, kconfig: KernelConfig = KernelConfig(),
+                 initial_mm: AddressSpace | None = None, files: FileSource | None = None,
+                 profile_forced: bool = False):
+        self.profile = profile or get_profile("x86_64")
+        self.profile_forced = profile_forced
+        self.personality = personality
+        self.rlimit_stack = rlimit_stack
+        self.kconfig = kconfig
+        self.initial_mm = initial_mm
+        self.files = files or HostFiles()
+        self.tasks: dict[int | None, Task] = {}
+        self.fds: dict[int | None, _Files] = {}
+        self.root: int | None = None
+        self._started = False
+        self._root_exec_skipped = False
+        self._persona_known: set[int | None] = set()
+        self._brk_unknown: set[int | None] = set()
+        self._inference: dict[int | None, ExecInference] = {}
+        self._buffered: dict[int | None, deque] = {}
+        self._buffered_count = 0
+        self._processes: dict[int | None, Task] = {}
+        self.inferred: list[InferredBases] = []
+        self.notes: list[str] = []
+        self.skipped = 0
+        #: A diverging call that overlapped in time with calls of other threads of its
+        #: address space: (call, its result, the address space before it, that space).
+        self._suspect: tuple | None = None
+        self._reordered: list[ReplayedCall] = []
+        #: id(mm) -> number of tasks in the pid table using it.
+        self._mm_users: dict[int, int] = {}
 
-    return member
+    # -- the run --------------------------------------------------------------------------
 
+    def run(self, events: Iterable) -> Iterator[ReplayedCall]:
+        """Replay ``events`` (in log order), yielding each call once its result is known."""
+        for event in events:
+            yield from self._event(event)
+            while self._buffered_count > MAX_BUFFERED:
+                yield from self._adopt(next(iter(self._buffered)))
+        for pid in list(self._buffered):
+            yield from self._adopt(pid)
+        if self._suspect is not None:
+            yield self._suspect[1]
+            self._suspect = None
+        for pid in list(self._inference):
+            yield from self._finish_inference(pid)
 
-def _replayed(event) -> bool:
-    """The events this replay acts on; the others (calls without a handler such as
-    process_madvise, personality, exits, failed execs) count as skipped lines."""
-    if isinstance(event, OtherMemoryCall):
-        return event.name in CALL_HANDLERS
-    if isinstance(event, (PersonalityEvent, ExitEvent)):
-        return False
-    if isinstance(event, ExecEvent):
-        return event.succeeded
-    return True
+    def _event(self, event) -> Iterator[ReplayedCall]:
+        pid = event.pid
+        if self._suspect is not None:
+            if self._reorder(event):
+                yield from self._reordered
+                self._reordered.clear()
+                return
+            yield self._suspect[1]
+            self._suspect = None
+        if not self._started:
+            self._started = True
+            self._create_root(event)
+            if self.tasks[pid] is None:  # the root's first execve builds it
+                yield from self._execve(event)
+                return
+        if pid not in self.tasks:
+            self._buffered.setdefault(pid, deque()).append(event)
+            self._buffered_count += 1
+            return
+        handler = _handler(type(event))
+        if handler is None:
+            self.skipped += 1  # calls the model does not replay (yet), exits
+            return
+        yield from handler(self, event)
 
+    def _create_root(self, event) -> None:
+        pid = self.root = event.pid
+        personality = self.personality if self.personality is not None else Personality(0)
+        if self.personality is not None:
+            self._persona_known.add(pid)
+        is_exec = (isinstance(event, FileEvent) and event.kind in ("execve", "execveat")
+                   and getattr(event, "succeeded", True))
+        mm = self.initial_mm
+        if mm is None and not is_exec:
+            # Attached to a running program: the layout of a modelled one, ASLR off.
+            proc = ProcessConfig(personality=personality | Personality.ADDR_NO_RANDOMIZE,
+                                 rlimit_stack=self.rlimit_stack)
+            exe, interp = typical_program(self.profile)
+            mm = exec_layout(self.profile, exe, interp, kconfig=self.kconfig, proc=proc)
+            self.notes.append("the log shows no execve: replayed from a modelled program's "
+                              "layout at exec")
+        task = Task(pid=pid, tgid=pid, parent=None, personality=personality,
+                    rlimits=Rlimits(stack=self.rlimit_stack), creds=Credentials(),
+                    profile=mm.profile if mm is not None else self.profile, mm=mm)
+        if self.initial_mm is not None:
+            task = attrs.evolve(task, personality=Personality(mm.personality))
+            self._persona_known.add(pid)
+        self._set_task(pid, task if mm is not None else None)
+        self._pending_root = task
+        self.fds[pid] = _Files(self.files)
+        self._processes[pid] = task
 
-def replay(trace: Trace, mm: AddressSpace, files: FileSource | None = None) -> ReplayResult:
-    """Replay the memory calls of ``trace`` that act on ``mm`` (changed in place), with the
-    facts of opened files from ``files`` (default: this machine's).
+    # -- event handlers ---------------------------------------------------------------------
 
-    Calls of other processes (fork children, tasks after their own execve) are skipped and
-    counted.
-    """
-    replayer = Replayer(mm, files)
-    calls = []
-    skipped = trace.skipped
-    member = address_space_members(trace)
-    left: set[int] = set()
-    started = False
-    for event in trace.events:
-        if not _replayed(event):
-            skipped += 1 + ((getattr(event, "end_line", None) or event.line) != event.line)
-            continue
-        if event.pid in left or (event.pid is not None and not member(event.pid)):
-            skipped += 1
-            continue
-        if isinstance(event, ProcessEvent):
-            continue
-        if isinstance(event, FileEvent):
-            if event.kind == "execve" and started and event.pid is not None:
-                left.add(event.pid)  # a thread or vfork child leaves for a new program
+    def _memory(self, c: MemoryCall) -> Iterator[ReplayedCall]:
+        pid = c.pid
+        if c.name not in SYSCALL_HANDLERS:  # process_madvise...: not modelled
+            self.skipped += 1
+            return
+        files = self.fds[pid]
+        inference = self._inference.get(pid)
+        if c.name == "brk" and pid in self._brk_unknown:
+            self._observe_brk(pid, c)
+        if inference is not None:
+            file = None
+            if c.name in ("mmap", "mmap2") and not c.args[3] & MAP_ANONYMOUS:
+                file = files.file_for(c.args[4], c.fd_path)
+            if inference.add(c, file):
+                yield from self._finish_inference(pid)
+            return
+        mm = self.tasks[pid].mm
+        before = None
+        if c.line != c.end_line and is_placed(c) and self._shared(mm):
+            before = _snapshot(mm)
+        simulated = SYSCALL_HANDLERS[c.name](files, mm, c.args, c)
+        call = ReplayedCall(return_line(c), c.name, c.text, format_return(c.ret),
+                            format_return(simulated), pid, note=files.note)
+        files.note = ""
+        if not call.matched and before is not None:
+            self._suspect = (c, call, before, mm)  # decided by the next event
+            return
+        yield call
+
+    def _set_task(self, pid, task: Task | None) -> None:
+        """Put ``task`` in the pid table, keeping count of the tasks using each mm."""
+        old = self.tasks.get(pid)
+        if old is not None and old.mm is not None:
+            self._mm_users[id(old.mm)] -= 1
+        if task is not None and task.mm is not None:
+            self._mm_users[id(task.mm)] = self._mm_users.get(id(task.mm), 0) + 1
+        self.tasks[pid] = task
+
+    def _shared(self, mm: AddressSpace) -> bool:
+        """More than one task uses ``mm`` (threads). O(1)."""
+        return self._mm_users.get(id(mm), 0) > 1
+
+    def _reorder(self, d) -> bool:
+        """Concurrent calls: strace prints completions in an order that need not be the
+        kernel's. When the suspect call diverged and ``d``, a call of another thread of the
+        same address space, overlapped it in time (it started before the suspect ended), try
+        ``d`` first: if both recorded returns then come out, that was the kernel's order."""
+        c, call, before, mm = self._suspect
+        if not (isinstance(d, MemoryCall) and d.pid != c.pid and d.pid in self.tasks
+                and d.pid not in self._inference and self.tasks[d.pid].mm is mm
+                and d.line < c.end_line):
+            return False
+        trial = _snapshot(before)
+        first = SYSCALL_HANDLERS[d.name](self.fds[d.pid], trial, d.args, d)
+        second = SYSCALL_HANDLERS[c.name](self.fds[c.pid], trial, c.args, c)
+        calls = [ReplayedCall(return_line(d), d.name, d.text, format_return(d.ret),
+                              format_return(first), d.pid, reordered=True),
+                 ReplayedCall(return_line(c), c.name, c.text, format_return(c.ret),
+                              format_return(second), c.pid, reordered=True)]
+        if not all(x.matched for x in calls):
+            return False
+        for pid, task in self.tasks.items():
+            if task is not None and task.mm is mm:
+                self._set_task(pid, attrs.evolve(task, mm=trial))
+        for pid, task in self._processes.items():
+            if task is not None and task.mm is mm:
+                self._processes[pid] = attrs.evolve(task, mm=trial)
+        self._suspect = None
+        self._reordered.extend(calls)
+        return True
+
+    def _observe_brk(self, pid, c: MemoryCall) -> None:
+        """``brk(NULL)`` after an exec with a randomised heap: its return is the heap start
+        (``arch_randomize_brk``), used for every later brk of this exec."""
+        self._brk_unknown.discard(pid)
+        if c.args[0] != 0 or not isinstance(c.ret, int) or isinstance(c.ret, Errno):
+            return
+        inference = self._inference.get(pid)
+        if inference is not None:
+            inference.bases = attrs.evolve(inference.bases, brk=c.ret)
+            return
+        mm = self.tasks[pid].mm
+        if mm.current_brk != mm.start_brk or c.ret == mm.start_brk:
+            return
+        if not mm.vmas_in(c.ret, c.ret + 1):
+            mm.start_brk = mm.current_brk = c.ret
+
+    def _file(self, event: FileEvent) -> Iterator[ReplayedCall]:
+        if event.kind in ("execve", "execveat"):
+            if getattr(event, "succeeded", True):  # a failed execve changes nothing
+                yield from self._execve(event)
+        else:
+            self.fds[event.pid].file_event(event)
+
+    def _personality(self, event: PersonalityEvent) -> Iterator[ReplayedCall]:
+        """kernel/exec_domain.c: a successful call that is not a query sets the persona."""
+        ret = getattr(event, "ret", 0)
+        failed = ret is None or isinstance(ret, Errno) or ret < 0
+        if self.personality is None and event.persona != 0xFFFFFFFF and not failed:
+            task = self.tasks[event.pid]
+            self._set_task(event.pid, attrs.evolve(
+                task, personality=Personality(event.persona & _KNOWN_PERSONALITY)))
+            self._persona_known.add(event.pid)
+        return iter(())
+
+    def _clone(self, event: ProcessEvent) -> Iterator[ReplayedCall]:
+        parent = event.pid
+        if parent in self._inference:
+            yield from self._finish_inference(parent)
+        flags = (CLONE_VM if event.shares_vm else 0) | (CLONE_THREAD if event.thread else 0)
+        child = copy_process(self.tasks[parent], event.child, flags)
+        self._set_task(event.child, child)
+        # Threads share the fd table (CLONE_FILES); a fork or vfork child (posix_spawn's
+        # CLONE_VM|CLONE_VFORK too) gets a copy, which its execve then clears.
+        self.fds[event.child] = (self.fds[parent] if event.thread
+                                 else self.fds[parent].copy())
+        if parent in self._persona_known:
+            self._persona_known.add(event.child)
+        if not event.thread:
+            self._processes[event.child] = child
+        yield from self._release(event.child)
+
+    def _release(self, pid) -> Iterator[ReplayedCall]:
+        """Replay the held events of a task whose creation line has now been read."""
+        held = self._buffered.pop(pid, None)
+        if held:
+            self._buffered_count -= len(held)
+            for event in held:
+                yield from self._event(event)
+
+    def _adopt(self, pid) -> Iterator[ReplayedCall]:
+        """A task whose creation the log never shows: a thread that existed before tracing
+        started, sharing the first process's address space."""
+        root = self.tasks.get(self.root)
+        if root is None:
+            held = self._buffered.pop(pid)
+            self._buffered_count -= len(held)
+            self.skipped += len(held)
+            return
+        self._set_task(pid, attrs.evolve(root, pid=pid))
+        self.fds[pid] = self.fds[self.root]
+        self.notes.append(f"pid {pid}: its creation is not in the log; replayed as a thread "
+                          f"of pid {self.root}")
+        yield from self._release(pid)
+
+    def _execve(self, event: FileEvent) -> Iterator[ReplayedCall]:
+        pid = event.pid
+        if pid in self._inference:
+            yield from self._finish_inference(pid)
+        self.fds[pid].file_event(event)
+        if self.initial_mm is not None and pid == self.root and not self._root_exec_skipped:
+            self._root_exec_skipped = True  # --initial-maps is the state after it
+            return
+        task = self.tasks.get(pid) or self._pending_root
+        path = self.fds[pid].path(event.path) if event.path else "?"
+        exe = self._load_binary(path) if event.path else None
+        interp = None
+        if exe is not None and exe.interp:
+            interp = self.files.elf(exe.interp)
+            if interp is None:
+                self.notes.append(f"{exe.interp}: not found; {path} replayed without it")
+        bits = elf_bits(exe, exe.file.path) if exe is not None else None
+        if exe is None:
+            exe, interp = typical_program(task.profile)
+            self.notes.append(f"{path}: no ELF headers here; replayed with a modelled program")
+        if self.personality is not None:
+            task = attrs.evolve(task, personality=self.personality)
+        if self.profile_forced:
+            task, bits = attrs.evolve(task, profile=self.profile), None
+        profile = exec_profile(task.profile, bits)
+        proc = task.process_config()
+        try:
+            if mm_randomizes(profile, self.kconfig, proc):
+                inference = ExecInference(SYSCALL_HANDLERS, self.kconfig, pid, task, exe, interp, bits, path, event.line,
+                                           pid in self._persona_known)
+                task = inference.build(inference.bases, False)
+                self._inference[pid] = inference
+                if self.kconfig.randomize_va_space > 1:
+                    self._brk_unknown.add(pid)
+            else:
+                task = exec_task(task, exe, interp, elf_bits=bits, path=path,
+                                 kconfig=self.kconfig)
+                self._brk_unknown.discard(pid)
+        except ExecError as err:
+            raise InputError(path, None, f"exec at log line {event.line}: {err}") from None
+        self._set_task(pid, task)
+        if self._processes.get(pid) is not None or pid == self.root:
+            self._processes[pid] = task
+
+    def _load_binary(self, path: str) -> ElfImage | None:
+        """fs/exec.c ``search_binary_handler``: the ELF itself, or for a ``#!`` script (when
+        the file source can read scripts) the ELF of its interpreter."""
+        interpreter = getattr(self.files, "interpreter", None)
+        for _depth in range(BINPRM_MAX_RECURSION + 1):
+            exe = self.files.elf(path)
+            if exe is not None or interpreter is None:
+                return exe
+            path = interpreter(path)
+            if path is None:
+                return None
+        return None
+
+    def _finish_inference(self, pid) -> Iterator[ReplayedCall]:
+        inference = self._inference.pop(pid)
+        task, calls, inferred = inference.finish()
+        brk = inference.bases.brk
+        if brk is not None and not inference.off:
+            inferred = attrs.evolve(inferred, brk=brk)
+        if inference.off:
+            self._persona_known.add(pid)
+        old = self.tasks[pid]
+        task = attrs.evolve(task, personality=task.personality if inference.off
+                            else old.personality)
+        self._set_task(pid, task)
+        self._processes[pid] = task
+        self.inferred.append(inferred)
+        if inference.unexplained:
+            self.notes.append(
+                f"pid {pid} exec of {inference.path}: no mmap base explains the mmap at line "
+                f"{inference.unexplained}; the base depends on RLIMIT_STACK and the persona "
+                "(ulimit -s, setarch run outside strace), which a log does not show: pass "
+                "--rlimit-stack and --personality as the program had them")
+        yield from calls
+
+    # -- the end ---------------------------------------------------------------------------
+
+    @property
+    def processes(self) -> tuple[ProcessSummary, ...]:
+        out = []
+        for pid, task in self._processes.items():
+            task = self.tasks.get(pid) or task
+            if task is None or task.mm is None:
                 continue
-            replayer.file_event(event)
-            continue
-        started = True
-        simulated = replayer.call(event)
-        calls.append(ReplayedCall(event.line, event.name, event.text,
-                                  format_return(event.ret), format_return(simulated),
-                                  replayer.note))
-        replayer.note = ""
-    return ReplayResult(tuple(calls), skipped, mm.maps_text())
+            out.append(ProcessSummary(pid, task.parent, task.executable, task.mm.maps_text()))
+        return tuple(out)
+
+    @property
+    def maps(self) -> str:
+        """The final maps of the log's first process (after its last exec)."""
+        task = self.tasks.get(self.root)
+        return task.mm.maps_text() if task is not None and task.mm is not None else ""
+
+
+_DISPATCH = {
+    MemoryCall: Replay._memory,
+    OtherMemoryCall: Replay._memory,
+    FileEvent: Replay._file,
+    PersonalityEvent: Replay._personality,
+    ProcessEvent: Replay._clone,
+}
+
+
+def _handler(kind: type):
+    """The handler of an event type or of its nearest base class (an exec event is a file
+    event); None for events replay does not act on."""
+    for cls in kind.__mro__:
+        if cls in _DISPATCH:
+            _DISPATCH[kind] = _DISPATCH[cls]
+            return _DISPATCH[cls]
+    return None
+
+
+def replay(trace: Trace, mm: AddressSpace | None = None, **options) -> ReplayResult:
+    """Replay a whole parsed log; ``mm`` is the first process after its first execve (None:
+    built from that execve). Collects every call (use :class:`Replay` to stream)."""
+    run = Replay(initial_mm=mm, **options)
+    calls = tuple(run.run(trace.events))
+    return ReplayResult(calls, trace.skipped + run.skipped, run.maps, run.processes,
+                        tuple(run.inferred), tuple(run.notes))
