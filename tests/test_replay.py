@@ -105,7 +105,7 @@ def test_cli_replay_json(capsys):
     assert code == 0
     assert set(out) == {"calls", "matched", "total", "skipped", "maps", "processes", "inferred",
                         "notes", "final_maps", "missing_facts"}
-    assert {c["pid"] for c in out["calls"]} == {2124}
+    assert len({c["pid"] for c in out["calls"]}) == 1  # one process: its pid on every call
     assert out["matched"] == out["total"] == len(out["calls"])
     first = out["calls"][0]
     # The log's first memory call: "brk(NULL) = 0x..." on line 2 (line 1 is the execve).

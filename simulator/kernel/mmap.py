@@ -11,15 +11,15 @@ from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.mlock import can_do_mlock, mlock_future_ok
 from simulator.kernel.munmap import gather_munmap_vmas
 from simulator.kernel.uapi import (
-    MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED,
+    MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED,
     MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK,
     MAP_SYNC, MAP_TYPE, PROT_EXEC, PROT_READ, PROT_WRITE,
     Errno,
 )
 from simulator.kernel.unmapped_area import get_unmapped_area
 from simulator.kernel.vma import (
-    VM_ACCOUNT, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE,
-    VM_NOHUGEPAGE, VM_NORESERVE, VM_SHARED, VM_SYNC, VM_WRITE, FileRef, Vma,
+    VM_ACCOUNT, VM_DONTDUMP, VM_DROPPABLE, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE,
+    VM_NOHUGEPAGE, VM_NORESERVE, VM_SHARED, VM_SYNC, VM_WIPEONFORK, VM_WRITE, FileRef, Vma,
 )
 from simulator.units import PAGE_MASK, PAGE_SHIFT, page_align
 
@@ -161,7 +161,16 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
                 return Errno.EINVAL
             pgoff = 0
             vm_flags |= VM_SHARED | VM_MAYSHARE
-        elif map_type == MAP_PRIVATE:
+        elif map_type in (MAP_PRIVATE, MAP_DROPPABLE):
+            if map_type == MAP_DROPPABLE:
+                # mm/mmap.c do_mmap: VM_DROPPABLE exists on 64-bit kernels only; a locked,
+                # hugetlb or stack mapping makes no sense dropped; the pages are not
+                # reserved, and neither survive fork nor go into core dumps.
+                if mm.profile.kernel_bits != 64:
+                    return Errno.ENOTSUPP
+                if flags & (MAP_LOCKED | MAP_HUGETLB) or vm_flags & VM_GROWSDOWN:
+                    return Errno.EINVAL
+                vm_flags |= VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP
             pgoff = addr >> PAGE_SHIFT
         else:
             return Errno.EINVAL

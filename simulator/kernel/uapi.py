@@ -31,6 +31,8 @@ MAP_SHARED = 0x01
 MAP_PRIVATE = 0x02
 MAP_SHARED_VALIDATE = 0x03
 MAP_TYPE = 0x0F
+#: MAP_DROPPABLE (6.11+): anonymous memory the kernel may drop under pressure.
+MAP_DROPPABLE = 0x08
 MAP_FIXED = 0x10
 MAP_ANONYMOUS = 0x20
 MAP_32BIT = 0x40  # x86-64 only
@@ -116,6 +118,9 @@ class Errno(enum.IntEnum):
     EIDRM = 43
     EOVERFLOW = 75
     EOPNOTSUPP = 95
+    #: ENOTSUPP, kernel-internal (include/linux/errno.h) but returned by mmap(MAP_DROPPABLE)
+    #: where VM_DROPPABLE does not exist (32-bit kernels).
+    ENOTSUPP = 524
 
     def __str__(self) -> str:
         return f"-1 {self.name}"

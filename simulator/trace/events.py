@@ -56,7 +56,8 @@ class FileEvent:
     ``kind`` is the syscall name.  open/openat/openat2/creat/memfd_create: ``fd`` is the new
     descriptor (a memfd's path is ``/memfd:NAME (deleted)``, as /proc/PID/maps shows it);
     close: ``fd`` is the closed one; dup/dup2/dup3/fcntl(F_DUPFD*): ``fd`` → ``new_fd``;
-    chdir: ``path``; fchdir: ``fd`` (and ``path`` with -y).  ``path`` is the ``-y``
+    chdir: ``path``; fchdir: ``fd`` (and ``path`` with -y); unlink, unlinkat (not of a
+    directory): ``path``.  ``path`` is the ``-y``
     decoration when strace printed one (the kernel's resolved path, as /proc/PID/maps names
     it), else the path argument as written.  Only successful calls become events, except
     execve.

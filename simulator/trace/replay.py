@@ -56,7 +56,8 @@ from simulator.trace.replay_result import (  # noqa: F401 - re-exported
     InferredBases, ProcessSummary, ReplayedCall, ReplayResult,
 )
 from simulator.trace.strace import (
-    FileEvent, MemoryCall, OtherMemoryCall, PersonalityEvent, ProcessEvent, Trace, format_return,
+    ExitEvent, FileEvent, MemoryCall, OtherMemoryCall, PersonalityEvent, ProcessEvent, Trace,
+    format_return,
 )
 
 #: Personality bits the address-space model knows (the rest, such as PER_LINUX32, are kept
@@ -349,6 +350,9 @@ class Replay:
         self.inferred: list[InferredBases] = []
         self.notes: list[str] = []
         self.skipped = 0
+        #: Files unlinked so far (``_file_key``), and as each process saw them at its exit.
+        self._unlinked: set = set()
+        self._exit_unlinked: dict = {}
         #: A diverging call that overlapped in time with calls of other threads of its
         #: address space: (call, its result, the address space before it, that space).
         self._suspect: tuple | None = None
@@ -517,8 +521,23 @@ class Replay:
         if event.kind in ("execve", "execveat"):
             if getattr(event, "succeeded", True):  # a failed execve changes nothing
                 yield from self._execve(event)
+        elif event.kind in ("unlink", "unlinkat"):
+            files = self.fds[event.pid]
+            self._unlinked.add(_file_key(self.files.file_ref(files.path(event.path))))
         else:
             self.fds[event.pid].file_event(event)
+
+    def _exit(self, event: ExitEvent) -> Iterator[ReplayedCall]:
+        """A process's end: its maps as /proc shows them then (recordings take them on entry
+        to exit_group) name the files unlinked so far ``PATH (deleted)``."""
+        self.skipped += 1
+        task = self.tasks.get(event.pid)
+        if event.kind in ("exit_group", "exited", "killed") and task is not None:
+            self._exit_unlinked.setdefault(task.tgid, frozenset(self._unlinked))
+        return iter(())
+
+    def _maps_text(self, task: Task) -> str:
+        return maps_with_unlinked(task.mm, self._exit_unlinked.get(task.tgid, self._unlinked))
 
     def _personality(self, event: PersonalityEvent) -> Iterator[ReplayedCall]:
         """kernel/exec_domain.c: a successful call that is not a query sets the persona."""
@@ -659,14 +678,14 @@ class Replay:
             task = self.tasks.get(pid) or task
             if task is None or task.mm is None:
                 continue
-            out.append(ProcessSummary(pid, task.parent, task.executable, task.mm.maps_text()))
+            out.append(ProcessSummary(pid, task.parent, task.executable, self._maps_text(task)))
         return tuple(out)
 
     @property
     def maps(self) -> str:
         """The final maps of the log's first process (after its last exec)."""
         task = self.tasks.get(self.root)
-        return task.mm.maps_text() if task is not None and task.mm is not None else ""
+        return self._maps_text(task) if task is not None and task.mm is not None else ""
 
 
 _DISPATCH = {
@@ -675,7 +694,25 @@ _DISPATCH = {
     FileEvent: Replay._file,
     PersonalityEvent: Replay._personality,
     ProcessEvent: Replay._clone,
+    ExitEvent: Replay._exit,
 }
+
+
+def _file_key(ref: FileRef):
+    """A file's identity: its device and inode, or its path where the inode is unknown."""
+    return (ref.dev, ref.inode) if ref.inode else ref.path
+
+
+def maps_with_unlinked(mm: AddressSpace, unlinked) -> str:
+    """/proc/PID/maps as the kernel prints it after some mapped files were unlinked: d_path
+    (fs/d_path.c) appends `` (deleted)`` to the name of a file whose dentry is unlinked."""
+    lines = mm.maps_lines()
+    if unlinked:
+        for i, vma in enumerate(mm.vmas()):
+            if (vma.file is not None and _file_key(vma.file) in unlinked
+                    and not lines[i].endswith(" (deleted)")):
+                lines[i] += " (deleted)"
+    return "".join(line + "\n" for line in lines)
 
 
 def _handler(kind: type):

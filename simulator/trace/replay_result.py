@@ -112,4 +112,5 @@ class ReplayResult:
             "maps": self.maps,
             "processes": [p.to_json() for p in self.processes],
             "inferred": [i.to_json() for i in self.inferred],
+            "notes": list(self.notes),
         }

@@ -28,7 +28,8 @@ OTHER_MEMORY_SYSCALLS = frozenset({
     "remap_file_pages",
 })
 FILE_SYSCALLS = frozenset({"open", "openat", "openat2", "creat", "memfd_create", "close", "dup",
-                           "dup2", "dup3", "fcntl", "execve", "execveat", "chdir", "fchdir"})
+                           "dup2", "dup3", "fcntl", "execve", "execveat", "chdir", "fchdir",
+                           "unlink", "unlinkat"})
 PROCESS_SYSCALLS = frozenset({"clone", "clone2", "clone3", "fork", "vfork"})
 EXIT_SYSCALLS = frozenset({"exit", "exit_group"})
 _RAW_NAMES = {f"syscall_{number:#x}": name for number, name in xlat.UNIFIED_SYSCALLS.items()}
@@ -521,9 +522,11 @@ def _file_event(name: str, body: str, where: _Where) -> FileEvent | None:
     pid, line, end_line, time_ns, end_ns = where
     common = dict(line=line, pid=pid, kind=name, end_line=end_line, time_ns=time_ns,
                   end_time_ns=end_ns, duration_ns=duration)
-    if name == "chdir":
-        quoted = _QUOTED.search(args)
-        if result != 0 or quoted is None:
+    if name in ("chdir", "unlink", "unlinkat"):
+        # unlinkat(dirfd, "path", flags): a relative path is taken against the cwd (AT_FDCWD;
+        # -y shows any other dirfd's path, which replay does not follow).
+        quoted = _QUOTED.search(_strip_dirfd(args) if name == "unlinkat" else args)
+        if result != 0 or quoted is None or (name == "unlinkat" and "AT_REMOVEDIR" in args):
             return None
         return FileEvent(fd=None, path=_path(quoted.group(1)), new_fd=None, **common)
     if name in ("open", "openat", "openat2", "creat"):
