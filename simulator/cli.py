@@ -12,7 +12,9 @@ import importlib
 import itertools
 import json
 import os
+import shutil
 import sys
+import tempfile
 
 from simulator.errors import InputError
 from simulator.kernel.arch import PROFILES, get_profile
@@ -143,6 +145,13 @@ def cmd_replay(args) -> int:
         arch = _guess_arch(entries)
     profile = get_profile(arch)
     personality = args.personality if args.personality else None
+    # A bounded look ahead: a log without an execve but with mmap2 (the 32-bit call) is a
+    # 32-bit process; with an execve, its ELF decides.
+    head = list(itertools.islice(events, 256))
+    events = itertools.chain(head, events)
+    if (not forced and entries is None and any(getattr(e, "name", None) == "mmap2" for e in head)
+            and not any(isinstance(e, FileEvent) and e.kind == "execve" for e in head)):
+        profile = get_profile("i686")
     mm = None
     if entries is not None:
         head = []
@@ -162,7 +171,11 @@ def cmd_replay(args) -> int:
     total = matched = reordered = 0
     first = None
     notes = []
-    out = sys.stdout
+    # --json streams into a spooled temporary file (in memory up to 16 MiB, then on disk:
+    # memory stays flat) that goes to stdout once the whole log replayed: a bad line found
+    # late leaves stdout empty, as for any bad input.
+    out = (tempfile.SpooledTemporaryFile(16 << 20, "w+", encoding="utf-8") if args.json
+           else sys.stdout)
     if args.json:
         out.write('{"calls": [')
     with Progress("vasim replay", unit="call") as progress:
@@ -183,6 +196,9 @@ def cmd_replay(args) -> int:
                 "maps": run.maps, "processes": [p.to_json() for p in run.processes],
                 "inferred": [i.to_json() for i in run.inferred], "notes": run.notes}
         out.write("], " + json.dumps(rest)[1:] + "\n")
+        out.seek(0)
+        shutil.copyfileobj(out, sys.stdout)
+        out.close()
     else:
         processes = run.processes
         print(f"replayed {total} memory calls of {len(processes)} "

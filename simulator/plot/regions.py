@@ -144,7 +144,9 @@ def _is_map_stack(vma: Vma) -> bool:
 def vma_kind(mm, vma: Vma, prev: Vma | None, nxt: Vma | None, exe_file=None) -> str:
     """The diagram kind of one VMA."""
     name = mm.vma_name(vma)
-    if vma.file is not None and not vma.file.shmem:
+    # A file mapping, a memfd's or a SysV segment's included; shared anonymous memory is a
+    # shmem file too, but /proc names it /dev/zero (deleted) and it is drawn as anonymous.
+    if vma.file is not None and not (vma.file.shmem and name == "/dev/zero (deleted)"):
         return "exe" if exe_file is not None and vma.file is exe_file else "lib"
     if vma.special is not None:
         return "vdso"
