@@ -72,6 +72,26 @@ class Process:
 
     # Every system call glibc makes on the address space, logged as strace would see it.
 
+    def fork(self, child_mm: AddressSpace, forker=None) -> "Process":
+        """glibc's state in the child of ``fork()`` (posix/fork.c): a copy of this one over
+        ``child_mm`` (the kernel's :func:`~simulator.kernel.fork.dup_mmap` of this address
+        space), in which only the forking thread runs. nptl's ``reclaim_stacks`` puts the
+        other threads' stacks, still mapped in the child, into its stack cache. Cost: a deep
+        copy of glibc's state."""
+        import copy
+
+        child = copy.deepcopy(self, {id(self.mm): child_mm})
+        child.syscalls, child.task_syscalls = [], []
+        threads = child.threads
+        keep = threads.main if forker is None else threads.all[self.threads.all.index(forker)]
+        for thread in threads.all:
+            if thread is not keep and thread.stack is not None and not thread.stack.user:
+                threads.cache.insert(0, thread.stack)
+                threads.cache_size += thread.stack.size
+        threads.all = [keep]
+        child.nr_tasks = 1
+        return child
+
     def _log(self, name: str, args: tuple, result):
         self.syscalls.append(Syscall(name, args, result))
         return result

@@ -131,9 +131,13 @@ def variant_text(v: VariantResult, *, quiet: bool = False, maps: bool = False) -
                  f"{format_size(v.largest_free_gap)}")
     for failure in v.failures:
         lines += _wrap(f"! FAILED: {failure}", "  ")
+    for name, text in v.children:
+        lines.append(f"  process {name} (forked): {len(text.splitlines())} mappings")
     if maps:
         lines.append("")
         lines += ["  " + line for line in v.maps.splitlines()]
+        for name, text in v.children:
+            lines += ["", f"  process {name}:"] + ["  " + line for line in text.splitlines()]
     return lines
 
 
@@ -193,6 +197,7 @@ def json_report(result: ScenarioResult) -> dict:
             "threads": v.threads, "stopped_by": v.stopped_by,
             "largest_free_gap": v.largest_free_gap, "map_count": v.map_count,
             "failures": list(v.failures), "maps": v.maps,
+            "children": [{"name": name, "maps": text} for name, text in v.children],
         } for v in result.variants],
     }
 

@@ -70,6 +70,8 @@ class VariantResult:
     threads: int
     stopped_by: str | None
     mm: AddressSpace = attrs.field(eq=False, repr=False)
+    #: The processes fork steps made: (name, final maps text).
+    children: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -113,7 +115,7 @@ class _Run:
     """The state of one variant's run: the process, names, open files."""
 
     def __init__(self, scenario: Scenario, variant: Variant, tick=None):
-        from simulator.libc.process import attach_process, start_process
+        from simulator.libc.process import attach_process
 
         self.scenario = scenario
         #: Called after every step run and every thread created (the CLI's progress line).
@@ -125,6 +127,7 @@ class _Run:
         proc = process_config(spec)
         glibc = GlibcConfig(**dict(scenario.glibc, **spec.get("glibc", {})))
         start = spec.get("start", "program")
+        self.kconfig, self.proc, self.glibc = kconfig, proc, glibc
         self.process = None
         try:
             if start == "empty":
@@ -137,18 +140,8 @@ class _Run:
                                                   proc=proc, source=path)
                 self.process = attach_process(self.mm, glibc, proc)
             else:
-                if start == "exec":
-                    from simulator.host.elf import load_program
-                    exe, rtld, libs = load_program(scenario.resolve_file(spec["executable"]),
-                                                   self.profile.task_bits)
-                else:
-                    from simulator.programs import typical_process_images
-                    exe, rtld, libs = typical_process_images(self.profile)
-                self.mm = exec_layout(self.profile, exe.elf, rtld.elf if rtld else None,
-                                      kconfig=kconfig, proc=proc)
-                if rtld is not None:
-                    self.process = start_process(self.mm, exe, rtld, libs, glibc, proc=proc)
-                    self.mm.events.clear()
+                self.mm, self.process = self.start_program(
+                    scenario.resolve_file(spec["executable"]) if start == "exec" else None)
         except ExecError as err:
             line, col = scenario.where(("process",))
             raise InputError(scenario.path, line, f"{variant.label}: the program cannot start: "
@@ -161,6 +154,60 @@ class _Run:
         #: Threads created so far under each name: "t" numbers them t1, t2, ...
         self.name_counts: dict[str, int] = {}
         self.stopped_by = None
+        #: Every process of the run by the name its fork step gave it (None: the scenario's
+        #: own): [address space, glibc state, live pointers]. Steps with ``process`` run there.
+        self.processes: dict[str | None, list] = {None: [self.mm, self.process, self.live]}
+
+    def start_program(self, executable: str | None):
+        """exec of ``executable`` (the modelled program when None) with the run's process
+        settings: the layout at exec and, for a dynamically linked one, ld.so's start-up.
+        Returns (address space, glibc state or None)."""
+        from simulator.libc.process import start_process
+
+        if executable is not None:
+            from simulator.host.elf import load_program
+            exe, rtld, libs = load_program(executable, self.profile.task_bits)
+        else:
+            from simulator.programs import typical_process_images
+            exe, rtld, libs = typical_process_images(self.profile)
+        mm = exec_layout(self.profile, exe.elf, rtld.elf if rtld else None,
+                         kconfig=self.kconfig, proc=self.proc)
+        process = None
+        if rtld is not None:
+            process = start_process(mm, exe, rtld, libs, self.glibc, proc=self.proc)
+            mm.events.clear()
+        return mm, process
+
+    def use_process(self, name: str | None) -> None:
+        """Make ``name``'s address space and glibc state the ones steps act on."""
+        self.mm, self.process, self.live = self.processes[name]
+
+    def fork(self, step: Step):
+        """kernel/fork.c: the child gets ``dup_mmap`` of this address space and glibc's state
+        in the child (only the forking thread runs); it is named by the step."""
+        from simulator.kernel.fork import dup_mmap
+
+        child_mm = dup_mmap(self.mm)
+        child = None
+        if self.process is not None:
+            forker = self.thread(step) if step.thread else None
+            child = self.process.fork(child_mm, forker)
+        self.processes[step.name] = [child_mm, child, set(self.live)]
+        return 0, None, None, None
+
+    def exec(self, step: Step):
+        """fs/exec.c: this process's address space is replaced by a new program's (the
+        modelled one, or ``executable``); a failed exec changes nothing."""
+        path = step.args.get("executable")
+        try:
+            mm, process = self.start_program(
+                self.scenario.resolve_file(path) if path is not None else None)
+        except ExecError as err:
+            self.fail_input(step, "executable" if path else "do",
+                            f"the program cannot start: {err}")
+        self.mm, self.process, self.live = mm, process, set()
+        self.processes[step.process] = [mm, process, self.live]
+        return 0, None, None, None
 
     # -- names --------------------------------------------------------------------------------
 
@@ -252,6 +299,7 @@ class _Run:
     # -- steps --------------------------------------------------------------------------------
 
     def take(self, step: Step, iteration: int) -> StepOutcome:
+        self.use_process(step.process)
         mm = self.mm
         before = len(mm.events)
         self.new_stacks = []
@@ -277,6 +325,10 @@ class _Run:
             return call(self, step), None, None, None
         if op == "shmat":
             return self.shmat(step)
+        if op == "fork":
+            return self.fork(step)
+        if op == "exec":
+            return self.exec(step)
         if op == "mmap":
             length = self.value(step, "length")
             flags = args.get("flags", MAP_PRIVATE | MAP_ANONYMOUS)
@@ -460,6 +512,7 @@ class _Run:
         raise AssertionError(region)
 
     def finish(self, variant: Variant, outcomes) -> VariantResult:
+        self.use_process(None)
         mm = self.mm
         scenario = self.scenario
         expect = dict(scenario.expect, **scenario.variant_expect.get(variant.label, {}))
@@ -495,8 +548,10 @@ class _Run:
         if "stopped_by" in expect and self.stopped_by != expect["stopped_by"]:
             failures.append(f"{variant.label}: thread creation stopped by {self.stopped_by!r}, "
                             f"expected {expect['stopped_by']!r}")
+        children = tuple((name, state[0].maps_text()) for name, state in self.processes.items()
+                         if name is not None)
         return VariantResult(variant, tuple(outcomes), tuple(failures), mm.maps_text(), gap,
-                             mm.map_count, self.thread_count, self.stopped_by, mm)
+                             mm.map_count, self.thread_count, self.stopped_by, mm, children)
 
 
 def _show(result) -> str:

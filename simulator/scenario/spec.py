@@ -293,7 +293,7 @@ END_EXPECT_KEYS = {
     "no_collisions": _bool, "events": _events, "no_events": _events, "stopped_by": _str,
 }
 _COMMON_STEP = {"do": _str, "name": _name, "repeat": _int(1, MAX_STEP_RUNS), "thread": _name,
-                "expect": None, "note": _str}
+                "process": _name, "expect": None, "note": _str}
 OPS = {
     "mmap": {"addr": _expr, "length": _expr, "prot": _prot, "flags": _map_flags, "file": _file,
              "offset": _expr},
@@ -323,6 +323,10 @@ OPS = {
     "shmat": {"size": _size, "addr": _expr, "flags": _shm_flags},
     "shmdt": {"addr": _expr},
     "pkey_mprotect": {"addr": _expr, "length": _expr, "prot": _prot, "pkey": _int(-1, 15)},
+    # Processes (kernel/fork.c, fs/exec.c): a child with a copy of the address space; a
+    # process's address space replaced by a new program.
+    "fork": {},
+    "exec": {"executable": _file},
 }
 REQUIRED = {
     "mmap": ("length",), "munmap": ("addr", "length"), "mprotect": ("addr", "length", "prot"),
@@ -333,6 +337,7 @@ REQUIRED = {
     "madvise": ("addr", "length", "advice"), "mlock": ("addr", "length"),
     "munlock": ("addr", "length"), "mlockall": ("flags",), "mseal": ("addr", "length"),
     "shmat": ("size",), "shmdt": ("addr",), "pkey_mprotect": ("addr", "length", "prot", "pkey"),
+    "fork": ("name",),
 }
 LIBC_OPS = frozenset({"pthread_create", "pthread_exit", "pthread_join", "malloc", "calloc",
                       "realloc", "free", "dlopen"})
@@ -349,6 +354,8 @@ class Step:
     expect: dict
     #: Expectations for one process of a [compare]: {label: {key: value}}.
     variant_expect: dict
+    #: The process the step runs in: a fork step's name, or None for the scenario's own.
+    process: str | None = None
 
     @property
     def label(self) -> str:
@@ -508,9 +515,11 @@ def _variants(raw, process: dict) -> tuple[Variant, ...]:
 #: What a step's name stands for, by op, for checking how later steps use it; the names of
 #: other steps' results are numbers.
 NAME_KINDS = {"mmap": "mapping", "mremap": "mapping", "pthread_create": "thread",
-              "malloc": "pointer", "calloc": "pointer", "realloc": "pointer", "touch": "fault"}
+              "malloc": "pointer", "calloc": "pointer", "realloc": "pointer", "touch": "fault",
+              "fork": "process"}
 #: Keys whose value is a name of one kind, and what to call a wrong one.
 NAME_KEYS = {"target": ("thread", "a thread"), "thread": ("thread", "a thread"),
+             "process": ("process", "a process a fork step made, or main"),
              "ptr": ("pointer", "a pointer from malloc, calloc or realloc")}
 
 
@@ -578,6 +587,8 @@ def _check_names(path, key, value, names: _Names) -> None:
             if kind == "fault":
                 raise SpecError(path, f"'{used}' names a touch, whose result is a fault, "
                                       "not a number")
+            if kind == "process":
+                raise SpecError(path, f"'{used}' names a process, not a number")
 
 
 #: The key each way of starting a process needs.
@@ -597,7 +608,7 @@ def _steps(raw, process: dict, labels: set = frozenset()) -> tuple[Step, ...]:
     steps = []
     names = _Names()
     thread_counts: dict[str, int] = {}
-    runs = threads = 0
+    runs = threads = forks = 0
     for index, table in enumerate(raw):
         path = ("step", index)
         if not isinstance(table, dict):
@@ -628,7 +639,19 @@ def _steps(raw, process: dict, labels: set = frozenset()) -> tuple[Step, ...]:
         name = args.pop("name", None)
         repeat = args.pop("repeat", 1)
         thread = args.pop("thread", None)
+        in_process = args.pop("process", None)
         args.pop("note", None)
+        if in_process == "main":
+            in_process = None
+        if in_process is not None:
+            _check_names(path + ("process",), "process", in_process, names)
+        if op == "fork":
+            if repeat != 1:
+                raise SpecError(path + ("repeat",), "a fork step makes one named process: "
+                                                    "no repeat")
+            forks += 1
+            if forks >= MAX_PROCESSES:
+                raise SpecError(path, f"a scenario may have at most {MAX_PROCESSES} processes")
         # What a run may build (simulator/limits.py), refused before anything runs.
         runs += repeat
         if runs > MAX_STEP_RUNS:
@@ -663,7 +686,8 @@ def _steps(raw, process: dict, labels: set = frozenset()) -> tuple[Step, ...]:
         if op in LIBC_OPS and process.get("start", "program") in ("empty",):
             raise SpecError(path + ("do",), f"{op} needs glibc: use start = \"program\", "
                                             "\"exec\" or \"maps\"")
-        steps.append(Step(index, op, args, name, repeat, thread, expect, per_variant))
+        steps.append(Step(index, op, args, name, repeat, thread, expect, per_variant,
+                          in_process))
     return tuple(steps)
 
 
