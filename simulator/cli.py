@@ -191,6 +191,9 @@ def cmd_replay(args) -> int:
                 notes.append(call)
             reordered += call.reordered
             progress.update()
+    if total == 0 and not run.processes:
+        raise InputError(args.trace, None, "no strace -f line in it (expected lines such as "
+                                           "'1234 mmap(NULL, 4096, ...) = 0x7f...')")
     if args.json:
         rest = {"matched": matched, "total": total, "skipped": stream.skipped + run.skipped,
                 "maps": run.maps, "processes": [p.to_json() for p in run.processes],

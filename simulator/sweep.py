@@ -25,7 +25,6 @@ Cost: one run per point; a threads run is O(threads × log VMAs).
 from __future__ import annotations
 
 import itertools
-import tomllib
 from pathlib import Path
 
 import attrs
@@ -34,6 +33,7 @@ from simulator.errors import InputError
 from simulator.kernel.arch import PROFILES
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
 from simulator.scenario.locate import locate, position
+from simulator.scenario.spec import parse_toml
 from simulator.units import RLIM_INFINITY, parse_size
 
 #: The most points a sweep may have; a larger grid is refused before anything runs.
@@ -103,10 +103,7 @@ def load_spec(path: str) -> Spec:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(path, None, f"cannot read: {getattr(err, 'strerror', None) or err}")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(path, getattr(err, "lineno", None), f"not TOML: {err.args[0]}")
+    data = parse_toml(path, text)
     where = locate(text)
 
     def bad(key_path: tuple, message: str):

@@ -91,7 +91,8 @@ def cmd_record(args) -> int:
                                      + command),
     }, cwd=cwd)
     finals = len(meta["processes"]) - len(meta["no_final_maps"])
-    print(f"recorded {shlex.join(command)} in {out}/: {len(meta['processes'])} processes, "
+    count = len(meta["processes"])
+    print(f"recorded {shlex.join(command)} in {out}/: {count} process{'es' if count != 1 else ''}, "
           f"final maps of {finals}, exit status {meta['exit_status']}")
     for note in meta["notes"]:
         print(f"note: {note}")

@@ -402,7 +402,7 @@ def _table(raw, path: tuple, keys: dict) -> dict:
     return out
 
 
-def _parse_toml(scenario_path: str, text: str) -> dict:
+def parse_toml(scenario_path: str, text: str) -> dict:
     """tomllib.loads, with tomllib's own failures on valid-looking input made one line too:
     an integer past Python's 4,300-digit limit (ValueError) and arrays or inline tables
     nested a thousand deep (RecursionError)."""
@@ -433,7 +433,7 @@ def _parse_toml(scenario_path: str, text: str) -> dict:
 
 
 def _check(scenario_path: str, text: str) -> Scenario:
-    data = _parse_toml(scenario_path, text)
+    data = parse_toml(scenario_path, text)
     positions = locate(text)
     top = {"title", "question", "process", "kernel", "glibc", "step", "expect", "compare"}
     for key in data:
