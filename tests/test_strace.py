@@ -935,3 +935,14 @@ def test_y_path_with_brackets_quotes_and_commas():
             ' = 0x7f761943c000\n')
     (call,) = parse_strace(text).events
     assert call.fd_path == '/tmp/trc/a"b[c{,d<e>f(g) h' and call.args[4:] == (3, 0)
+
+
+def test_streaming_keeps_no_event():
+    """The stream holds no event once it has handed it out (memory is flat in the length of
+    the log: bench/strace_parse.py measures the peak), only unfinished calls' text."""
+    import weakref
+
+    lines = (DATA / "mt64_f_o.txt").read_text().split("\n")[:-1]
+    stream = iter_strace(lines, "t")
+    refs = [weakref.ref(event) for event in stream]
+    assert len(refs) > 300 and all(ref() is None for ref in refs)
