@@ -946,3 +946,16 @@ def test_streaming_keeps_no_event():
     stream = iter_strace(lines, "t")
     refs = [weakref.ref(event) for event in stream]
     assert len(refs) > 300 and all(ref() is None for ref in refs)
+
+
+def test_process_events_32():
+    trace = read_strace(DATA / "calls32_f_o.txt")
+    # 70: clone3({flags=CLONE_VM|...|CLONE_CHILD_CLEARTID, ..., exit_signal=0, ...,
+    #             tls={entry_number=12, ...}} <unfinished ...>   72: <... clone3 resumed> ...) = 32623
+    thread = at(trace, 70)
+    assert (thread.child, thread.flags, thread.end_line, thread.thread) == (32623, 0x3D0F00, 72, True)
+    # 92: vfork( <unfinished ...>  93: 32625 execve("/bin/true", ["true-ish"], ...  94: vfork resumed = 32625
+    assert (at(trace, 92).child, at(trace, 92).vfork) == (32625, True)
+    assert (at(trace, 93).argv0, at(trace, 93).end_line, at(trace, 93).succeeded) == ("true-ish", 96, True)
+    # 87: execve("/nonexistent/prog", ...) = -1 ENOENT
+    assert not at(trace, 87).succeeded
