@@ -365,83 +365,111 @@ _WILD_INTS = st.one_of(
 )
 
 
-def _wild_number(hexa: bool = False) -> st.SearchStrategy[str]:
-    plain = _WILD_INTS.map(lambda v: hex(v) if hexa and v >= 0 else str(v))
+def _mostly(good: st.SearchStrategy, bad: st.SearchStrategy, odds: int = 12,
+            wild: bool = True) -> st.SearchStrategy:
+    """``good`` about ``odds`` times in ``odds + 1`` (always, unless ``wild``): wild values,
+    but runs that get far."""
+    if not wild:
+        return good
+    # (one_of would not do: it draws its branches about evenly however often one is repeated)
+    return st.integers(0, odds).flatmap(lambda pick: bad if pick == 0 else good)
+
+
+_SANE_INTS = st.one_of(st.integers(0, 1 << 12).map(lambda n: n * PAGE_SIZE),
+                       st.sampled_from((0x7F0000000000, 0x555555554000, 0xF7F00000)))
+
+
+def _wild_number(hexa: bool = False, wild: bool = True) -> st.SearchStrategy[str]:
+    def spell(v: int) -> str:
+        return hex(v) if hexa and v > 0 else str(v)
+
     absurd = st.integers(4000, 6000).map(lambda n: "9" * n)  # past int()'s 4,300 digits
     odd = st.sampled_from(("NULL", "-1", "0x", "1e3", "", " ", "0xZZ", "٣"))
-    return st.one_of(plain, plain, plain, absurd, odd)
+    return _mostly(_SANE_INTS.map(spell), st.one_of(_WILD_INTS.map(spell), absurd, odd), 6, wild)
 
 
-def _flag_text(names) -> st.SearchStrategy[str]:
+def _flag_text(names, wild: bool = True) -> st.SearchStrategy[str]:
     known = st.lists(st.sampled_from(sorted(names)), min_size=1, max_size=4, unique=True)
-    extra = st.sampled_from(("", "|0x200", "|0x4 /* MAP_??? */", "|21<<MAP_HUGE_SHIFT",
-                             "|BOGUS_FLAG", "|" + "9" * 4400))
-    return st.one_of(st.builds(lambda ns, x: "|".join(ns) + x, known, extra),
-                     _wild_number(hexa=True))
+    extra = _mostly(st.just(""), st.sampled_from((
+        "|0x200", "|0x4 /* MAP_??? */", "|21<<MAP_HUGE_SHIFT", "|BOGUS_FLAG", "|" + "9" * 4400)),
+        wild=wild)
+    return _mostly(st.builds(lambda ns, x: "|".join(ns) + x, known, extra),
+                   _wild_number(hexa=True), 8, wild)
 
 
 _PATH_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 
-def _quoted_path() -> st.SearchStrategy[str]:
-    """A path as strace quotes it, with the escapes it uses and some it never would."""
-    escape = st.sampled_from(('\\0', '\\n', '\\"', '\\\\', '\\x3e', '\\76', '\\', '"'))
+def _quoted_path(wild: bool = True) -> st.SearchStrategy[str]:
+    """A path as strace quotes it, with the escapes it uses and (``wild``) some it never would."""
+    escape = st.sampled_from(('\\n', '\\"', '\\\\', '\\x3e', '\\76')
+                             + (('\\0', '\\', '"') if wild else ()))
     return st.lists(st.one_of(_PATH_TEXT.map(lambda t: t.replace('"', '\\"').replace("\n", "\\n")),
                               escape), max_size=4).map("".join)
 
 
-def _ret_text() -> st.SearchStrategy[str]:
-    return st.one_of(_wild_number(hexa=True), st.sampled_from((
+def _ret_text(wild: bool = True) -> st.SearchStrategy[str]:
+    return _mostly(_SANE_INTS.map(lambda v: hex(v) if v else "0"), st.sampled_from((
         "0", "?", "-1 ENOMEM (Cannot allocate memory)", "-1 EINVAL (Invalid argument)",
         "-1 EBOGUS (Nope)", "? ERESTARTNOINTR (To be restarted)", "0x7f0000000000 <0.000012>",
-        "0x7f0000000000 garbage", "0 (PER_LINUX)", "3</tmp/x>", "")))
+        "0x7f0000000000 garbage", "0 (PER_LINUX)", "3</tmp/x>", "", "9" * 4400)), 4, wild)
 
 
 @st.composite
-def strace_calls(draw) -> str:
-    """One call's text after the leader: ``name(args) = ret``, without the leader."""
+def strace_calls(draw, wild: bool = True) -> str:
+    """One call's text after the leader: ``name(args) = ret``, without the leader; with
+    ``wild=False`` every value is one strace could print (the call may still fail)."""
     from simulator.kernel.uapi import MAP_NAMES, MREMAP_NAMES, PROT_NAMES
     from simulator.trace import xlat
 
-    n, hx = _wild_number(), _wild_number(hexa=True)
-    fd = st.one_of(_wild_number(), _quoted_path().map(lambda p: f"3<{p}>"))
+    n, hx = _wild_number(wild=wild), _wild_number(hexa=True, wild=wild)
+    fd = _mostly(st.sampled_from(("-1", "3", "4")), _quoted_path(wild).map(lambda p: f"3<{p}>"), 3,
+                 wild)
+    path = _quoted_path(wild)
+
+    def flags(names):
+        return _flag_text(names, wild)
+
     shapes = {
-        "mmap": [hx, n, _flag_text(PROT_NAMES), _flag_text(MAP_NAMES), fd, hx],
-        "mmap2": [hx, n, _flag_text(PROT_NAMES), _flag_text(MAP_NAMES), fd, hx],
+        "mmap": [hx, n, flags(PROT_NAMES), flags(MAP_NAMES), fd, hx],
+        "mmap2": [hx, n, flags(PROT_NAMES), flags(MAP_NAMES), fd, hx],
         "munmap": [hx, n],
-        "mprotect": [hx, n, _flag_text(PROT_NAMES)],
-        "mremap": [hx, n, n, _flag_text(MREMAP_NAMES), hx],
+        "mprotect": [hx, n, flags(PROT_NAMES)],
+        "mremap": [hx, n, n, flags(MREMAP_NAMES), hx],
         "brk": [hx],
-        "madvise": [hx, n, _flag_text(xlat.MADV_NAMES)],
-        "mlock2": [hx, n, _flag_text(xlat.MLOCK_NAMES)],
-        "mlockall": [_flag_text(xlat.MCL_NAMES)],
+        "madvise": [hx, n, flags(xlat.MADV_NAMES)],
+        "mlock2": [hx, n, flags(xlat.MLOCK_NAMES)],
+        "mlockall": [flags(xlat.MCL_NAMES)],
         "munlockall": [],
         "syscall_0x1ce": [hx, hx, hx, hx, hx, hx],
-        "shmat": [n, hx, _flag_text(xlat.SHMAT_NAMES)],
+        "shmat": [n, hx, flags(xlat.SHMAT_NAMES)],
         "shmget": [st.just("IPC_PRIVATE"), n, st.just("IPC_CREAT|0600")],
-        "pkey_mprotect": [hx, n, _flag_text(PROT_NAMES), n],
+        "pkey_mprotect": [hx, n, flags(PROT_NAMES), n],
         "process_madvise": [n, st.builds("[{{iov_base={}, iov_len={}}}]".format, hx, n), n,
-                            _flag_text(xlat.MADV_NAMES), n],
-        "personality": [_flag_text(xlat.PERSONALITY_NAMES)],
+                            flags(xlat.MADV_NAMES), n],
+        "personality": [flags(xlat.PERSONALITY_NAMES)],
         "clone": [st.just("child_stack=NULL"),
-                  _flag_text(xlat.CLONE_NAMES).map(lambda f: f"flags={f}|SIGCHLD")],
-        "clone3": [_flag_text(xlat.CLONE_NAMES).map(lambda f: f"{{flags={f}, exit_signal=SIGCHLD}}"),
+                  flags(xlat.CLONE_NAMES).map(lambda f: f"flags={f}|SIGCHLD")],
+        "clone3": [flags(xlat.CLONE_NAMES).map(lambda f: f"{{flags={f}, exit_signal=SIGCHLD}}"),
                    st.just("88")],
         "vfork": [],
-        "execve": [_quoted_path().map('"{}"'.format),
-                   _quoted_path().map('["{}"]'.format), st.just("0x7ffc /* 1 var */")],
-        "openat": [st.just("AT_FDCWD"), _quoted_path().map('"{}"'.format),
+        "execve": [path.map('"{}"'.format),
+                   path.map('["{}"]'.format), st.just("0x7ffc /* 1 var */")],
+        "openat": [st.just("AT_FDCWD"), path.map('"{}"'.format),
                    st.sampled_from(("O_RDONLY", "O_RDWR|O_CREAT"))],
-        "chdir": [_quoted_path().map('"{}"'.format)],
+        "chdir": [path.map('"{}"'.format)],
         "close": [fd],
         "exit_group": [n],
         "frobnicate": [n],
     }
     name = draw(st.sampled_from(sorted(shapes)))
     args = [draw(arg) for arg in shapes[name]]
-    if args and draw(st.integers(0, 9)) == 0:
+    if wild and args and draw(st.integers(0, 30)) == 0:
         args = args[:-1]  # a missing argument
-    ret = draw(_ret_text())
+    if name in ("clone", "clone3", "vfork") and not wild:
+        ret = str(draw(st.integers(2, 1 << 22)))  # a child pid
+    else:
+        ret = draw(_ret_text(wild))
     return f"{name}({', '.join(args)}) = {ret}"
 
 
@@ -449,8 +477,11 @@ def strace_calls(draw) -> str:
 def strace_logs(draw) -> str:
     """A whole log: lines of a few pids with -o/-terminal leaders and stamps, calls split into
     ``<unfinished ...>`` / ``<... resumed>`` halves and interleaved across pids, exit and signal
-    lines, program output, and now and then a damaged line (truncated, CRLF, NUL, garbage)."""
-    pids = draw(st.lists(st.one_of(st.integers(1, 1 << 22), st.sampled_from((-5, 0, 1 << 40))),
+    lines, program output, and now and then a damaged line (truncated, CRLF, NUL, garbage).
+    Half the logs are tame: every value one strace could print, so that replay gets far."""
+    wild = draw(st.booleans())
+    pids = draw(st.lists(_mostly(st.integers(1, 1 << 22), st.sampled_from((-5, 0, 1 << 40)), 20,
+                                 wild),
                          min_size=1, max_size=4, unique=True))
     leader = draw(st.sampled_from(("{pid}  ", "[pid {pid:5}] ", "", "{pid}  {stamp} ")))
     stamps = st.sampled_from(("05:30:01.123456", "1700000000.123456", "0.000012", "05:30:01"))
@@ -459,9 +490,9 @@ def strace_logs(draw) -> str:
     for _ in range(draw(st.integers(1, 25))):
         pid = draw(st.sampled_from(pids))
         prefix = leader.format(pid=pid, stamp=draw(stamps))
-        kind = draw(st.integers(0, 19))
+        kind = draw(st.integers(0, 19 if wild else 15))
         if kind < 12:
-            call = draw(strace_calls())
+            call = draw(strace_calls(wild))
             if kind < 4 and ") = " in call:  # split it; resume later, perhaps never
                 head, _, ret = call.rpartition(") = ")
                 cut = draw(st.integers(head.index("(") + 1, len(head)))
@@ -489,10 +520,13 @@ def strace_logs(draw) -> str:
         else:
             lines.append(prefix + draw(strace_calls()) + draw(st.sampled_from(
                 ("\r", " ", " garbage", "\0", "", "x" * 20000))))
+    if not wild:  # every split call resumes
+        lines += [leader.format(pid=pid, stamp="05:30:02") + f"<... {name} resumed>{rest}"
+                  for pid, name, rest in pending]
     text = "\n".join(lines)
-    if draw(st.booleans()):
+    if wild and draw(st.integers(0, 5)) == 0:
         text = text[: draw(st.integers(0, len(text)))]  # truncated
-    return text + draw(st.sampled_from(("\n", "", "\r\n")))
+    return text + draw(_mostly(st.just("\n"), st.sampled_from(("", "\r\n")), 3, wild))
 
 
 def _maps_line(start: int, end: int, perms: str, offset: int, dev: str, inode: int | str,
@@ -505,43 +539,47 @@ def _maps_line(start: int, end: int, perms: str, offset: int, dev: str, inode: i
 def maps_texts(draw) -> str:
     """/proc/PID/maps, smaps or gdb 'info proc mappings' text: mostly well formed, with
     overlapping or reversed ranges, values past 64 bits, bad perms, missing fields, huge
-    inodes, NULs and CRLF mixed in."""
+    inodes, NULs and CRLF mixed in.  Half the files are tame: what the kernel or gdb prints."""
+    wild = draw(st.booleans())
     style = draw(st.sampled_from(("maps", "smaps", "gdb")))
     addresses = st.one_of(st.integers(0, 1 << 36).map(lambda n: n * PAGE_SIZE),
                           st.sampled_from((0, 1 << 47, (1 << 64) - PAGE_SIZE, 1 << 64, 1 << 80)),
                           st.integers(0, 1 << 48))
-    perms = st.one_of(st.sampled_from(("r--p", "rw-p", "r-xp", "---p", "rw-s")),
-                      st.text("rwxps-z", min_size=0, max_size=6))
-    names = st.one_of(st.sampled_from(("", "[heap]", "[stack]", "[vdso]", "[vvar]", "[vsyscall]",
+    perms = _mostly(st.sampled_from(("r--p", "rw-p", "r-xp", "---p", "rw-s")),
+                    st.text("rwxps-z", min_size=0, max_size=6), 20, wild)
+    names = _mostly(st.sampled_from(("", "[heap]", "[stack]", "[vdso]", "[vvar]", "[vsyscall]",
                                        "/usr/lib/x86_64-linux-gnu/libc.so.6", "/dev/zero (deleted)",
-                                       "[anon:x]", "/memfd:a (deleted)")), _PATH_TEXT)
-    inodes = st.one_of(st.integers(0, 1 << 30), st.just(1 << 64),
-                       st.integers(4400, 5000).map(lambda n: "9" * n))
+                                       "[anon:x]", "/memfd:a (deleted)")), _PATH_TEXT, 4, wild)
+    inodes = _mostly(st.integers(0, 1 << 30), st.one_of(
+        st.just(1 << 64), st.integers(4400, 5000).map(lambda n: "9" * n)), 20, wild)
     lines = []
     start = draw(st.integers(0, 1 << 20)) * PAGE_SIZE
-    for _ in range(draw(st.integers(0, 12))):
-        if draw(st.integers(0, 3)):
+    for _ in range(draw(st.integers(0 if wild else 1, 12))):
+        if not wild or draw(st.integers(0, 20)):
             start = start + draw(st.integers(0, 64)) * PAGE_SIZE  # in order, mostly
             end = start + draw(st.integers(1, 64)) * PAGE_SIZE
         else:
             start, end = draw(addresses), draw(addresses)
         perm, name = draw(perms), draw(names)
-        offset = draw(st.one_of(st.just(0), addresses))
+        offset = draw(_mostly(st.just(0), addresses, 3, wild))
         if style == "gdb":
-            size = end - start if draw(st.integers(0, 5)) else draw(addresses)
+            size = end - start if not wild or draw(st.integers(0, 20)) else draw(addresses)
             lines.append(f"  {start:#18x} {end:#18x} {size:#10x} {offset:#10x}  {perm:5.5}  {name}")
         else:
-            dev = draw(st.sampled_from(("00:00", "fe:01", "103:0a", "zz:00", "123456789:0")))
+            dev = draw(_mostly(st.sampled_from(("00:00", "fe:01", "103:0a")),
+                               st.sampled_from(("zz:00", "123456789:0")), 20, wild))
             lines.append(_maps_line(start, end, perm, offset, dev, draw(inodes), name))
             if style == "smaps":
                 lines += ["Size:                  4 kB", "Rss:                   0 kB",
-                          draw(st.sampled_from(("VmFlags: rd wr mr mw me ac ", "VmFlags: ",
-                                                "Bogus line", "THPeligible:    0")))]
+                          draw(_mostly(st.sampled_from(("VmFlags: rd wr mr mw me ac ",
+                                                        "VmFlags: rd ex mr mw me gd ",
+                                                        "THPeligible:    0")),
+                                       st.sampled_from(("VmFlags: ", "Bogus line")), 20, wild))]
         start = end
-        if draw(st.integers(0, 15)) == 0:
+        if wild and draw(st.integers(0, 40)) == 0:
             lines.append(draw(st.sampled_from(("", "garbage", "0-", "\0", "Size: 4 kB"))))
     if style == "gdb":
         lines = ["process 5189", "Mapped address spaces:", "",
                  "          Start Addr           End Addr       Size     Offset  Perms  objfile",
                  *lines]
-    return draw(st.sampled_from(("\n", "\r\n"))).join(lines) + "\n"
+    return draw(_mostly(st.just("\n"), st.just("\r\n"), 6, wild)).join(lines) + "\n"

@@ -79,10 +79,11 @@ def parse_maps(text: str, source: str = "<maps>") -> tuple[MapsEntry, ...]:
     """Parse /proc/PID/maps, /proc/PID/smaps or gdb ``info proc mappings`` output (auto-detected).
 
     Names are taken as printed, after the padding: a name that itself begins with spaces
-    cannot be told from the padding and loses them.  A text whose every line ends in CR is
-    read as a CRLF copy.  Bad input (no mapping, a malformed line, ranges out of order or
-    overlapping, values past 64 bits, a NUL byte) raises :class:`InputError` with its line.  For gdb output, whatever precedes the
-    ``Mapped address spaces:`` line (gdb's own session messages) is ignored.
+    cannot be told from the padding and loses them.  For gdb output, whatever precedes the
+    ``Mapped address spaces:`` line (gdb's own session messages) is ignored.  A text whose
+    every line ends in CR is read as a CRLF copy.  Bad input (no mapping, a malformed line,
+    ranges out of order or overlapping, values past 64 bits, a NUL byte) raises
+    :class:`InputError` with its line.
     """
     lines = text.split("\n")
     if lines and lines[-1] == "":

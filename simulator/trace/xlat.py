@@ -45,6 +45,8 @@ CLONE_NAMES = {
 }
 #: The exit signal in clone's low byte ("...|SIGCHLD"); Linux numbers as this host has them.
 SIGNAL_NAMES = {s.name: int(s) for s in _signal.Signals if not s.name.startswith("SIG_")}
+#: strace spells real-time signals SIGRT_N: the kernel's SIGRTMIN (32) plus N (signal.c).
+SIGNAL_NAMES.update({f"SIGRT_{n}": 32 + n for n in range(33)})
 #: clone flags as the kernel sets them for fork() and vfork() (kernel/fork.c).
 SIGCHLD = 17
 FORK_FLAGS = {"fork": SIGCHLD, "vfork": CLONE_VFORK | CLONE_VM | SIGCHLD}
