@@ -43,6 +43,8 @@ BUILDS = {
     "mremap_test": ("tests/data/selftests/src/mremap_test.c",),
     "merge": ("tests/data/selftests/src/merge.c",),
     "merge32": ("tests/data/selftests/src/merge.c", "-m32"),
+    "mlock2": ("tests/data/selftests/src/mlock2.c",),
+    "mlock2_32": ("tests/data/selftests/src/mlock2.c", "-m32"),
 }
 
 
@@ -93,6 +95,8 @@ SELFTESTS: dict[str, tuple[list[str], list[str]]] = {
     "mremap_test": ([], [w("mremap_test")]),
     "merge": ([], [w("merge")]),
     "merge32": (["--32bit"], [w("merge32")]),
+    "mlock2": ([], [w("mlock2")]),
+    "mlock2_32": (["--32bit"], [w("mlock2_32")]),
 }
 
 #: The documented raw recipe: strace -f -o T setarch -R PROG.
