@@ -45,6 +45,8 @@ BUILDS = {
     "merge32": ("tests/data/selftests/src/merge.c", "-m32"),
     "mlock2": ("tests/data/selftests/src/mlock2.c",),
     "mlock2_32": ("tests/data/selftests/src/mlock2.c", "-m32"),
+    "mseal": ("tests/data/selftests/src/mseal.c",),
+    "mseal32": ("tests/data/selftests/src/mseal.c", "-m32"),
 }
 
 
@@ -97,6 +99,8 @@ SELFTESTS: dict[str, tuple[list[str], list[str]]] = {
     "merge32": (["--32bit"], [w("merge32")]),
     "mlock2": ([], [w("mlock2")]),
     "mlock2_32": (["--32bit"], [w("mlock2_32")]),
+    "mseal": ([], [w("mseal")]),
+    "mseal32": (["--32bit"], [w("mseal32")]),
 }
 
 #: The documented raw recipe: strace -f -o T setarch -R PROG.
