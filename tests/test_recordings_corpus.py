@@ -7,9 +7,12 @@ unlimited stacks, and programs that fork and exec. Every memory call of every pr
 match the kernel's recorded return, and every process's final maps the kernel's
 /proc/PID/maps at exit_group, using only the facts the recording saved.
 
-tests/data/ltp/NAME/ and tests/data/selftests/NAME/ hold LTP's mmap, mremap, munmap and brk
-tests, run as built with their forking harness, and ports of the kernel's mm selftests
-(map_fixed_noreplace, mremap_dontunmap, mremap_test, merge), recorded the same way.
+tests/data/ltp/NAME/ and tests/data/selftests/NAME/ hold LTP's mmap, mremap, munmap, brk,
+madvise, mlock, mlock2 and shmat tests, run as built with their forking harness, a
+single-process port of the madvise/mlock/mlock2/shmat ones (ltp_calls, ltp_calls32), and
+ports of the kernel's mm selftests (map_fixed_noreplace, mremap_dontunmap, mremap_test,
+merge, mlock2-tests, mseal_test), recorded the same way. The as-built LTP tests and the
+merge port fork: their children replay with whole-program replay (branch ``replay``).
 
 tests/data/corpus-raw/NAME/ holds logs made with the documented raw recipe
 ``strace -f -o T setarch -R PROG`` (setarch's own exec with ASLR on, then a personality()
@@ -25,7 +28,9 @@ from pathlib import Path
 import pytest
 
 from simulator.cli import main
+from simulator.trace.events import OtherMemoryCall
 from simulator.trace.recording import load_recording
+from simulator.trace.replay import CALL_HANDLERS
 
 DATA = Path(__file__).parent / "data"
 
@@ -39,10 +44,17 @@ def _recordings(kind: str) -> list[str]:
 
 CORPUS = _recordings("corpus")
 RAW = _recordings("corpus-raw")
-#: Every recording made with vasim record: the corpus, LTP's mmap/mremap/munmap/brk tests as
-#: built (tests/data/ltp/README.md), and ports of the kernel's mm selftests.
+#: Every recording made with vasim record: the corpus, LTP's tests as built and ported
+#: (tests/data/ltp/README.md), and ports of the kernel's mm selftests.
 RECORDED = [f"{kind}/{name}" for kind in ("corpus", "ltp", "selftests")
             for name in _recordings(kind)]
+
+
+def _memory_calls(trace) -> int:
+    """How many calls replay must check: mmap, munmap, mprotect, mremap, brk, and the other
+    memory calls it has a handler for (madvise, mlock*, mseal, shm*, pkey_*, ...)."""
+    return len(trace.memory_calls) + sum(
+        isinstance(e, OtherMemoryCall) and e.name in CALL_HANDLERS for e in trace.events)
 
 
 def _replay_json(directory: Path, capsys):
@@ -73,7 +85,7 @@ def test_recording_replays_every_call_and_final_map(name, capsys):
     first = next((c for c in out["calls"] if c["recorded"] != c["simulated"]), None)
     assert first is None, first
     # Every memory call of every process, not only those of the first process.
-    assert out["matched"] == out["total"] == len(rec.trace.memory_calls)
+    assert out["matched"] == out["total"] == _memory_calls(rec.trace)
     assert out["final_maps"] == {str(pid): "match" for pid in rec.final_maps}
     assert out["missing_facts"] == []
     assert code == 0
@@ -85,5 +97,5 @@ def test_raw_strace_recipe_replays_every_call(name, capsys):
     code, out = _replay_json(DATA / "corpus-raw" / name, capsys)
     first = next((c for c in out["calls"] if c["recorded"] != c["simulated"]), None)
     assert first is None, first
-    assert out["matched"] == out["total"] == len(rec.trace.memory_calls)
+    assert out["matched"] == out["total"] == _memory_calls(rec.trace)
     assert code == 0
