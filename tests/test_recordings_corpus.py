@@ -49,6 +49,28 @@ RAW = _recordings("corpus-raw")
 RECORDED = [f"{kind}/{name}" for kind in ("corpus", "ltp", "selftests")
             for name in _recordings(kind)]
 
+_GUARD_POPULATE = (
+    "the model keeps no guard markers (only VM_MAYBE_GUARD): madvise(MADV_POPULATE_READ/"
+    "WRITE) over pages guarded by MADV_GUARD_INSTALL is EFAULT on the kernel, 0 in the model")
+_CREDENTIALS = (
+    "replay does not follow setuid/setrlimit: the child drops to an unprivileged user "
+    "(no CAP_IPC_LOCK, small RLIMIT_MEMLOCK, not the segment's owner)")
+#: Recordings whose replay diverges from the kernel for a reason the model does not cover
+#: yet (strict: a fix makes the test fail until its entry goes).
+KNOWN_DIVERGENCES = {
+    "selftests/guard_regions": _GUARD_POPULATE,
+    "selftests/guard_regions32": _GUARD_POPULATE,
+    "ltp/mlock02": _CREDENTIALS + ": mlock is ENOMEM on the kernel, 0 in the model",
+    "ltp/mlock202": _CREDENTIALS + ": mlock2 is ENOMEM on the kernel, 0 in the model",
+    "ltp/shmat02": _CREDENTIALS + ": shmat of a 0600 segment is EACCES on the kernel, an "
+                                  "address in the model",
+}
+
+
+def _with_known_divergences(names):
+    return [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_DIVERGENCES[n], strict=True))
+            if n in KNOWN_DIVERGENCES else n for n in names]
+
 
 def _memory_calls(trace) -> int:
     """How many calls replay must check: mmap, munmap, mprotect, mremap, brk, and the other
@@ -60,6 +82,10 @@ def _memory_calls(trace) -> int:
 def _replay_json(directory: Path, capsys):
     code = main(["replay", str(directory), "--json"])
     return code, json.loads(capsys.readouterr().out)
+
+
+def test_known_divergences_name_recordings():
+    assert set(KNOWN_DIVERGENCES) <= set(RECORDED)
 
 
 def test_the_corpus_has_what_the_issue_asks_for():
@@ -78,7 +104,7 @@ def test_the_corpus_has_what_the_issue_asks_for():
         assert set(rec.final_maps) == set(meta["processes"]) - set(meta["no_final_maps"]), name
 
 
-@pytest.mark.parametrize("name", RECORDED)
+@pytest.mark.parametrize("name", _with_known_divergences(RECORDED))
 def test_recording_replays_every_call_and_final_map(name, capsys):
     rec = load_recording(DATA / name)
     code, out = _replay_json(DATA / name, capsys)

@@ -47,6 +47,8 @@ BUILDS = {
     "mlock2_32": ("tests/data/selftests/src/mlock2.c", "-m32"),
     "mseal": ("tests/data/selftests/src/mseal.c",),
     "mseal32": ("tests/data/selftests/src/mseal.c", "-m32"),
+    "guard_regions": ("tests/data/selftests/src/guard_regions.c",),
+    "guard_regions32": ("tests/data/selftests/src/guard_regions.c", "-m32"),
     "ltp_calls": ("tests/data/ltp/src/ltp_calls.c",),
     "ltp_calls32": ("tests/data/ltp/src/ltp_calls.c", "-m32"),
 }
@@ -103,6 +105,8 @@ SELFTESTS: dict[str, tuple[list[str], list[str]]] = {
     "mlock2_32": (["--32bit"], [w("mlock2_32")]),
     "mseal": ([], [w("mseal")]),
     "mseal32": (["--32bit"], [w("mseal32")]),
+    "guard_regions": ([], [w("guard_regions")]),
+    "guard_regions32": (["--32bit"], [w("guard_regions32")]),
 }
 
 #: Single-process ports of LTP's madvise, mlock, mlock2 and shmat tests
