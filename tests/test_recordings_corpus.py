@@ -49,17 +49,12 @@ RAW = _recordings("corpus-raw")
 RECORDED = [f"{kind}/{name}" for kind in ("corpus", "ltp", "selftests")
             for name in _recordings(kind)]
 
-_GUARD_POPULATE = (
-    "the model keeps no guard markers (only VM_MAYBE_GUARD): madvise(MADV_POPULATE_READ/"
-    "WRITE) over pages guarded by MADV_GUARD_INSTALL is EFAULT on the kernel, 0 in the model")
 _CREDENTIALS = (
     "replay does not follow setuid/setrlimit: the child drops to an unprivileged user "
     "(no CAP_IPC_LOCK, small RLIMIT_MEMLOCK, not the segment's owner)")
 #: Recordings whose replay diverges from the kernel for a reason the model does not cover
 #: yet (strict: a fix makes the test fail until its entry goes).
 KNOWN_DIVERGENCES = {
-    "selftests/guard_regions": _GUARD_POPULATE,
-    "selftests/guard_regions32": _GUARD_POPULATE,
     "ltp/mlock02": _CREDENTIALS + ": mlock is ENOMEM on the kernel, 0 in the model",
     "ltp/mlock202": _CREDENTIALS + ": mlock2 is ENOMEM on the kernel, 0 in the model",
     "ltp/shmat02": _CREDENTIALS + ": shmat of a 0600 segment is EACCES on the kernel, an "

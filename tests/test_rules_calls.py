@@ -190,6 +190,31 @@ def test_mlock_splits_and_munlock_merges(probes):
 
 
 @pytest.mark.parametrize("setarch,base", [(X64, B), (I686, 0x70000000)], ids=["x86_64", "i686"])
+def test_guard_markers_live_in_the_page_tables(probes, setarch, base):
+    """MADV_GUARD_INSTALL leaves markers in the page tables (guard-regions selftest):
+    MADV_POPULATE_READ/WRITE over one is EFAULT, while DONTNEED and mprotect leave them;
+    GUARD_REMOVE, munmap and MAP_FIXED over them clear them; mremap moves them with the
+    pages (measured; a move of the unguarded part populates fine)."""
+    s = base
+    ops = [mmap_op(s, 6 * P, RW, FIXED), madv(s + P, P, MADV_GUARD_INSTALL),
+           madv(s, 6 * P, MADV_POPULATE_READ), madv(s, 6 * P, MADV_DONTNEED),
+           f"mprotect {s:#x} {6 * P:#x} 0x1", madv(s, 6 * P, MADV_POPULATE_READ),
+           f"mprotect {s:#x} {6 * P:#x} 0x3", madv(s + P, P, MADV_GUARD_REMOVE),
+           madv(s, 6 * P, MADV_POPULATE_WRITE), madv(s + 2 * P, P, MADV_GUARD_INSTALL),
+           mmap_op(s + 2 * P, P, RW, FIXED), madv(s, 6 * P, MADV_POPULATE_WRITE),
+           madv(s + 3 * P, P, MADV_GUARD_INSTALL),
+           f"mremap {s + 3 * P:#x} {2 * P:#x} {2 * P:#x} 0x3 {s + 16 * P:#x}",
+           madv(s, 3 * P, MADV_POPULATE_WRITE), madv(s + 16 * P, 2 * P, MADV_POPULATE_WRITE),
+           f"munmap {s + 16 * P:#x} {P:#x}", mmap_op(s + 16 * P, P, RW, FIXED),
+           madv(s + 16 * P, 2 * P, MADV_POPULATE_WRITE)]
+    b = both(probes, ops, setarch=setarch)
+    assert [b.kernel(i) for i in range(1, len(ops))] == [
+        "0x0", "-EFAULT", "0x0", "0x0", "-EFAULT", "0x0", "0x0", "0x0", "0x0", hex(s + 2 * P),
+        "0x0", "0x0", hex(s + 16 * P), "0x0", "-EFAULT", "0x0", hex(s + 16 * P), "0x0"]
+    b.assert_model_agrees()
+
+
+@pytest.mark.parametrize("setarch,base", [(X64, B), (I686, 0x70000000)], ids=["x86_64", "i686"])
 def test_map_droppable_is_never_locked(probes, setarch, base):
     """mm/mmap.c ``do_mmap``, MAP_DROPPABLE (0x08, 6.11+; the mlock2 selftest's droppable
     cases): anonymous memory with VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP

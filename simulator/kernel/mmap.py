@@ -220,6 +220,7 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
     if destroyed:
         for vma in gathered:
             mm._remove(vma)
+        mm.zap_guard_markers(addr, end)
         mm._event(ev.FixedReplaced, addr=addr, length=length, destroyed=tuple(destroyed))
     if accountable_mapping(file, vm_flags):
         vm_flags |= VM_ACCOUNT
