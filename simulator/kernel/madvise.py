@@ -209,7 +209,7 @@ def madvise_guard_install(mm, vma, start, end, advice):
         vma = updated
     if vma.is_anonymous:
         anon_vma_prepare(mm, vma)
-    mm.guard_pages.update(range(start, end, PAGE_SIZE))
+    mm.guard_pages = mm.guard_pages.union(range(start, end, PAGE_SIZE))
     return None
 
 

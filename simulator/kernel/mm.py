@@ -57,8 +57,9 @@ class AddressSpace:
         self.shm_ns = _ShmNamespace()
         #: Pages holding a guard marker (MADV_GUARD_INSTALL's PTE_MARKER_GUARD): page-table
         #: state, not VMA state. Unmapping clears them, mremap moves them with the pages,
-        #: DONTNEED and mprotect leave them; populating one is EFAULT.
-        self.guard_pages: set[int] = set()
+        #: DONTNEED and mprotect leave them; populating one is EFAULT. Immutable, replaced on
+        #: change, so a copied address space never shares changes with its original.
+        self.guard_pages: frozenset[int] = frozenset()
         #: PF_RANDOMIZE (fs/binfmt_elf.c load_elf_binary).
         self.randomize = (not proc.personality & Personality.ADDR_NO_RANDOMIZE
                           and kconfig.randomize_va_space != 0)
@@ -461,7 +462,7 @@ class AddressSpace:
         """The page tables of ``[start, end)`` went (unmap, MADV_GUARD_REMOVE): no guard
         marker stays there. O(markers)."""
         if self.guard_pages:
-            self.guard_pages = {p for p in self.guard_pages if not start <= p < end}
+            self.guard_pages = frozenset(p for p in self.guard_pages if not start <= p < end)
 
     def guard_markers_in(self, start: int, end: int) -> bool:
         """Is a page of ``[start, end)`` guarded? O(markers)."""

@@ -203,7 +203,7 @@ def move_vma(mm, req: _Request, vma: Vma, new_addr: int, pgoff: int):
     else:
         unmap_range(mm, req.addr, req.addr + req.old_len)
     mm.zap_guard_markers(req.addr, req.addr + req.old_len)
-    mm.guard_pages |= moved
+    mm.guard_pages = mm.guard_pages | moved
     return new_addr
 
 
