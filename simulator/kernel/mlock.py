@@ -20,8 +20,8 @@ from __future__ import annotations
 from simulator.kernel.merge import vma_modify
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import (
-    VM_ACCESS_FLAGS, VM_DROPPABLE, VM_HUGETLB, VM_IO, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_PFNMAP,
-    VM_SPECIAL, Vma, beyond_eof,
+    VM_ACCESS_FLAGS, VM_DROPPABLE, VM_HUGETLB, VM_IO, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT,
+    VM_PFNMAP, VM_SPECIAL, Vma, beyond_eof,
 )
 from simulator.units import PAGE_MASK, PAGE_SIZE, page_align
 
