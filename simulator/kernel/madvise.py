@@ -33,7 +33,7 @@ from simulator.kernel.vma import (
     VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SEALED, VM_SEQ_READ, VM_SHARED, VM_SPECIAL,
     VM_WIPEONFORK, VM_WRITE, Vma, beyond_eof,
 )
-from simulator.units import PAGE_MASK, page_align
+from simulator.units import PAGE_MASK, PAGE_SIZE, page_align
 
 # include/uapi/asm-generic/mman-common.h
 MADV_NORMAL = 0
@@ -209,6 +209,7 @@ def madvise_guard_install(mm, vma, start, end, advice):
         vma = updated
     if vma.is_anonymous:
         anon_vma_prepare(mm, vma)
+    mm.guard_pages = mm.guard_pages.union(range(start, end, PAGE_SIZE))
     return None
 
 
@@ -216,6 +217,7 @@ def madvise_guard_remove(mm, vma, start, end, advice):
     """Removing guards is allowed in locked VMAs too; VM_MAYBE_GUARD stays."""
     if not _is_valid_guard_vma(vma, allow_locked=True):
         return Errno.EINVAL
+    mm.zap_guard_markers(start, end)
     return None
 
 
@@ -310,7 +312,7 @@ def madvise_walk_vmas(mm, start: int, end: int, advice: int) -> int | Errno:
 def madvise_populate(mm, start: int, end: int, write: bool) -> int | Errno:
     """``madvise_populate`` / ``faultin_page_range``: VMA by VMA from ``start``; ENOMEM at a
     hole, EINVAL where the access is not allowed (``check_vma_flags``), EFAULT for pages past
-    the end of a file (SIGBUS)."""
+    the end of a file (SIGBUS) and for a guard marker (measured: the guard-regions port)."""
     while start < end:
         vma = mm.vma_at(start)
         if vma is None:
@@ -323,6 +325,8 @@ def madvise_populate(mm, start: int, end: int, write: bool) -> int | Errno:
             return Errno.EINVAL
         stop = min(vma.end, end)
         if beyond_eof(vma, stop - 1):  # file pages follow each other: the last one decides
+            return Errno.EFAULT
+        if mm.guard_markers_in(start, stop):  # a guard marker faults as SIGSEGV would
             return Errno.EFAULT
         start = stop
     return 0

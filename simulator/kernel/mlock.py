@@ -20,8 +20,8 @@ from __future__ import annotations
 from simulator.kernel.merge import vma_modify
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import (
-    VM_ACCESS_FLAGS, VM_HUGETLB, VM_IO, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_PFNMAP,
-    VM_SPECIAL, Vma, beyond_eof,
+    VM_ACCESS_FLAGS, VM_DROPPABLE, VM_HUGETLB, VM_IO, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT,
+    VM_PFNMAP, VM_SPECIAL, Vma, beyond_eof,
 )
 from simulator.units import PAGE_MASK, PAGE_SIZE, page_align
 
@@ -59,8 +59,9 @@ def _count_mlocked(mm, start: int, end: int) -> int:
 def mlock_fixup(mm, vma: Vma, prev: Vma | None, start: int, end: int,
                 newflags: int) -> Vma | Errno:
     """mm/mlock.c ``mlock_fixup``: give ``[start, end)`` of ``vma`` the lock bits of
-    ``newflags``; VM_SPECIAL and hugetlb VMAs are left as they are (no error)."""
-    if newflags == vma.flags or vma.flags & (VM_SPECIAL | VM_HUGETLB) or vma.special is not None:
+    ``newflags``; VM_SPECIAL, hugetlb and VM_DROPPABLE VMAs are left as they are (no error)."""
+    if newflags == vma.flags or vma.flags & (VM_SPECIAL | VM_HUGETLB | VM_DROPPABLE) \
+            or vma.special is not None:
         return vma
     return vma_modify(mm, prev, vma, start, end, newflags, "mlock")
 

@@ -55,6 +55,11 @@ class AddressSpace:
         self.pkey_allocation_map = 0x1 if kconfig.pkeys else 0
         #: The SysV IPC namespace's shm segments (``ipc_namespace.ids[IPC_SHM_IDS]``).
         self.shm_ns = _ShmNamespace()
+        #: Pages holding a guard marker (MADV_GUARD_INSTALL's PTE_MARKER_GUARD): page-table
+        #: state, not VMA state. Unmapping clears them, mremap moves them with the pages,
+        #: DONTNEED and mprotect leave them; populating one is EFAULT. Immutable, replaced on
+        #: change, so a copied address space never shares changes with its original.
+        self.guard_pages: frozenset[int] = frozenset()
         #: PF_RANDOMIZE (fs/binfmt_elf.c load_elf_binary).
         self.randomize = (not proc.personality & Personality.ADDR_NO_RANDOMIZE
                           and kconfig.randomize_va_space != 0)
@@ -463,9 +468,22 @@ class AddressSpace:
 
     # -- invariants ---------------------------------------------------------------------------
 
+    def zap_guard_markers(self, start: int, end: int) -> None:
+        """The page tables of ``[start, end)`` went (unmap, MADV_GUARD_REMOVE): no guard
+        marker stays there. O(markers)."""
+        if self.guard_pages:
+            self.guard_pages = frozenset(p for p in self.guard_pages if not start <= p < end)
+
+    def guard_markers_in(self, start: int, end: int) -> bool:
+        """Is a page of ``[start, end)`` guarded? O(markers)."""
+        return any(start <= p < end for p in self.guard_pages)
+
     def _check(self) -> None:
         """Assert every invariant of the address space (sortedcontainers' ``_check`` habit)."""
         self._vmas._check()
+        for page in self.guard_pages:
+            assert page % PAGE_SIZE == 0 and self.vma_at(page) is not None, \
+                f"guard marker {page:#x} outside every VMA"
         prev = None
         for vma in self._vmas:
             assert vma.start < vma.end, f"empty VMA {vma}"

@@ -11,15 +11,16 @@ from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.mlock import can_do_mlock, mlock_future_ok
 from simulator.kernel.munmap import gather_munmap_vmas
 from simulator.kernel.uapi import (
-    MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED,
-    MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK,
-    MAP_SYNC, MAP_TYPE, PROT_EXEC, PROT_READ, PROT_WRITE,
+    MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB,
+    MAP_LOCKED, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
+    MAP_STACK, MAP_SYNC, MAP_TYPE, PROT_EXEC, PROT_READ, PROT_WRITE,
     Errno,
 )
 from simulator.kernel.unmapped_area import get_unmapped_area
 from simulator.kernel.vma import (
-    VM_ACCOUNT, VM_DONTDUMP, VM_DROPPABLE, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE,
-    VM_NOHUGEPAGE, VM_NORESERVE, VM_SHARED, VM_SYNC, VM_WIPEONFORK, VM_WRITE, FileRef, Vma,
+    VM_ACCOUNT, VM_DONTDUMP, VM_DROPPABLE, VM_GROWSDOWN, VM_LOCKED, VM_LOCKED_MASK, VM_MAYEXEC,
+    VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NOHUGEPAGE, VM_NORESERVE, VM_SHARED, VM_SYNC,
+    VM_WIPEONFORK, VM_WRITE, FileRef, Vma,
 )
 from simulator.units import PAGE_MASK, PAGE_SHIFT, page_align
 
@@ -75,6 +76,20 @@ def file_mmap_ok(mm, pgoff: int, length: int) -> bool:
 def accountable_mapping(file: FileRef | None, vm_flags: int) -> bool:
     """mm/vma.c: private writable mappings are charged (VM_ACCOUNT) unless MAP_NORESERVE."""
     return vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE
+
+
+def map_droppable_flags(mm, flags: int, vm_flags: int) -> int | Errno:
+    """mm/mmap.c ``do_mmap``, case MAP_DROPPABLE (6.11+): anonymous memory the kernel may
+    drop under pressure. EOPNOTSUPP where VM_DROPPABLE is VM_NONE (32-bit kernels), EINVAL
+    with MAP_LOCKED, MAP_HUGETLB or MAP_GROWSDOWN; then VM_DROPPABLE | VM_NORESERVE |
+    VM_WIPEONFORK | VM_DONTDUMP. It is never locked: mlockall(MCL_FUTURE)'s VM_LOCKED does
+    not reach it (measured on 6.18: smaps VmFlags "rd wr mr mw me nr wf dd dp", no "lo")."""
+    if mm.profile.kernel_bits != 64:
+        return Errno.EOPNOTSUPP
+    if flags & (MAP_LOCKED | MAP_HUGETLB) or vm_flags & VM_GROWSDOWN:
+        return Errno.EINVAL
+    return ((vm_flags & ~VM_LOCKED_MASK) | VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK
+            | VM_DONTDUMP)
 
 
 def sys_mmap(mm, addr: int, length: int, prot: int, flags: int, file: FileRef | None,
@@ -163,14 +178,9 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
             vm_flags |= VM_SHARED | VM_MAYSHARE
         elif map_type in (MAP_PRIVATE, MAP_DROPPABLE):
             if map_type == MAP_DROPPABLE:
-                # mm/mmap.c do_mmap: VM_DROPPABLE exists on 64-bit kernels only; a locked,
-                # hugetlb or stack mapping makes no sense dropped; the pages are not
-                # reserved, and neither survive fork nor go into core dumps.
-                if mm.profile.kernel_bits != 64:
-                    return Errno.ENOTSUPP
-                if flags & (MAP_LOCKED | MAP_HUGETLB) or vm_flags & VM_GROWSDOWN:
-                    return Errno.EINVAL
-                vm_flags |= VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP
+                vm_flags = map_droppable_flags(mm, flags, vm_flags)
+                if isinstance(vm_flags, Errno):
+                    return vm_flags
             pgoff = addr >> PAGE_SHIFT
         else:
             return Errno.EINVAL
@@ -210,6 +220,7 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
     if destroyed:
         for vma in gathered:
             mm._remove(vma)
+        mm.zap_guard_markers(addr, end)
         mm._event(ev.FixedReplaced, addr=addr, length=length, destroyed=tuple(destroyed))
     if accountable_mapping(file, vm_flags):
         vm_flags |= VM_ACCOUNT

@@ -189,6 +189,9 @@ def move_vma(mm, req: _Request, vma: Vma, new_addr: int, pgoff: int):
     if vma.is_anonymous and vma.anon_vma is None:
         pgoff = new_addr >> PAGE_SHIFT  # never written: re-linearised like a fresh mmap
     copy = vma._replace(start=new_addr, end=new_addr + req.new_len, pgoff=pgoff)
+    # move_page_tables: guard markers go with the pages (also with MREMAP_DONTUNMAP).
+    moved = {p - req.addr + new_addr for p in mm.guard_pages
+             if req.addr <= p < req.addr + min(req.old_len, req.new_len)}
     vma_merge_new_range(mm, copy)
     if req.flags & MREMAP_DONTUNMAP:
         old = mm.vma_at(req.addr)
@@ -199,6 +202,8 @@ def move_vma(mm, req: _Request, vma: Vma, new_addr: int, pgoff: int):
             mm._replace(old, updated)
     else:
         unmap_range(mm, req.addr, req.addr + req.old_len)
+    mm.zap_guard_markers(req.addr, req.addr + req.old_len)
+    mm.guard_pages = mm.guard_pages | moved
     return new_addr
 
 

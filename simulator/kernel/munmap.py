@@ -55,6 +55,7 @@ def unmap_range(mm, start: int, end: int) -> list[Vma] | Errno:
         return vmas
     for vma in vmas:
         mm._remove(vma)
+    mm.zap_guard_markers(start, end)
     return vmas
 
 

@@ -59,6 +59,9 @@ VM_PKEY_SHIFT = 32
 VM_PKEY_MASK = 0xF << VM_PKEY_SHIFT
 #: VM_SEALED (include/linux/mm.h, bit 42, 64-bit kernels only): mseal(2).
 VM_SEALED = 1 << 42
+#: VM_DROPPABLE (include/linux/mm.h, bit 40, 64-bit kernels only; VM_NONE on 32-bit ones):
+#: MAP_DROPPABLE memory, smaps "dp".
+VM_DROPPABLE = 1 << 40
 #: include/linux/mm.h VM_LOCKED_MASK: what mlock and munlock set and clear.
 VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT
 
@@ -82,6 +85,7 @@ SMAPS_FLAG_NAMES = {
     "wf": VM_WIPEONFORK, "dd": VM_DONTDUMP, "sd": VM_SOFTDIRTY, "mm": VM_MIXEDMAP,
     "hg": VM_HUGEPAGE, "nh": VM_NOHUGEPAGE, "mg": VM_MERGEABLE, "ss": VM_SHADOW_STACK,
     "lf": VM_LOCKONFAULT, "sl": VM_SEALED, "gu": VM_MAYBE_GUARD,
+    "dp": VM_DROPPABLE,
 }
 
 

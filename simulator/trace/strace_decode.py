@@ -66,7 +66,9 @@ _SUPERSEDED = re.compile(r"superseded by execve in pid (\d{1,10}) \+\+\+$")
 _IOV = re.compile(r"\{iov_base=(NULL|0x[0-9a-f]{1,16}), iov_len=(\d{1,20})\}")
 
 # How each decoded call's arguments are read: (name, kind), kind one of "addr" (a number or
-# NULL), "num" (unsigned), "int" (signed), "fd" (with an optional -y path), "iov", or a
+# NULL), "num" (unsigned), "int" (signed), "fd" (with an optional -y path), "iov", "struct" (a
+# pointer strace may print as the structure it points to, e.g. shmctl(IPC_STAT)'s
+# ``{shm_perm=...}``: then None, the address is not shown), or a
 # table of names (flags; a single value such as MADV_* also decodes through one).
 _ADDR, _LEN = ("addr", "addr"), ("length", "num")
 _MMAP_SPEC = (_ADDR, _LEN, ("prot", PROT_NAMES), ("flags", MAP_NAMES), ("fd", "fd"),
@@ -91,7 +93,7 @@ _SPECS = {
     "shmat": (("shmid", "int"), ("shmaddr", "addr"), ("shmflg", xlat.SHMAT_NAMES)),
     "shmdt": (("shmaddr", "addr"),),
     "shmget": (("key", xlat.IPC_KEY_NAMES), ("size", "num"), ("shmflg", xlat.SHMGET_NAMES)),
-    "shmctl": (("shmid", "int"), ("cmd", xlat.IPC_CMD_NAMES), ("buf", "addr")),
+    "shmctl": (("shmid", "int"), ("cmd", xlat.IPC_CMD_NAMES), ("buf", "struct")),
     "pkey_mprotect": (_ADDR, _LEN, ("prot", PROT_NAMES), ("pkey", "int")),
     "pkey_alloc": (("flags", "num"), ("access_rights", xlat.PKEY_NAMES)),
     "pkey_free": (("pkey", "int"),),
@@ -185,6 +187,8 @@ def _decode_args(name: str, args_text: str):
         elif kind == "iov":
             iov = _iovec(part)
             values.append(None)
+        elif kind == "struct":
+            values.append(None if part.startswith("{") else _number(part, what))
         else:
             values.append(_flags(part, kind))
     if len(values) < len(spec):
