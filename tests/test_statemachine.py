@@ -181,6 +181,10 @@ class AddressSpaceMachine(RuleBasedStateMachine):
         name, personality = layout
         self.mm = fresh_address_space(name, personality, rlimit,
                                       KernelConfig(max_map_count=max_map_count))
+        #: Splits left by calls refused at a special mapping (vms_abort_munmap_vmas keeps
+        #: them): the kernel's ``map_count <= max_map_count + 1`` holds after every call that
+        #: succeeds, and such a refusal may add one more past it (measured: EINVAL at [vvar]).
+        self.leftover_splits = 0
 
     # -- checks shared by the rules --------------------------------------------------------------
 
@@ -307,6 +311,7 @@ class AddressSpaceMachine(RuleBasedStateMachine):
             if expected is Errno.EINVAL:
                 self.assert_outside_unchanged(before[0], [])
                 assert mm.map_count == mc + split
+                self.leftover_splits += split
             else:
                 self.assert_unchanged(before)
             return
@@ -376,6 +381,7 @@ class AddressSpaceMachine(RuleBasedStateMachine):
             # A refused split of a special mapping: earlier splits stay, nothing is unmapped.
             self.assert_outside_unchanged(before[0], [])
             assert mm.map_count == mc + split
+            self.leftover_splits += split
             return
         if result != 0:
             self.assert_unchanged(before)
@@ -805,7 +811,7 @@ class AddressSpaceMachine(RuleBasedStateMachine):
         mm = self.mm
         mm._check()
         assert list(mm.gaps()) == naive_gaps(mm)
-        assert mm.map_count <= mm.max_map_count + 1
+        assert mm.map_count <= mm.max_map_count + 1 + self.leftover_splits
 
     @invariant()
     def searches_agree(self):
