@@ -1,0 +1,135 @@
+"""Real kernels of other architectures and splits, replayed on the model (no QEMU needed).
+
+tests/data/qemu/PROFILE.jsonl.gz was recorded by ``python tools/qemu/record.py PROFILE``: a
+Linux kernel built for that profile (native i386 with a VMSPLIT choice, arm64 with a VA size,
+...) booted under QEMU with ``norandmaps`` ran, on its serial console,
+
+* the kernel probe (tests/probe/probe.c) on random call sequences: every call's result and
+  /proc/self/maps after it ("probe" records);
+* a maps printer built PIE, non-PIE, static and static-PIE: /proc/self/maps at main ("exec");
+* the thread counter (tests/probe/thrcount.c): threads until pthread_create failed, with the
+  maps before and after ("threads").
+
+The first record ("meta") holds the kernel version, the config options that matter, the
+sysctls and the command that made the recording. The model runs with the profile of the same
+name and the recorded sysctls; where it disagrees, the model is wrong.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+import differential
+from simulator.kernel.arch import get_profile
+from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
+from simulator.kernel.vma import FileRef
+from simulator.trace.loadmaps import address_space_from_maps
+from simulator.trace.procmaps import parse_maps
+from simulator.units import RLIM_INFINITY
+
+DATA = Path(__file__).parent / "data" / "qemu"
+RECORDINGS = sorted(DATA.glob("*.jsonl.gz"))
+
+
+def load(path: Path) -> list[dict]:
+    with gzip.open(path, "rt") as f:
+        return [json.loads(line) for line in f]
+
+
+_CACHE: dict[Path, list[dict]] = {}
+
+
+def records(path: Path) -> list[dict]:
+    if path not in _CACHE:
+        _CACHE[path] = load(path)
+    return _CACHE[path]
+
+
+def cases(kind: str):
+    out = []
+    for path in RECORDINGS:
+        for i, rec in enumerate(records(path)):
+            if rec["kind"] == kind:
+                out.append(pytest.param(path, i, id=f"{path.name.split('.')[0]}:{rec['tag']}"))
+    return out
+
+
+def rlimit(value: str | int) -> int:
+    return RLIM_INFINITY if value == "inf" else int(value)
+
+
+def kernel_config(meta: dict) -> KernelConfig:
+    """The recorded kernel's sysctls and config choices, as the model's knobs."""
+    config = meta["config"]
+    lsm = config.get("CONFIG_LSM_MMAP_MIN_ADDR", "n")
+    return KernelConfig(mmap_min_addr=meta["mmap_min_addr"],
+                        lsm_mmap_min_addr=0 if lsm == "n" else int(lsm),
+                        randomize_va_space=meta["randomize_va_space"],
+                        overcommit_memory=meta["overcommit_memory"],
+                        thp=config.get("CONFIG_TRANSPARENT_HUGEPAGE") == "y")
+
+
+def process_config(rec: dict) -> ProcessConfig:
+    return ProcessConfig(personality=Personality.ADDR_NO_RANDOMIZE,
+                         rlimit_stack=rlimit(rec["rlimit_stack"]))
+
+
+def test_there_are_recordings():
+    assert RECORDINGS, "no recordings in tests/data/qemu (python tools/qemu/record.py PROFILE)"
+    for path in RECORDINGS:
+        meta = records(path)[0]
+        assert meta["kind"] == "meta"
+        get_profile(meta["profile"])  # a profile of that name exists
+        assert path.name == f"{meta['profile']}.jsonl.gz"
+        assert "norandmaps" in meta["cmdline"] and meta["randomize_va_space"] == 0
+        kinds = {r["kind"] for r in records(path)}
+        assert {"probe", "exec", "threads"} <= kinds
+
+
+@pytest.mark.parametrize("path,index", cases("probe"))
+def test_probe_sequences_match_the_recorded_kernel(path, index):
+    recs = records(path)
+    meta, rec = recs[0], recs[index]
+    profile = get_profile(meta["profile"])
+    files = [FileRef(r["path"], r["dev"], r["inode"], size=r["size"])
+             for r in recs if r["kind"] == "file"]
+    mm = address_space_from_maps(parse_maps(rec["initial_smaps"], "<initial smaps>"), profile,
+                                 proc=process_config(rec), kconfig=kernel_config(meta),
+                                 assume_written=True)
+    if "[heap]" not in rec["initial_smaps"]:
+        mm.start_brk = mm.current_brk = rec["brk0"]
+    mm._check()
+    for i, (op, result, maps) in enumerate(rec["steps"]):
+        if result == "SKIPPED":
+            continue
+        got = differential.apply(mm, op, files)
+        context = f"{meta['release']} {profile.name} {rec['tag']} op {i}: {op}"
+        assert got == result, context
+        assert mm.maps_text() == maps, context
+        mm._check()
+
+
+def _ranges(maps_text: str):
+    return [tuple(line.split()[:2]) for line in maps_text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("path,index", cases("threads"))
+def test_thread_counts_match_the_recorded_kernel(path, index, tmp_path):
+    from simulator.cli import threads_until_failure
+    from simulator.libc.pthread import ThreadAttr
+
+    recs = records(path)
+    meta, rec = recs[0], recs[index]
+    assert rec["error"] == "EAGAIN"
+    before = tmp_path / "before.maps"
+    before.write_text(rec["before"])
+    process, result = threads_until_failure(
+        get_profile(meta["profile"]), process_config(rec),
+        ThreadAttr(stacksize=rec["stack_size"], guardsize=rec["guard_size"]), str(before))
+    process.mm._check()
+    assert (result.threads, result.stopped_by) == (rec["count"], "mmap ENOMEM"), rec["tag"]
+    assert _ranges(process.mm.maps_text()) == _ranges(rec["after"]), rec["tag"]
