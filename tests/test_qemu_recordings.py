@@ -133,3 +133,44 @@ def test_thread_counts_match_the_recorded_kernel(path, index, tmp_path):
     process.mm._check()
     assert (result.threads, result.stopped_by) == (rec["count"], "mmap ENOMEM"), rec["tag"]
     assert _ranges(process.mm.maps_text()) == _ranges(rec["after"]), rec["tag"]
+
+
+def _elf(data: dict, path: str):
+    from simulator.kernel.binfmt_elf import ElfImage, Segment
+
+    return ElfImage(FileRef(path), data["dynamic"], tuple(Segment(*s) for s in data["segments"]),
+                    data["interp"], data["exec_stack"])
+
+
+def _exec_view(maps_text: str, paths: tuple[str, ...]) -> dict:
+    """What exec decides, as /proc/self/maps shows it at main: where each file's first mapping
+    starts, the special mappings, and the top of the stack (ld.so and libc map more, and the
+    stack grows, before main runs)."""
+    view: dict = {}
+    for e in parse_maps(maps_text):
+        if e.name in paths:
+            view.setdefault(e.name, e.start)
+        elif e.name.startswith("[") and e.name not in ("[heap]", "[stack]"):
+            view[e.name] = (e.start, e.end)
+        elif e.name == "[stack]":
+            view["[stack] end"] = e.end
+    return view
+
+
+@pytest.mark.parametrize("path,index", cases("exec"))
+def test_exec_layouts_match_the_recorded_kernel(path, index):
+    from simulator.kernel.exec import exec_layout
+
+    recs = records(path)
+    meta, rec = recs[0], recs[index]
+    exe = _elf(rec["elf"], rec["binary"])
+    interp = _elf(rec["interp_elf"], exe.interp) if exe.interp else None
+    proc = ProcessConfig(personality=Personality.ADDR_NO_RANDOMIZE,
+                         rlimit_stack=rlimit(rec["rlimit_stack"]),
+                         exec_strings=rec["exec_strings"])
+    mm = exec_layout(get_profile(meta["profile"]), exe, interp, kconfig=kernel_config(meta),
+                     proc=proc)
+    mm._check()
+    paths = (rec["binary"],) + ((exe.interp,) if exe.interp else ())
+    assert _exec_view(mm.maps_text(), paths) == _exec_view(rec["maps"], paths), rec["tag"]
+    assert mm.start_brk == rec["brk"], rec["tag"]

@@ -40,6 +40,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 import kernel_probe  # noqa: E402
 import probe_ops  # noqa: E402
@@ -115,6 +116,14 @@ def build_kernel(profiles: dict, name: str, jobs: int) -> tuple[Path, dict[str, 
     arch = profiles["arch"][profiles["profile"][name]["arch"]]
     frag = kernel_fragment(profiles, name)
     out = CACHE / "build" / name
+    if not out.exists():
+        # seed from a built profile of the same architecture: only what the options touch
+        # is rebuilt (kbuild's fixdep), which is much quicker than a fresh build
+        same = [p for p, v in profiles["profile"].items() if p != name
+                and v["arch"] == profiles["profile"][name]["arch"]
+                and (CACHE / "build" / p / "vasim-fragment").exists()]
+        if same:
+            run(["cp", "-a", CACHE / "build" / same[0], out])
     out.mkdir(parents=True, exist_ok=True)
     stamp = out / "vasim-fragment"
     image = out / arch["image"]
@@ -307,7 +316,24 @@ def parse_console(lines: list[str]) -> tuple[dict[str, str], dict[str, tuple], d
     raise SystemExit("the guest did not finish the plan (no @@DONE)")
 
 
-def records(profile: str, cats, stats, runs, tags, config, frag, command, qemu) -> list[dict]:
+def elf_record(host: Path) -> dict:
+    """The program headers exec reads (simulator.host.elf.read_elf), as JSON."""
+    from simulator.host.elf import read_elf
+
+    image = read_elf(str(host))
+    return {"dynamic": image.dynamic, "interp": image.interp, "exec_stack": image.exec_stack,
+            "segments": [[s.vaddr, s.memsz, s.filesz, s.offset, s.flags, s.align]
+                         for s in image.segments]}
+
+
+def exec_strings(argv: list[str], env: dict[str, str]) -> int:
+    """Bytes fs/exec.c copies onto the new stack: filename, environment and argv strings."""
+    return (len(argv[0]) + 1 + sum(len(f"{k}={v}") + 1 for k, v in env.items())
+            + sum(len(a) + 1 for a in argv))
+
+
+def records(profile: str, cats, stats, runs, tags, config, frag, command, qemu,
+            files: dict[str, Path]) -> list[dict]:
     keys = sorted({opt.split()[1] if opt.startswith("# ") else opt.split("=")[0] for opt in frag}
                   | {"CONFIG_PAGE_OFFSET", "CONFIG_ARM64_VA_BITS", "CONFIG_PGTABLE_LEVELS",
                      "CONFIG_X86_5LEVEL", "CONFIG_HIGHMEM", "CONFIG_TRANSPARENT_HUGEPAGE",
@@ -340,6 +366,10 @@ def records(profile: str, cats, stats, runs, tags, config, frag, command, qemu) 
                        steps=[[s.op_line_resolved, s.result, s.maps] for s in prun.steps])
             del rec["ops"]
         elif info["kind"] == "exec":
+            exe = elf_record(files[info["binary"]])
+            rec["elf"] = exe
+            rec["interp_elf"] = elf_record(files[exe["interp"]]) if exe["interp"] else None
+            rec["exec_strings"] = exec_strings([info["binary"]], out[0]["env"])
             rec["maps"] = text.split("MAPS\n", 1)[1].split("END\n", 1)[0]
             rec["brk"] = int(text.split("BRK ", 1)[1].split()[0], 16)
         else:
@@ -377,7 +407,7 @@ def main(argv=None) -> int:
     cats, stats, runs = parse_console(lines)
     qemu = " ".join(arch["qemu"])
     recs = records(name, cats, stats, runs, tags, config, kernel_fragment(profiles, name),
-                   f"python tools/qemu/record.py {name}", qemu)
+                   f"python tools/qemu/record.py {name}", qemu, files)
     out = args.out or OUT_DIR / f"{name}.jsonl.gz"
     out.parent.mkdir(parents=True, exist_ok=True)
     with gzip.GzipFile(out, "wb", mtime=0) as f:
