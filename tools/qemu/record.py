@@ -25,6 +25,7 @@ Builds are cached in ~/.cache/vasim-qemu (override with VASIM_QEMU_CACHE).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import os
@@ -105,13 +106,16 @@ def kernel_source() -> Path:
 
 
 def kernel_fragment(profiles: dict, name: str) -> list[str]:
+    name = profiles["profile"][name].get("kernel", name)
     prof = profiles["profile"][name]
     arch = profiles["arch"][prof["arch"]]
     return profiles["common_config"] + arch["config"] + prof["config"]
 
 
 def build_kernel(profiles: dict, name: str, jobs: int) -> tuple[Path, dict[str, str]]:
-    """The kernel image for profile ``name`` and its final .config as a dict."""
+    """The kernel image for profile ``name`` and its final .config as a dict (a profile with
+    ``kernel = "OTHER"`` boots OTHER's kernel, e.g. arm64 compat tasks)."""
+    name = profiles["profile"][name].get("kernel", name)
     src = kernel_source()
     arch = profiles["arch"][profiles["profile"][name]["arch"]]
     frag = kernel_fragment(profiles, name)
@@ -316,6 +320,29 @@ def parse_console(lines: list[str]) -> tuple[dict[str, str], dict[str, tuple], d
     raise SystemExit("the guest did not finish the plan (no @@DONE)")
 
 
+def normalize_shmem_inodes(prun):
+    """Renumber shmem inodes 1, 2, 3... in order of first appearance, as
+    kernel_probe.normalize_shmem_inodes does on the host, keeping the kernel's own column
+    padding (which is narrower on a 32-bit kernel)."""
+    numbering: dict[str, str] = {}
+
+    def fix(text):
+        if text is None or not any(p in text for p in kernel_probe._SHMEM_PATHS):
+            return text
+        out = []
+        for line in text.split("\n"):
+            m = kernel_probe._INODE_LINE_RE.match(line)
+            if m and m.group(4).startswith(kernel_probe._SHMEM_PATHS):
+                column = len(m.group(1)) + len(m.group(2)) + len(m.group(3))
+                head = m.group(1) + numbering.setdefault(m.group(2), str(len(numbering) + 1))
+                line = head + " " * max(1, column - len(head)) + m.group(4)
+            out.append(line)
+        return "\n".join(out)
+
+    steps = [dataclasses.replace(st, maps=fix(st.maps)) for st in prun.steps]
+    return dataclasses.replace(prun, initial_smaps=fix(prun.initial_smaps), steps=steps)
+
+
 def elf_record(host: Path) -> dict:
     """The program headers exec reads (simulator.host.elf.read_elf), as JSON."""
     from simulator.host.elf import read_elf
@@ -361,7 +388,7 @@ def records(profile: str, cats, stats, runs, tags, config, frag, command, qemu,
         if info["kind"] == "probe":
             if status != "0":
                 raise SystemExit(f"{tag}: probe exited {status}:\n{text[-2000:]}")
-            prun = kernel_probe.parse_probe_output(text, ops=info["ops"])
+            prun = normalize_shmem_inodes(kernel_probe.parse_probe_output(text, ops=info["ops"]))
             rec.update(initial_smaps=prun.initial_smaps, brk0=prun.brk0,
                        steps=[[s.op_line_resolved, s.result, s.maps] for s in prun.steps])
             del rec["ops"]
@@ -390,20 +417,28 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=3600, help="seconds the guest may run")
     ap.add_argument("--out", type=Path, default=None, help="default tests/data/qemu/PROFILE.jsonl.gz")
     ap.add_argument("--keep-console", type=Path, default=None, help="also keep the raw console log")
+    ap.add_argument("--reparse", action="store_true",
+                    help="parse the last console log again instead of booting (after a change "
+                         "to the parser; the programs must be unchanged)")
     args = ap.parse_args(argv)
     name = args.profile
     arch = profiles["arch"][profiles["profile"][name]["arch"]]
     image, config = build_kernel(profiles, name, args.jobs)
     work = CACHE / "guest" / name
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    if not args.reparse:
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
     files = build_programs(arch, work)
     plan, extra, tags = make_plan(arch["bits"])
     extra["/plan"] = "".join(line + "\n" for line in plan).encode()
     cpio = work / "initramfs.cpio"
     cpio.write_bytes(initramfs(files, extra))
     console = args.keep_console or work / "console.log"
-    lines = boot(arch, image, cpio, console, args.timeout)
+    if args.reparse:
+        text = console.read_bytes().decode(errors="replace")
+        lines = text.replace("\r\n", "\n").replace("\r", "").split("\n")
+    else:
+        lines = boot(arch, image, cpio, console, args.timeout)
     cats, stats, runs = parse_console(lines)
     qemu = " ".join(arch["qemu"])
     recs = records(name, cats, stats, runs, tags, config, kernel_fragment(profiles, name),
