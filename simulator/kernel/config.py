@@ -81,6 +81,8 @@ class KernelConfig:
     overcommit_memory: int = 0
     #: The caller has CAP_SYS_RAWIO (root), so MAP_FIXED below mmap_min_addr is allowed.
     cap_sys_rawio: bool = True
+    #: Kernel version whose rules apply (simulator/kernel/versions.py): "6.18" or "6.12".
+    version: str = "6.18"
 
     @property
     def stack_guard_gap(self) -> int:

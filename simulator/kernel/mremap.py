@@ -18,6 +18,7 @@ import attrs
 from simulator.kernel import events as ev
 from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.munmap import sys_munmap, unmap_range
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.uapi import MAP_FIXED, MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED, \
     MREMAP_MAYMOVE, Errno
 from simulator.kernel.unmapped_area import get_unmapped_area
@@ -71,6 +72,11 @@ def check_mremap_params(mm, req: _Request) -> Errno | None:
         return Errno.EINVAL
     if not req.moving:
         return None
+    if (kernel_rules(mm.kconfig.version).mremap_vma_before_new_addr
+            and req.flags & MREMAP_MAYMOVE
+            and not (req.flags & MREMAP_DONTUNMAP and req.old_len != req.new_len)
+            and mm.vma_at(req.addr) is None):
+        return Errno.EFAULT
     if req.new_addr > mm.task_size - req.new_len or req.new_addr & ~PAGE_MASK:
         return Errno.EINVAL
     if not req.flags & MREMAP_MAYMOVE:

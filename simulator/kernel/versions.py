@@ -1,0 +1,51 @@
+"""Rules that changed between the kernel versions the model knows: data, one row per version.
+
+``KernelConfig.version`` picks the row. 6.18 is the reference machine's kernel (every rule in
+the engine is its rule); 6.12 was measured under QEMU (tools/qemu/record.py, the recordings in
+tests/data/qemu/). A rule that differs is a value here, read where the engine needs it.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from simulator.kernel.arch import _VDSO_FLAGS, _VVAR_FLAGS, X86_VDSO, SpecialBlock, SpecialMapping
+
+
+@attrs.frozen
+class KernelRules:
+    version: str
+    #: Special-mapping blocks that differ from the profile's (6.18) ones: (6.18 block, this
+    #: version's block) pairs. x86 ``map_vdso``: 6.18 has [vvar] 4 + [vvar_vclock] 2 + [vdso]
+    #: 2 pages (the generic vDSO data store, 6.15); 6.12 has [vvar] 4 + [vdso] 2.
+    specials: tuple[tuple[tuple[SpecialBlock, ...], tuple[SpecialBlock, ...]], ...] = ()
+    #: mm/mremap.c: 6.12 looks the source VMA up (-EFAULT) before it checks the new address
+    #: of a moving remap (alignment, range, overlap: -EINVAL); 6.17's rework
+    #: (check_mremap_params) checks the new address first.
+    mremap_vma_before_new_addr: bool = False
+
+    def specials_for(self, blocks: tuple[SpecialBlock, ...]) -> tuple[SpecialBlock, ...]:
+        for newest, here in self.specials:
+            if blocks == newest:
+                return here
+        return blocks
+
+
+_X86_VDSO_6_12 = (SpecialBlock((
+    SpecialMapping("[vvar]", 4, _VVAR_FLAGS),
+    SpecialMapping("[vdso]", 2, _VDSO_FLAGS),
+)),)
+
+RULES: dict[str, KernelRules] = {
+    "6.18": KernelRules("6.18"),
+    "6.12": KernelRules("6.12", specials=((X86_VDSO, _X86_VDSO_6_12),),
+                        mremap_vma_before_new_addr=True),
+}
+
+
+def kernel_rules(version: str) -> KernelRules:
+    """The rules of kernel ``version`` ("6.18", "6.12"); ValueError names the known ones."""
+    try:
+        return RULES[version]
+    except KeyError:
+        raise ValueError(f"unknown kernel version {version!r} (known: {', '.join(RULES)})") from None
