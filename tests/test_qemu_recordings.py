@@ -91,6 +91,20 @@ def test_there_are_recordings():
         assert {"probe", "exec", "threads"} <= kinds
 
 
+def test_provenance_says_which_profiles_were_measured():
+    """A profile says "measured on Linux X.Y under QEMU" exactly when it has a recording here,
+    from a kernel of that version."""
+    from simulator.kernel.arch import PROFILES
+
+    recorded = {records(p)[0]["profile"]: records(p)[0]["release"] for p in RECORDINGS}
+    for name, profile in PROFILES.items():
+        if name in recorded:
+            version = ".".join(recorded[name].split(".")[:2])
+            assert profile.provenance.startswith(f"measured on Linux {version} under QEMU"), name
+        else:
+            assert "under QEMU" not in profile.provenance, name
+
+
 @pytest.mark.parametrize("path,index", cases("probe"))
 def test_probe_sequences_match_the_recorded_kernel(path, index):
     recs = records(path)
