@@ -18,6 +18,7 @@ import attrs
 from simulator.errors import InputError
 from simulator.kernel.arch import PROFILES
 from simulator.kernel.config import Personality
+from simulator.kernel.versions import RULES as KERNEL_VERSIONS
 from simulator.kernel.uapi import MAP_NAMES, MREMAP_NAMES, PROT_NAMES, Errno
 from simulator.scenario.expr import BUILTINS, Expr, ExprError, parse
 from simulator.scenario.locate import locate, position
@@ -234,6 +235,7 @@ KERNEL_KEYS = {
     "legacy_va_layout": _int(0, 1), "randomize_va_space": _int(0, 2),
     "max_map_count": _int(1, 1 << 31), "thp": _bool, "mmap_rnd_bits": _int(0, 40),
     "mmap_rnd_compat_bits": _int(0, 40), "overcommit_memory": _int(0, 2), "cap_sys_rawio": _bool,
+    "version": _choice(*KERNEL_VERSIONS),
 }
 GLIBC_KEYS = {
     "version": _choice("2.36", "2.42"), "ncpu": _int(1, 4096), "top_pad": _size,
