@@ -172,6 +172,11 @@ def compile_c(arch: dict, src: Path, out: Path, flags: list[str]) -> Path:
     return out
 
 
+def exec_kinds(arch: dict) -> list[str]:
+    """The maps printers to build: Debian's armhf glibc has no static-PIE start file."""
+    return arch.get("exec_kinds", ["pie", "nopie", "static", "static-pie"])
+
+
 def build_programs(arch: dict, work: Path) -> dict[str, Path]:
     """guest path -> host file for everything the initramfs carries."""
     probe = ROOT / "tests" / "probe"
@@ -187,9 +192,10 @@ def build_programs(arch: dict, work: Path) -> dict[str, Path]:
                                      ["-no-pie", "-fno-PIE"]),
         "/bin/maps-static": compile_c(arch, HERE / "maps.c", work / "maps-static",
                                       ["-static", "-no-pie", "-fno-PIE"]),
-        "/bin/maps-static-pie": compile_c(arch, HERE / "maps.c", work / "maps-static-pie",
-                                          ["-static-pie", "-fPIE"]),
     }
+    if "static-pie" in exec_kinds(arch):
+        files["/bin/maps-static-pie"] = compile_c(arch, HERE / "maps.c", work / "maps-static-pie",
+                                                  ["-static-pie", "-fPIE"])
     for guest, host in arch["libs"].items():
         files[guest] = Path(host)
     return files
@@ -240,7 +246,7 @@ def rl(value) -> str:
     return INF if value == INF else str(value)
 
 
-def make_plan(bits: int) -> tuple[list[str], dict[str, bytes], dict[str, dict]]:
+def make_plan(bits: int, kinds: list[str]) -> tuple[list[str], dict[str, bytes], dict[str, dict]]:
     """Plan lines for /init, extra files (probe scripts), and what each RUN tag is."""
     lines = ["CAT /proc/version", "CAT /proc/sys/kernel/threads-max",
              "CAT /proc/sys/vm/mmap_min_addr", "CAT /proc/sys/vm/overcommit_memory",
@@ -257,7 +263,7 @@ def make_plan(bits: int) -> tuple[list[str], dict[str, bytes], dict[str, dict]]:
             tags[tag] = {"kind": "probe", "seed": seed, "rlimit_stack": rl(limit), "ops": ops}
             lines.append(f"RUN {tag} {rl(limit)} /bin/probe /scripts/{tag} "
                          + " ".join(p for p, _ in SCRATCH))
-    for kind in ("pie", "nopie", "static", "static-pie"):
+    for kind in kinds:
         for limit in EXEC_RLIMITS:
             tag = f"exec-{kind}-{rl(limit)}"
             tags[tag] = {"kind": "exec", "binary": f"/bin/maps-{kind}", "rlimit_stack": rl(limit)}
@@ -429,7 +435,7 @@ def main(argv=None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     files = build_programs(arch, work)
-    plan, extra, tags = make_plan(arch["bits"])
+    plan, extra, tags = make_plan(arch["bits"], exec_kinds(arch))
     extra["/plan"] = "".join(line + "\n" for line in plan).encode()
     cpio = work / "initramfs.cpio"
     cpio.write_bytes(initramfs(files, extra))
