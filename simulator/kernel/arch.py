@@ -133,6 +133,9 @@ class Profile:
     #: enforces when it is above vm.mmap_min_addr).
     lsm_mmap_min_addr: int = 65536
     gate: GateArea | None = None
+    #: glibc's ARCH_MIN_GUARD_SIZE for this architecture's userland (nptl/allocatestack.c
+    #: raises a non-zero thread-stack guard to it): 64 KiB on aarch64, 0 elsewhere.
+    min_thread_guard: int = 0
 
     def task_limits(self, personality: Personality) -> TaskLimits:
         if self.limits_3gb is not None and personality & Personality.ADDR_LIMIT_3GB:
@@ -303,6 +306,7 @@ def _arm64(name: str, va_bits: int, task_bits_max: int, summary: str) -> Profile
         map_32bit=False, nonpie_base=0x400000,
         specials=(SpecialBlock((_ARM_VVAR, SpecialMapping("[vdso]", 2, _VDSO_FLAGS))),),
         lsm_mmap_min_addr=32768,
+        min_thread_guard=64 * 1024,  # sysdeps/aarch64/nptl/pthreaddef.h; measured under QEMU
     )
 
 
