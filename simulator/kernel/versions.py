@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import attrs
 
-from simulator.kernel.arch import _VDSO_FLAGS, _VVAR_FLAGS, X86_VDSO, SpecialBlock, SpecialMapping
+from simulator.kernel.arch import (
+    _VDSO_FLAGS, _VVAR_FLAGS, AARCH64_48, AARCH64_COMPAT, X86_VDSO, SpecialBlock, SpecialMapping,
+)
 
 
 @attrs.frozen
@@ -23,6 +25,10 @@ class KernelRules:
     #: of a moving remap (alignment, range, overlap: -EINVAL); 6.17's rework
     #: (check_mremap_params) checks the new address first.
     mremap_vma_before_new_addr: bool = False
+    #: fs/binfmt_elf.c ``load_elf_binary``, a static PIE whose p_align is above a page: 6.12
+    #: maps it wherever mmap puts it, unmaps it and maps it again at that address aligned down
+    #: to its p_align; 6.18 takes mmap's address as it is.
+    static_pie_probe_alignment: bool = False
 
     def specials_for(self, blocks: tuple[SpecialBlock, ...]) -> tuple[SpecialBlock, ...]:
         for newest, here in self.specials:
@@ -31,6 +37,20 @@ class KernelRules:
         return blocks
 
 
+#: arm64 ``aarch64_setup_additional_pages`` on 6.12: [vvar] 2 pages (VVAR_NR_PAGES: data and
+#: time namespace), [vdso] 1 page (the size of that build's vDSO text; 6.18's is 2).
+_ARM64_VDSO_6_12 = (SpecialBlock((
+    SpecialMapping("[vvar]", 2, _VVAR_FLAGS),
+    SpecialMapping("[vdso]", 1, _VDSO_FLAGS),
+)),)
+
+#: arm64 compat tasks on 6.12: the same, with [vectors] and [sigpage] as in 6.18.
+_ARM64_COMPAT_6_12 = (
+    AARCH64_COMPAT.specials[0],
+    SpecialBlock((SpecialMapping("[vvar]", 2, _VVAR_FLAGS), SpecialMapping("[vdso]", 1, _VDSO_FLAGS))),
+    AARCH64_COMPAT.specials[2],
+)
+
 _X86_VDSO_6_12 = (SpecialBlock((
     SpecialMapping("[vvar]", 4, _VVAR_FLAGS),
     SpecialMapping("[vdso]", 2, _VDSO_FLAGS),
@@ -38,8 +58,10 @@ _X86_VDSO_6_12 = (SpecialBlock((
 
 RULES: dict[str, KernelRules] = {
     "6.18": KernelRules("6.18"),
-    "6.12": KernelRules("6.12", specials=((X86_VDSO, _X86_VDSO_6_12),),
-                        mremap_vma_before_new_addr=True),
+    "6.12": KernelRules("6.12", specials=((X86_VDSO, _X86_VDSO_6_12),
+                                          (AARCH64_48.specials, _ARM64_VDSO_6_12),
+                                          (AARCH64_COMPAT.specials, _ARM64_COMPAT_6_12)),
+                        mremap_vma_before_new_addr=True, static_pie_probe_alignment=True),
 }
 
 
