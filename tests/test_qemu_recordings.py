@@ -49,12 +49,47 @@ def records(path: Path) -> list[dict]:
     return _CACHE[path]
 
 
+_OVERCOMMIT = ("the VM has 512 MiB of RAM and no swap: vm.overcommit_memory=0's heuristic "
+               "(mm/util.c __vm_enough_memory) refuses one private writable mapping larger than "
+               "RAM + swap; the model does not model RAM")
+_COMPAT_HEAP = ("armhf glibc 2.36 on arm64 compat: the kernel's final [heap] (the DTVs) is "
+                "0x21000 bytes where the model's is 0x22000 (the model's extra page is i386's); "
+                "thread counts and every stack address match")
+#: Recorded runs where the model still disagrees with the kernel, with the measured and the
+#: modelled values. They are strict xfails: when the model learns the rule, they fail.
+KNOWN_DIFFERENCES = {
+    "aarch64-48:probe-s1-1073741824":
+        "op 90 mmap 0x0 0x40000000 PROT_READ|WRITE|EXEC MAP_PRIVATE|ANON: kernel -ENOMEM, "
+        "model 0xffff75400000; " + _OVERCOMMIT,
+    "aarch64-48:probe-s1-inf":
+        "op 0 mmap 0x0 0x40000000 PROT_READ|WRITE MAP_PRIVATE|ANON: kernel -ENOMEM, model "
+        "0x400000200000; " + _OVERCOMMIT,
+    "aarch64-48:probe-s2-8388608":
+        "op 109 mremap 0xfffff55f2000 0x400000 0x401000 MAYMOVE|FIXED 0xfffff67b0000: both "
+        "-EFAULT (the source range runs past its VMA), but 6.12's mremap_to unmaps the "
+        "destination first (kernel: fffff63c3000-fffff67b0000 and fffff6bb1000-fffff6c2e000 "
+        "left), 6.18 checks the source first (model: fffff63c3000-fffff6a91000 and "
+        "fffff6a95000-fffff6c2e000 untouched); not yet a rule in simulator/kernel/versions.py",
+    "aarch64-compat:probe-s2-inf":
+        "op 28 mremap 0x42609000 0x129000 0x129000 MAYMOVE|DONTUNMAP: both return 0x42732000; "
+        "the kernel keeps 42609000-42732000 and 42732000-4285b000 r--p as two VMAs, the model "
+        "merges them into 42609000-4285b000",
+    **{f"aarch64-compat:threads-{case}": _COMPAT_HEAP for case in (
+        "pie-8388608-0-4096", "pie-2097152-0-4096", "pie-67108864-0-4096", "pie-inf-0-4096",
+        "pie-8388608-1048576-4096", "pie-8388608-3145728-65536", "nopie-8388608-0-4096",
+        "nopie-8388608-1048576-0")},
+}
+
+
 def cases(kind: str):
     out = []
     for path in RECORDINGS:
         for i, rec in enumerate(records(path)):
             if rec["kind"] == kind:
-                out.append(pytest.param(path, i, id=f"{path.name.split('.')[0]}:{rec['tag']}"))
+                key = f"{path.name.split('.')[0]}:{rec['tag']}"
+                marks = ([pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[key])]
+                         if key in KNOWN_DIFFERENCES else [])
+                out.append(pytest.param(path, i, id=key, marks=marks))
     return out
 
 
@@ -99,13 +134,13 @@ def test_provenance_says_which_profiles_were_measured():
 
     recorded = {records(p)[0]["profile"]: records(p)[0]["release"] for p in RECORDINGS}
     for name, profile in PROFILES.items():
-        if name in recorded:
+        if name not in recorded:
+            assert "under QEMU" not in profile.provenance, name
+        elif profile.provenance.startswith("measured"):
             version = ".".join(recorded[name].split(".")[:2])
             assert profile.provenance.startswith(f"measured on Linux {version} under QEMU"), name
+            assert not any(key.startswith(name + ":") for key in KNOWN_DIFFERENCES), name
         else:
-            assert "under QEMU" not in profile.provenance, name
-    for name in recorded:
-        if not PROFILES[name].provenance.startswith("measured"):
             assert any(key.startswith(name + ":") for key in KNOWN_DIFFERENCES), name
 
 
