@@ -416,7 +416,7 @@ def records(profile: str, cats, stats, runs, tags, config, frag, command, qemu,
 
 def main(argv=None) -> int:
     profiles = load_profiles()
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("profile", choices=sorted(profiles["profile"]))
     ap.add_argument("-j", "--jobs", type=int, default=2, help="make -j (default 2)")
