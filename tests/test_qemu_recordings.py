@@ -64,12 +64,6 @@ KNOWN_DIFFERENCES = {
     "aarch64-48:probe-s1-inf":
         "op 0 mmap 0x0 0x40000000 PROT_READ|WRITE MAP_PRIVATE|ANON: kernel -ENOMEM, model "
         "0x400000200000; " + _OVERCOMMIT,
-    "aarch64-48:probe-s2-8388608":
-        "op 109 mremap 0xfffff55f2000 0x400000 0x401000 MAYMOVE|FIXED 0xfffff67b0000: both "
-        "-EFAULT (the source range runs past its VMA), but 6.12's mremap_to unmaps the "
-        "destination first (kernel: fffff63c3000-fffff67b0000 and fffff6bb1000-fffff6c2e000 "
-        "left), 6.18 checks the source first (model: fffff63c3000-fffff6a91000 and "
-        "fffff6a95000-fffff6c2e000 untouched); not yet a rule in simulator/kernel/versions.py",
     "aarch64-compat:probe-s2-inf":
         "op 28 mremap 0x42609000 0x129000 0x129000 MAYMOVE|DONTUNMAP: both return 0x42732000; "
         "the kernel keeps 42609000-42732000 and 42732000-4285b000 r--p as two VMAs, the model "

@@ -55,6 +55,13 @@ def sys_mremap(mm, addr: int, old_len: int, new_len: int, flags: int, new_addr: 
     if req.flags & MREMAP_FIXED and req.old_len == req.new_len:
         return remap_move(mm, req)
     vma = mm.vma_at(req.addr)
+    if (vma is not None and req.flags & MREMAP_FIXED
+            and kernel_rules(mm.kconfig.version).mremap_unmaps_destination_first):
+        # 6.12 mremap_to: do_munmap(new_addr, new_len) before vma_to_resize checks the source
+        err = unmap_range(mm, req.new_addr, req.new_addr + req.new_len)
+        if isinstance(err, Errno):
+            return err
+        vma = mm.vma_at(req.addr)
     err = check_prep_vma(mm, req, vma)
     if err is not None:
         return err

@@ -29,6 +29,10 @@ class KernelRules:
     #: maps it wherever mmap puts it, unmaps it and maps it again at that address aligned down
     #: to its p_align; 6.18 takes mmap's address as it is.
     static_pie_probe_alignment: bool = False
+    #: mm/mremap.c ``mremap_to`` with MREMAP_FIXED: 6.12 unmaps the destination before
+    #: ``vma_to_resize`` checks the source range (so a failing call still unmaps it); 6.18
+    #: checks the source first.
+    mremap_unmaps_destination_first: bool = False
 
     def specials_for(self, blocks: tuple[SpecialBlock, ...]) -> tuple[SpecialBlock, ...]:
         for newest, here in self.specials:
@@ -61,7 +65,8 @@ RULES: dict[str, KernelRules] = {
     "6.12": KernelRules("6.12", specials=((X86_VDSO, _X86_VDSO_6_12),
                                           (AARCH64_48.specials, _ARM64_VDSO_6_12),
                                           (AARCH64_COMPAT.specials, _ARM64_COMPAT_6_12)),
-                        mremap_vma_before_new_addr=True, static_pie_probe_alignment=True),
+                        mremap_vma_before_new_addr=True, static_pie_probe_alignment=True,
+                        mremap_unmaps_destination_first=True),
 }
 
 
