@@ -52,9 +52,6 @@ def records(path: Path) -> list[dict]:
 _OVERCOMMIT = ("the VM has 512 MiB of RAM and no swap: vm.overcommit_memory=0's heuristic "
                "(mm/util.c __vm_enough_memory) refuses one private writable mapping larger than "
                "RAM + swap; the model does not model RAM")
-_COMPAT_HEAP = ("armhf glibc 2.36 on arm64 compat: the kernel's final [heap] (the DTVs) is "
-                "0x21000 bytes where the model's is 0x22000 (the model's extra page is i386's); "
-                "thread counts and every stack address match")
 #: Recorded runs where the model still disagrees with the kernel, with the measured and the
 #: modelled values. They are strict xfails: when the model learns the rule, they fail.
 KNOWN_DIFFERENCES = {
@@ -68,10 +65,6 @@ KNOWN_DIFFERENCES = {
         "op 28 mremap 0x42609000 0x129000 0x129000 MAYMOVE|DONTUNMAP: both return 0x42732000; "
         "the kernel keeps 42609000-42732000 and 42732000-4285b000 r--p as two VMAs, the model "
         "merges them into 42609000-4285b000",
-    **{f"aarch64-compat:threads-{case}": _COMPAT_HEAP for case in (
-        "pie-8388608-0-4096", "pie-2097152-0-4096", "pie-67108864-0-4096", "pie-inf-0-4096",
-        "pie-8388608-1048576-4096", "pie-8388608-3145728-65536", "nopie-8388608-0-4096",
-        "nopie-8388608-1048576-0")},
 }
 
 

@@ -50,7 +50,7 @@ class Process:
 
         self.mm = mm
         self.glibc = glibc
-        self.word = word_size(mm.profile.task_bits)
+        self.word = word_size(mm.profile.task_bits, mm.profile.malloc_alignment)
         self.syscalls: list[Syscall] = []
         #: Objects ld.so has loaded, by real path (the link map): dlopen finds them here.
         self.loaded: dict = {}
