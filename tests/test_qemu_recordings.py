@@ -61,6 +61,12 @@ KNOWN_DIFFERENCES = {
     "aarch64-48:probe-s1-inf":
         "op 0 mmap 0x0 0x40000000 PROT_READ|WRITE MAP_PRIVATE|ANON: kernel -ENOMEM, model "
         "0x400000200000; " + _OVERCOMMIT,
+    "aarch64-39:probe-s1-1073741824":
+        "op 90 mmap 0x0 0x40000000 PROT_READ|WRITE|EXEC MAP_PRIVATE|ANON: kernel -ENOMEM, "
+        "model 0x7f75400000; " + _OVERCOMMIT,
+    "aarch64-39:probe-s1-inf":
+        "op 0 mmap 0x0 0x40000000 PROT_READ|WRITE MAP_PRIVATE|ANON: kernel -ENOMEM, model "
+        "0x2000200000; " + _OVERCOMMIT,
     "aarch64-compat:probe-s2-inf":
         "op 28 mremap 0x42609000 0x129000 0x129000 MAYMOVE|DONTUNMAP: both return 0x42732000; "
         "the kernel keeps 42609000-42732000 and 42732000-4285b000 r--p as two VMAs, the model "

@@ -282,7 +282,7 @@ def _measured(profile: Profile, version: str) -> Profile:
 I386_3G = _measured(_i386_native("i386-3g", 0xC0000000, "CONFIG_VMSPLIT_3G (3G/1G)"), "6.12")
 I386_3G_OPT = _measured(_i386_native("i386-3g-opt", 0xB0000000, "CONFIG_VMSPLIT_3G_OPT"), "6.12")
 I386_2G = _measured(_i386_native("i386-2g", 0x80000000, "CONFIG_VMSPLIT_2G (2G/2G)"), "6.12")
-I386_2G_OPT = _i386_native("i386-2g-opt", 0x78000000, "CONFIG_VMSPLIT_2G_OPT")
+I386_2G_OPT = _measured(_i386_native("i386-2g-opt", 0x78000000, "CONFIG_VMSPLIT_2G_OPT"), "6.12")
 I386_1G = _measured(_i386_native("i386-1g", 0x40000000, "CONFIG_VMSPLIT_1G (1G/3G)"), "6.12")
 
 # --------------------------------------------------------------------------------------------
