@@ -7,8 +7,8 @@ Provenance. ``x86_64`` and ``i686`` (a 32-bit process on an x86_64 kernel) are c
 the real Linux 6.18 kernel this project is developed on (differential tests in tests/). The
 native i386 splits were measured on real Linux 6.12 kernels under QEMU (tools/qemu/record.py,
 replayed by tests/test_qemu_recordings.py). The other profiles are derived from the kernel
-source, and each profile's ``provenance`` says from which files; aarch64-48 and
-aarch64-compat have QEMU recordings too, with the differences still open listed there.
+source, and each profile's ``provenance`` says from which files; aarch64-39, aarch64-48
+and aarch64-compat have QEMU recordings too, with the differences still open listed there.
 """
 
 from __future__ import annotations
