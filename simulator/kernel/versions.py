@@ -10,7 +10,7 @@ from __future__ import annotations
 import attrs
 
 from simulator.kernel.arch import (
-    _VDSO_FLAGS, _VVAR_FLAGS, AARCH64_48, AARCH64_COMPAT, X86_VDSO, SpecialBlock, SpecialMapping,
+    _VDSO_FLAGS, _VVAR_FLAGS, AARCH64_48, AARCH64_COMPAT, ARM_3G, X86_VDSO, SpecialBlock, SpecialMapping,
 )
 
 
@@ -55,6 +55,11 @@ _ARM64_COMPAT_6_12 = (
     AARCH64_COMPAT.specials[2],
 )
 
+#: 32-bit arm on 6.12: [sigpage], then [vvar] 1 page (6.18: 3) and [vdso] 1 page.
+_ARM_6_12 = (attrs.evolve(ARM_3G.specials[0], parts=(
+    ARM_3G.specials[0].parts[0], SpecialMapping("[vvar]", 1, _VVAR_FLAGS),
+    ARM_3G.specials[0].parts[2])),)
+
 _X86_VDSO_6_12 = (SpecialBlock((
     SpecialMapping("[vvar]", 4, _VVAR_FLAGS),
     SpecialMapping("[vdso]", 2, _VDSO_FLAGS),
@@ -64,7 +69,8 @@ RULES: dict[str, KernelRules] = {
     "6.18": KernelRules("6.18"),
     "6.12": KernelRules("6.12", specials=((X86_VDSO, _X86_VDSO_6_12),
                                           (AARCH64_48.specials, _ARM64_VDSO_6_12),
-                                          (AARCH64_COMPAT.specials, _ARM64_COMPAT_6_12)),
+                                          (AARCH64_COMPAT.specials, _ARM64_COMPAT_6_12),
+                                          (ARM_3G.specials, _ARM_6_12)),
                         mremap_vma_before_new_addr=True, static_pie_probe_alignment=True,
                         mremap_unmaps_destination_first=True),
 }
