@@ -17,6 +17,7 @@ from simulator.kernel.munmap import unmap_range
 from simulator.kernel.uapi import (
     MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE, Errno,
 )
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.vma import VM_EXEC, FileRef
 from simulator.units import PAGE_SHIFT, PAGE_SIZE, align_down, page_align
 
@@ -138,6 +139,16 @@ def load_elf_binary(mm, exe: ElfImage, load_base: int) -> tuple[int, int] | Errn
             flags |= MAP_FIXED_NOREPLACE
         elif exe.interp is not None:
             load_bias = align_down(load_base, exe.maximum_alignment())
+            flags |= MAP_FIXED_NOREPLACE
+            load_bias = align_down(load_bias - seg.vaddr, PAGE_SIZE)
+        elif (exe.maximum_alignment() > PAGE_SIZE
+              and kernel_rules(mm.kconfig.version).static_pie_probe_alignment):
+            # 6.12: map at 0 to see where it lands, unmap, align down, map there again
+            probe = elf_load(mm, exe, seg.vaddr, seg, seg.prot, flags, total_size)
+            if isinstance(probe, Errno):
+                return probe
+            unmap_range(mm, probe, probe + page_align(total_size))
+            load_bias = align_down(probe, exe.maximum_alignment())
             flags |= MAP_FIXED_NOREPLACE
             load_bias = align_down(load_bias - seg.vaddr, PAGE_SIZE)
         result = elf_load(mm, exe, load_bias + seg.vaddr, seg, seg.prot, flags,

@@ -100,6 +100,8 @@ class KernelConfig:
     #: reference machine's CPU has no ``pku`` in /proc/cpuinfo: pkey_alloc returns EINVAL and
     #: pkey_mprotect accepts only pkey -1 (arch/x86/include/asm/pkeys.h).
     pkeys: bool = False
+    #: Kernel version whose rules apply (simulator/kernel/versions.py): "6.18" or "6.12".
+    version: str = "6.18"
 
     @property
     def stack_guard_gap(self) -> int:

@@ -19,6 +19,7 @@ from simulator.kernel.layout import arch_pick_mmap_layout
 from simulator.kernel.mm import AddressSpace
 from simulator.kernel.uapi import Errno
 from simulator.kernel.unmapped_area import get_unmapped_area
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.vma import VM_EXEC, VM_STACK_FLAGS, Vma, new_anon_vma_id
 from simulator.units import KiB, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, page_align
 
@@ -92,7 +93,7 @@ def arch_setup_additional_pages(mm: AddressSpace) -> int | Errno:
     """The vDSO and friends (arch/x86/entry/vdso/vma.c ``map_vdso``, arch/arm64/kernel/vdso.c,
     arch/arm/kernel/process.c): each block is one ordinary placement (or a fixed address),
     then its special mappings at ascending addresses. Special mappings never merge."""
-    for block in mm.profile.specials:
+    for block in kernel_rules(mm.kconfig.version).specials_for(mm.profile.specials):
         pages = sum(p.pages for p in block.parts)
         if block.fixed is not None:
             addr = block.fixed

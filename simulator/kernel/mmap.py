@@ -35,8 +35,10 @@ def calc_vm_prot_bits(prot: int) -> int:
     return prot & (PROT_READ | PROT_WRITE | PROT_EXEC)
 
 
-def calc_vm_flag_bits(flags: int) -> int:
-    """include/linux/mman.h: MAP_GROWSDOWN, MAP_LOCKED, MAP_SYNC; MAP_STACK → VM_NOHUGEPAGE (6.8+)."""
+def calc_vm_flag_bits(flags: int, thp: bool = True) -> int:
+    """include/linux/mman.h: MAP_GROWSDOWN, MAP_LOCKED, MAP_SYNC; MAP_STACK → VM_NOHUGEPAGE (6.8+,
+    only #ifdef CONFIG_TRANSPARENT_HUGEPAGE: measured on a THP-less i386 6.12 kernel under QEMU,
+    where a MAP_STACK mapping merges with its plain anonymous neighbours)."""
     vm = 0
     if flags & MAP_GROWSDOWN:
         vm |= VM_GROWSDOWN
@@ -44,7 +46,7 @@ def calc_vm_flag_bits(flags: int) -> int:
         vm |= VM_LOCKED
     if flags & MAP_SYNC:
         vm |= VM_SYNC  # even for private and anonymous mappings, which then never merge
-    if flags & MAP_STACK:
+    if flags & MAP_STACK and thp:
         vm |= VM_NOHUGEPAGE
     return vm
 
@@ -132,7 +134,8 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
     if mm.map_count > mm.max_map_count:
         mm._map_count_exceeded("mmap")
         return Errno.ENOMEM
-    vm_flags |= (calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | mm.def_flags
+    vm_flags |= (calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags, mm.kconfig.thp)
+                 | mm.def_flags
                  | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
 
     addr = get_unmapped_area(mm, file, addr, length, pgoff, flags, vm_flags)

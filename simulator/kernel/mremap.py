@@ -19,6 +19,7 @@ from simulator.kernel import events as ev
 from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.mlock import mlock_future_ok
 from simulator.kernel.munmap import sys_munmap, unmap_range
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.uapi import MAP_FIXED, MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED, \
     MREMAP_MAYMOVE, Errno
 from simulator.kernel.unmapped_area import get_unmapped_area
@@ -56,6 +57,13 @@ def sys_mremap(mm, addr: int, old_len: int, new_len: int, flags: int, new_addr: 
     if req.flags & MREMAP_FIXED and req.old_len == req.new_len:
         return remap_move(mm, req)
     vma = mm.vma_at(req.addr)
+    if (vma is not None and req.flags & MREMAP_FIXED
+            and kernel_rules(mm.kconfig.version).mremap_unmaps_destination_first):
+        # 6.12 mremap_to: do_munmap(new_addr, new_len) before vma_to_resize checks the source
+        err = unmap_range(mm, req.new_addr, req.new_addr + req.new_len)
+        if isinstance(err, Errno):
+            return err
+        vma = mm.vma_at(req.addr)
     err = check_prep_vma(mm, req, vma)
     if err is not None:
         return err
@@ -73,6 +81,11 @@ def check_mremap_params(mm, req: _Request) -> Errno | None:
         return Errno.EINVAL
     if not req.moving:
         return None
+    if (kernel_rules(mm.kconfig.version).mremap_vma_before_new_addr
+            and req.flags & MREMAP_MAYMOVE
+            and not (req.flags & MREMAP_DONTUNMAP and req.old_len != req.new_len)
+            and mm.vma_at(req.addr) is None):
+        return Errno.EFAULT
     if req.new_addr > mm.task_size - req.new_len or req.new_addr & ~PAGE_MASK:
         return Errno.EINVAL
     if not req.flags & MREMAP_MAYMOVE:

@@ -57,10 +57,9 @@ class WordSize:
     dtv_bytes: int             # allocate_dtv: (dtv_max_idx + DTV_SURPLUS(14) + 2) * sizeof(dtv_t)
     tls_static_size: int       # dl_tls_static_size (x86_64 4224, i386 3008)
     tls_static_align: int = 64
-
-    @property
-    def malloc_alignment(self) -> int:
-        return 16  # sysdeps/i386/malloc-alignment.h raises i386 to 16 too
+    #: MALLOC_ALIGNMENT: max(2 * SIZE_SZ, alignof(long double)) = 16, which
+    #: sysdeps/i386/malloc-alignment.h also gives i386; 8 on 32-bit arm (the profile says).
+    malloc_alignment: int = 16
 
     @property
     def minsize(self) -> int:
@@ -91,5 +90,7 @@ WORD32 = WordSize(size_sz=4, mmap_threshold_max=512 * KiB, heap_max=1 * MiB, are
                   dtv_bytes=136, tls_static_size=3008)
 
 
-def word_size(task_bits: int) -> WordSize:
-    return WORD64 if task_bits == 64 else WORD32
+def word_size(task_bits: int, malloc_alignment: int = 16) -> WordSize:
+    word = WORD64 if task_bits == 64 else WORD32
+    return word if word.malloc_alignment == malloc_alignment else attrs.evolve(
+        word, malloc_alignment=malloc_alignment)

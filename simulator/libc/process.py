@@ -58,7 +58,7 @@ class Process:
         self.glibc = glibc
         #: Credentials and RLIMIT_NPROC (the rest of ``proc`` is already in ``mm``).
         self.proc = proc
-        self.word = word_size(mm.profile.task_bits)
+        self.word = word_size(mm.profile.task_bits, mm.profile.malloc_alignment)
         self.syscalls: list[Syscall] = []
         self.task_syscalls: list[Syscall] = []
         #: The kernel's side: ``signal->nr_threads``, the tasks of this process.

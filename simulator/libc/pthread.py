@@ -146,6 +146,8 @@ class Threads:
         # size_t arithmetic: a huge guard size wraps, which glibc catches as EINVAL.
         size_max = (1 << (8 * w.size_sz)) - 1
         guard = align_up(attr.guardsize, PAGE_SIZE) & size_max
+        if 0 < guard < p.mm.profile.min_thread_guard:
+            guard = p.mm.profile.min_thread_guard  # ARCH_MIN_GUARD_SIZE (aarch64: 64 KiB)
         if guard < attr.guardsize or (size + guard) & size_max < guard:
             return Errno.EINVAL
         size += guard

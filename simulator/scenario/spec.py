@@ -21,6 +21,7 @@ from simulator.kernel.config import Personality
 from simulator.kernel.madvise import MADV_NAMES
 from simulator.kernel.mlock import MCL_NAMES
 from simulator.kernel.shm import SHM_NAMES
+from simulator.kernel.versions import RULES as KERNEL_VERSIONS
 from simulator.kernel.uapi import MAP_NAMES, MREMAP_NAMES, PROT_NAMES, Errno
 from simulator.limits import (
     MAX_NUMBER_DIGITS, MAX_PROCESSES, MAX_SCENARIO_BYTES, MAX_STEP_RUNS, MAX_THREADS, MAX_VALUE,
@@ -277,6 +278,7 @@ KERNEL_KEYS = {
     "pid_max": _int(301, 4 * 1024 * 1024), "threads_max": _int(20, 0x3FFFFFFF),
     "pids_max": _int(0, 1 << 62), "tasks": _int(0, 4 * 1024 * 1024),
     "pkeys": _bool,
+    "version": _choice(*KERNEL_VERSIONS),
 }
 GLIBC_KEYS = {
     "version": _choice("2.36", "2.42"), "ncpu": _int(1, 4096), "top_pad": _size,

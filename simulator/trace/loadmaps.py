@@ -138,7 +138,8 @@ def address_space_from_maps(entries: tuple[MapsEntry, ...], profile: Profile, *,
     gate = None
     vmas: list[Vma] = []
     for entry in entries:
-        if entry.name in GATE_NAMES:
+        if entry.name in GATE_NAMES or (profile.gate is not None and entry.name == profile.gate.name
+                                        and entry.start == profile.gate.start):
             gate = GateArea(entry.name, entry.start, entry.end, entry.perms or "--xp")
             continue
         if entry.end > mm.task_size:

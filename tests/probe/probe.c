@@ -469,6 +469,15 @@ static long sys_mmap(ulong addr, ulong len, ulong prot, ulong flags, long fd, u6
 		return syscall(SYS_mmap, args);
 	}
 	return syscall(SYS_mmap2, addr, len, prot, flags, fd, (ulong)(off >> 12));
+#elif defined(__arm__)
+	/* 32-bit arm has only mmap2: an unaligned byte offset cannot reach the
+	 * kernel. Answer as glibc's mmap() does there (MMAP_CHECK_PAGE_UNIT) and
+	 * as every kernel rejects it (offset_in_page). */
+	if (off & (PAGE_SZ - 1)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return syscall(SYS_mmap2, addr, len, prot, flags, fd, (ulong)(off >> 12));
 #else
 	return syscall(SYS_mmap, addr, len, prot, flags, fd, (ulong)off);
 #endif

@@ -1,0 +1,84 @@
+"""Rules that changed between the kernel versions the model knows: data, one row per version.
+
+``KernelConfig.version`` picks the row. 6.18 is the reference machine's kernel (every rule in
+the engine is its rule); 6.12 was measured under QEMU (tools/qemu/record.py, the recordings in
+tests/data/qemu/). A rule that differs is a value here, read where the engine needs it.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from simulator.kernel.arch import (
+    _VDSO_FLAGS, _VVAR_FLAGS, AARCH64_48, AARCH64_COMPAT, ARM_3G, X86_VDSO, SpecialBlock, SpecialMapping,
+)
+
+
+@attrs.frozen
+class KernelRules:
+    version: str
+    #: Special-mapping blocks that differ from the profile's (6.18) ones: (6.18 block, this
+    #: version's block) pairs. x86 ``map_vdso``: 6.18 has [vvar] 4 + [vvar_vclock] 2 + [vdso]
+    #: 2 pages (the generic vDSO data store, 6.15); 6.12 has [vvar] 4 + [vdso] 2.
+    specials: tuple[tuple[tuple[SpecialBlock, ...], tuple[SpecialBlock, ...]], ...] = ()
+    #: mm/mremap.c: 6.12 looks the source VMA up (-EFAULT) before it checks the new address
+    #: of a moving remap (alignment, range, overlap: -EINVAL); 6.17's rework
+    #: (check_mremap_params) checks the new address first.
+    mremap_vma_before_new_addr: bool = False
+    #: fs/binfmt_elf.c ``load_elf_binary``, a static PIE whose p_align is above a page: 6.12
+    #: maps it wherever mmap puts it, unmaps it and maps it again at that address aligned down
+    #: to its p_align; 6.18 takes mmap's address as it is.
+    static_pie_probe_alignment: bool = False
+    #: mm/mremap.c ``mremap_to`` with MREMAP_FIXED: 6.12 unmaps the destination before
+    #: ``vma_to_resize`` checks the source range (so a failing call still unmaps it); 6.18
+    #: checks the source first.
+    mremap_unmaps_destination_first: bool = False
+
+    def specials_for(self, blocks: tuple[SpecialBlock, ...]) -> tuple[SpecialBlock, ...]:
+        for newest, here in self.specials:
+            if blocks == newest:
+                return here
+        return blocks
+
+
+#: arm64 ``aarch64_setup_additional_pages`` on 6.12: [vvar] 2 pages (VVAR_NR_PAGES: data and
+#: time namespace), [vdso] 1 page (the size of that build's vDSO text; 6.18's is 2).
+_ARM64_VDSO_6_12 = (SpecialBlock((
+    SpecialMapping("[vvar]", 2, _VVAR_FLAGS),
+    SpecialMapping("[vdso]", 1, _VDSO_FLAGS),
+)),)
+
+#: arm64 compat tasks on 6.12: the same, with [vectors] and [sigpage] as in 6.18.
+_ARM64_COMPAT_6_12 = (
+    AARCH64_COMPAT.specials[0],
+    SpecialBlock((SpecialMapping("[vvar]", 2, _VVAR_FLAGS), SpecialMapping("[vdso]", 1, _VDSO_FLAGS))),
+    AARCH64_COMPAT.specials[2],
+)
+
+#: 32-bit arm on 6.12: [sigpage], then [vvar] 1 page (6.18: 3) and [vdso] 1 page.
+_ARM_6_12 = (attrs.evolve(ARM_3G.specials[0], parts=(
+    ARM_3G.specials[0].parts[0], SpecialMapping("[vvar]", 1, _VVAR_FLAGS),
+    ARM_3G.specials[0].parts[2])),)
+
+_X86_VDSO_6_12 = (SpecialBlock((
+    SpecialMapping("[vvar]", 4, _VVAR_FLAGS),
+    SpecialMapping("[vdso]", 2, _VDSO_FLAGS),
+)),)
+
+RULES: dict[str, KernelRules] = {
+    "6.18": KernelRules("6.18"),
+    "6.12": KernelRules("6.12", specials=((X86_VDSO, _X86_VDSO_6_12),
+                                          (AARCH64_48.specials, _ARM64_VDSO_6_12),
+                                          (AARCH64_COMPAT.specials, _ARM64_COMPAT_6_12),
+                                          (ARM_3G.specials, _ARM_6_12)),
+                        mremap_vma_before_new_addr=True, static_pie_probe_alignment=True,
+                        mremap_unmaps_destination_first=True),
+}
+
+
+def kernel_rules(version: str) -> KernelRules:
+    """The rules of kernel ``version`` ("6.18", "6.12"); ValueError names the known ones."""
+    try:
+        return RULES[version]
+    except KeyError:
+        raise ValueError(f"unknown kernel version {version!r} (known: {', '.join(RULES)})") from None
