@@ -217,8 +217,7 @@ class AddressSpace:
         start, end, flags, pgoff, *rest = vma
         low = Vma(start, addr, flags, pgoff, *rest)
         high = Vma(addr, end, flags, vma.pgoff_at(addr), *rest)
-        self._vmas.set(low)
-        self._vmas.add(high)
+        self._vmas.split(low, high)
         return low, high
 
     # -- merge rules ------------------------------------------------------------------------

@@ -60,10 +60,9 @@ def do_mprotect_pkey(mm, start: int, length: int, prot: int, pkey: int) -> int |
         return Errno.EINVAL  # arch_validate_prot
     if pkey != -1 and not mm_pkey_is_allocated(mm, pkey):
         return Errno.EINVAL
-    in_range = mm.vmas_in(start, end)
-    if not in_range:
+    prev, vma = mm._vmas.find_prev(start)  # one descent: the kernel's vma_find + vma_prev
+    if vma is None or vma.start >= end:
         return Errno.ENOMEM
-    vma = in_range[0]
     if grows & PROT_GROWSDOWN:
         start = vma.start
         if not vma.flags & VM_GROWSDOWN:
@@ -73,7 +72,8 @@ def do_mprotect_pkey(mm, start: int, length: int, prot: int, pkey: int) -> int |
             return Errno.ENOMEM
         if grows & PROT_GROWSUP:
             return Errno.EINVAL  # no VM_GROWSUP VMAs on the modelled architectures
-    prev = vma if start > vma.start else mm.prev_vma(vma)
+    if start > vma.start:
+        prev = vma
     rier = mm.read_implies_exec and prot & PROT_READ
     nstart = start
     tmp = vma.start
