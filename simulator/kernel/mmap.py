@@ -19,7 +19,7 @@ from simulator.kernel.uapi import (
 from simulator.kernel.unmapped_area import get_unmapped_area
 from simulator.kernel.vma import (
     VM_ACCOUNT, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE,
-    VM_NOHUGEPAGE, VM_NORESERVE, VM_SHARED, VM_SYNC, VM_WRITE, FileRef, Vma,
+    VM_NOHUGEPAGE, VM_NORESERVE, VM_SHARED, VM_SYNC, VM_WRITE, FileRef, make_vma,
 )
 from simulator.units import PAGE_MASK, PAGE_SHIFT, page_align
 
@@ -208,7 +208,7 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
         # shmem_zero_setup: shared anonymous memory is a fresh shmem file each time.
         mm.shmem_objects += 1
         file = FileRef("/dev/zero (deleted)", dev="00:01", inode=mm.shmem_objects, shmem=True)
-    new = Vma(addr, end, vm_flags, pgoff, file, special=special)
+    new = make_vma((addr, end, vm_flags, pgoff, file, special, None, None, None))
     if special is not None:
         mm._insert(new)
     else:
