@@ -231,7 +231,7 @@ def hint_refusal(mm, hint: int, length: int) -> str:
 
 def note_growth_room(mm, start: int, end: int) -> None:
     """Log a mapping that ends in the room a growsdown VMA above it could grow into."""
-    nxt = mm.find_vma(end)
+    nxt = mm._vmas.find(end)
     if nxt is None or not nxt.flags & VM_GROWSDOWN or nxt.start < end:
         return
     in_gap = end > nxt.start - mm.stack_guard_gap

@@ -82,7 +82,9 @@ def do_mprotect_pkey(mm, start: int, length: int, prot: int, pkey: int) -> int |
         if vma.start != tmp:
             error = Errno.ENOMEM
             break
-        newflags = vma_pkey_flags((prot & VM_ACCESS_FLAGS) | (vma.flags & ~VM_ACCESS_FLAGS), pkey)
+        newflags = (prot & VM_ACCESS_FLAGS) | (vma.flags & ~VM_ACCESS_FLAGS)
+        if pkey != -1:
+            newflags = vma_pkey_flags(newflags, pkey)
         if rier and vma.flags & VM_MAYEXEC:
             newflags |= VM_EXEC
         # "newflags >> 4 shift VM_MAY% in place of VM_%"
@@ -96,8 +98,10 @@ def do_mprotect_pkey(mm, start: int, length: int, prot: int, pkey: int) -> int |
             break
         prev = result
         tmp = result.end
+        if tmp >= end:
+            break  # the usual case: no VMA left in the range, no lookup needed
         nstart = tmp
-        vma = mm.find_vma(tmp)
+        vma = mm._vmas.find(tmp)
     if error is None and tmp < end:
         error = Errno.ENOMEM
     return error if error is not None else 0
