@@ -23,6 +23,7 @@ RESULTS = ROOT / "bench" / "results.json"
 def performance_figure(results: dict):
     """µs per call (log-log) against live VMAs: the model, the kernel, and 2x the kernel."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
     sizes = results["sizes"]
     live = [s["live"] for s in sizes]
@@ -38,6 +39,10 @@ def performance_figure(results: dict):
             label="target: 2x the kernel")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_yticks([1, 2, 3, 5, 10, 20, 30, 50], minor=False)
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.set_xlabel("live VMAs in the address space")
     ax.set_ylabel("µs of CPU per call")
     ax.set_title("bench/run.py mix (mmap, munmap, mprotect, MAP_FIXED, mremap)")
