@@ -87,6 +87,7 @@ FIGURES = {
     "aslr": lambda: plot.aslr_figure("i686"),
     "threads-chart": lambda: plot.threads_chart(),
     "sweep-thread-counts": lambda: sweep_counts(),
+    "performance": lambda: performance(),
     "sweep-heap-mmap-gap": lambda: sweep_distribution(
         "aslr-heap-mmap-gap-i686.toml", "heap_mmap_gap", None,
         "i686 with ASLR: from the heap's end to the lowest mapping above it"),
@@ -120,6 +121,16 @@ def sweep_distribution(name: str, column: str, by, title: str):
 
     spec = attrs.evolve(load_spec(str(ROOT / "scenarios" / "sweeps" / name)), seeds=500)
     return distribution_figure(run_sweep(spec), column, by=by, title=title)
+
+
+def performance():
+    """bench/plot.py's figure of the committed measurements, bench/results.json."""
+    import json
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from plot import RESULTS, performance_figure
+
+    return performance_figure(json.loads(RESULTS.read_text()))
 
 
 def sweep_counts():

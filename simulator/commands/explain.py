@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -82,7 +81,7 @@ def run(args) -> int:
 
 def load_input(text: str):
     """``(entries, facts, source)``: facts may hold arch, personality and rlimit_stack."""
-    from simulator.trace.procmaps import parse_maps, read_maps
+    from simulator.trace.procmaps import read_maps
 
     path = Path(text)
     if text.isdigit() and not path.exists():

@@ -12,15 +12,15 @@ Two VMAs are compatible when :meth:`AddressSpace.is_mergeable` says so.
 from __future__ import annotations
 
 from simulator.kernel.uapi import Errno
-from simulator.kernel.vma import VM_SPECIAL, VM_STICKY, Vma
+from simulator.kernel.vma import VM_SPECIAL, VM_STICKY, Vma, make_vma
 from simulator.units import PAGE_SHIFT
 
 
 def _with(vma: Vma, start: int, end: int, pgoff: int, anon_vma, flags: int | None = None) -> Vma:
     """``vma`` with new bounds, offset, anon_vma and maybe flags (``_replace`` is several
     times slower, and merging runs on every mmap and mprotect)."""
-    return Vma(start, end, vma.flags if flags is None else flags, pgoff, vma.file, vma.special,
-               vma.anon_name, anon_vma, vma.nomerge)
+    return make_vma((start, end, vma.flags if flags is None else flags, pgoff, vma.file,
+                     vma.special, vma.anon_name, anon_vma, vma.nomerge))
 
 
 def _anon_compatible(a: Vma, b: Vma) -> bool:

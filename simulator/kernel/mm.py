@@ -23,9 +23,9 @@ from simulator.kernel.procfs import format_maps_line
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vmalist import VmaList
 from simulator.kernel.vma import (
-    VM_GROWSDOWN, VM_SHADOW_STACK, VM_SPECIAL, VM_STICKY, Vma,
+    VM_GROWSDOWN, VM_SHADOW_STACK, VM_SPECIAL, VM_STICKY, Vma, make_vma,
 )
-from simulator.units import PAGE_SIZE, RLIM_INFINITY
+from simulator.units import PAGE_SHIFT, PAGE_SIZE, RLIM_INFINITY
 
 
 class AddressSpace:
@@ -224,10 +224,9 @@ class AddressSpace:
         """``__split_vma``: cut at ``addr`` into two VMAs sharing file, anon_vma and flags."""
         assert vma.start < addr < vma.end and addr % PAGE_SIZE == 0
         start, end, flags, pgoff, *rest = vma
-        low = Vma(start, addr, flags, pgoff, *rest)
-        high = Vma(addr, end, flags, vma.pgoff_at(addr), *rest)
-        self._vmas.set(low)
-        self._vmas.add(high)
+        low = make_vma((start, addr, flags, pgoff, *rest))
+        high = make_vma((addr, end, flags, pgoff + ((addr - start) >> PAGE_SHIFT), *rest))
+        self._vmas.split(low, high)
         return low, high
 
     # -- merge rules ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from simulator.kernel.unmapped_area import get_unmapped_area
 from simulator.kernel.vma import (
     VM_ACCOUNT, VM_DONTDUMP, VM_DROPPABLE, VM_GROWSDOWN, VM_LOCKED, VM_LOCKED_MASK, VM_MAYEXEC,
     VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NOHUGEPAGE, VM_NORESERVE, VM_SHARED, VM_SYNC,
-    VM_WIPEONFORK, VM_WRITE, FileRef, Vma,
+    VM_WIPEONFORK, VM_WRITE, FileRef, make_vma,
 )
 from simulator.units import PAGE_MASK, PAGE_SHIFT, page_align
 
@@ -231,7 +231,7 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
         # shmem_zero_setup: shared anonymous memory is a fresh shmem file each time.
         mm.shmem_objects += 1
         file = FileRef("/dev/zero (deleted)", dev="00:01", inode=mm.shmem_objects, shmem=True)
-    new = Vma(addr, end, vm_flags, pgoff, file, special=special)
+    new = make_vma((addr, end, vm_flags, pgoff, file, special, None, None, None))
     if special is not None:
         mm._insert(new)
     else:
@@ -254,7 +254,7 @@ def hint_refusal(mm, hint: int, length: int) -> str:
 
 def note_growth_room(mm, start: int, end: int) -> None:
     """Log a mapping that ends in the room a growsdown VMA above it could grow into."""
-    nxt = mm.find_vma(end)
+    nxt = mm._vmas.find(end)
     if nxt is None or not nxt.flags & VM_GROWSDOWN or nxt.start < end:
         return
     in_gap = end > nxt.start - mm.stack_guard_gap

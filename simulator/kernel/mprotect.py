@@ -60,10 +60,9 @@ def do_mprotect_pkey(mm, start: int, length: int, prot: int, pkey: int) -> int |
         return Errno.EINVAL  # arch_validate_prot
     if pkey != -1 and not mm_pkey_is_allocated(mm, pkey):
         return Errno.EINVAL
-    in_range = mm.vmas_in(start, end)
-    if not in_range:
+    prev, vma = mm._vmas.find_prev(start)  # one descent: the kernel's vma_find + vma_prev
+    if vma is None or vma.start >= end:
         return Errno.ENOMEM
-    vma = in_range[0]
     if grows & PROT_GROWSDOWN:
         start = vma.start
         if not vma.flags & VM_GROWSDOWN:
@@ -73,7 +72,8 @@ def do_mprotect_pkey(mm, start: int, length: int, prot: int, pkey: int) -> int |
             return Errno.ENOMEM
         if grows & PROT_GROWSUP:
             return Errno.EINVAL  # no VM_GROWSUP VMAs on the modelled architectures
-    prev = vma if start > vma.start else mm.prev_vma(vma)
+    if start > vma.start:
+        prev = vma
     rier = mm.read_implies_exec and prot & PROT_READ
     nstart = start
     tmp = vma.start
@@ -82,7 +82,9 @@ def do_mprotect_pkey(mm, start: int, length: int, prot: int, pkey: int) -> int |
         if vma.start != tmp:
             error = Errno.ENOMEM
             break
-        newflags = vma_pkey_flags((prot & VM_ACCESS_FLAGS) | (vma.flags & ~VM_ACCESS_FLAGS), pkey)
+        newflags = (prot & VM_ACCESS_FLAGS) | (vma.flags & ~VM_ACCESS_FLAGS)
+        if pkey != -1:
+            newflags = vma_pkey_flags(newflags, pkey)
         if rier and vma.flags & VM_MAYEXEC:
             newflags |= VM_EXEC
         # "newflags >> 4 shift VM_MAY% in place of VM_%"
@@ -96,8 +98,10 @@ def do_mprotect_pkey(mm, start: int, length: int, prot: int, pkey: int) -> int |
             break
         prev = result
         tmp = result.end
+        if tmp >= end:
+            break  # the usual case: no VMA left in the range, no lookup needed
         nstart = tmp
-        vma = mm.find_vma(tmp)
+        vma = mm._vmas.find(tmp)
     if error is None and tmp < end:
         error = Errno.ENOMEM
     return error if error is not None else 0

@@ -72,6 +72,24 @@ class VmaList:
             return self._vmas[c + 1][0]  # chunks other than a lone first one are never empty
         return None
 
+    def find_prev(self, addr: int):
+        """``find_vma_prev``: ``(prev, vma)`` with ``vma = find(addr)`` and ``prev`` the VMA
+        before it (or the last one, when ``vma`` is None), with one descent."""
+        c = bisect_right(self._firsts, addr) - 1
+        starts = self._starts[c]
+        vmas = self._vmas[c]
+        j = bisect_right(starts, addr) - 1
+        if j >= 0 and vmas[j].end > addr:
+            vma = vmas[j]
+            j -= 1
+        elif j + 1 < len(vmas):
+            vma = vmas[j + 1]
+        else:
+            vma = self._vmas[c + 1][0] if c + 1 < len(self._vmas) else None
+        if j >= 0:
+            return vmas[j], vma
+        return (self._vmas[c - 1][-1] if c > 0 else None), vma
+
     def before(self, addr: int):
         """The last VMA that starts below ``addr``, or None."""
         c = bisect_right(self._firsts, addr) - 1
@@ -144,6 +162,23 @@ class VmaList:
         elif j == 0 and c > 0:
             self._firsts[c] = starts[0]
 
+    def split(self, low, high) -> None:
+        """Replace the VMA that starts at ``low.start`` by ``low`` and put ``high`` after it
+        (``__split_vma``'s two stores), with one descent."""
+        start = low.start
+        c = bisect_right(self._firsts, start) - 1
+        starts = self._starts[c]
+        j = bisect_left(starts, start)
+        vmas = self._vmas[c]
+        vmas[j] = low
+        starts.insert(j + 1, high.start)
+        vmas.insert(j + 1, high)
+        self._len += 1
+        if len(starts) > 2 * LOAD:
+            self._vmas[c:c + 1] = [vmas[:LOAD], vmas[LOAD:]]
+            self._starts[c:c + 1] = [starts[:LOAD], starts[LOAD:]]
+            self._firsts[c:c + 1] = [self._firsts[c], starts[LOAD]]
+
     def set(self, vma) -> None:
         """Replace the VMA that starts at ``vma.start``."""
         start = vma.start
@@ -159,6 +194,8 @@ class VmaList:
         vmas = self._vmas[c]
         if j < 0 or vmas[j].end <= start:
             j += 1  # the VMA below ``start`` ends at or before it
+        elif vmas[j].end >= end:
+            return [vmas[j]]  # the common case: the range lies inside one VMA
         # All but the last chunk hold at most 2 * LOAD VMAs: slicing beats a Python loop.
         k = bisect_left(self._starts[c], end, j)
         out = vmas[j:k]
