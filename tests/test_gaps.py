@@ -260,3 +260,18 @@ def test_occupy_outside_a_gap_and_release_over_a_gap_are_refused():
             index.release(start, end)
     index._check()
     assert list(index) == [(0, 10), (20, 100)]
+
+
+def test_vma_list_between_an_empty_range_is_empty():
+    """``VmaList.between(a, a)`` holds no VMA, even inside one (an empty munmap or MAP_FIXED
+    range must find nothing to split: it did, once, through the one-VMA fast path)."""
+    from simulator.kernel.vma import Vma
+    from simulator.kernel.vmalist import VmaList
+
+    vmas = VmaList()
+    vma = Vma(0x10000, 0x14000, 0)
+    vmas.add(vma)
+    assert vmas.between(0x10000, 0x10000) == []
+    assert vmas.between(0x11000, 0x11000) == []
+    assert vmas.between(0x11000, 0x12000) == [vma]
+    assert vmas.between(0x14000, 0x15000) == []

@@ -194,7 +194,7 @@ class VmaList:
         vmas = self._vmas[c]
         if j < 0 or vmas[j].end <= start:
             j += 1  # the VMA below ``start`` ends at or before it
-        elif vmas[j].end >= end:
+        elif vmas[j].end >= end > start:
             return [vmas[j]]  # the common case: the range lies inside one VMA
         # All but the last chunk hold at most 2 * LOAD VMAs: slicing beats a Python loop.
         k = bisect_left(self._starts[c], end, j)
