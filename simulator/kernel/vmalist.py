@@ -188,13 +188,15 @@ class VmaList:
         self._vmas[c][j] = vma
 
     def between(self, start: int, end: int) -> list:
-        """VMAs intersecting ``[start, end)``, in order."""
+        """VMAs intersecting ``[start, end)``, in order (none for an empty range)."""
+        if end <= start:
+            return []
         c = bisect_right(self._firsts, start) - 1
         j = bisect_right(self._starts[c], start) - 1
         vmas = self._vmas[c]
         if j < 0 or vmas[j].end <= start:
             j += 1  # the VMA below ``start`` ends at or before it
-        elif vmas[j].end >= end > start:
+        elif vmas[j].end >= end:
             return [vmas[j]]  # the common case: the range lies inside one VMA
         # All but the last chunk hold at most 2 * LOAD VMAs: slicing beats a Python loop.
         k = bisect_left(self._starts[c], end, j)
