@@ -572,6 +572,16 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def add_profiles_options(p: argparse.ArgumentParser, arch_help: str) -> None:
+    """--arch A,B,... with the --personality and --rlimit-stack every one of them gets
+    (``vasim plot`` and ``vasim view`` without an input)."""
+    p.add_argument("--arch", type=_arch_list, metavar="A,B,...", help=arch_help)
+    p.add_argument("--personality", type=_personality, default=Personality(0), metavar="FLAGS",
+                   help="personality flags for --arch (ASLR stays off)")
+    p.add_argument("--rlimit-stack", type=_rlimit, default=8 << 20, metavar="SIZE",
+                   help="RLIMIT_STACK for --arch (default 8M)")
+
+
 def _arch_list(text: str) -> str:
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
@@ -637,12 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", nargs="?", metavar="SCENARIO", help="a scenario file")
     p.add_argument("--kind", choices=("layout", "timeline", "threads", "aslr"),
                    help="the figure (default: timeline for a scenario, else layout)")
-    p.add_argument("--arch", type=_arch_list, metavar="A,B,...",
-                   help="profiles, without a scenario (default x86_64)")
-    p.add_argument("--personality", type=_personality, default=Personality(0), metavar="FLAGS",
-                   help="personality flags for --arch (ASLR stays off)")
-    p.add_argument("--rlimit-stack", type=_rlimit, default=8 << 20, metavar="SIZE",
-                   help="RLIMIT_STACK for --arch (default 8M)")
+    add_profiles_options(p, "profiles, without a scenario (default x86_64)")
     p.add_argument("-o", "--output", default="vasim-figure", metavar="FILE",
                    help="output file: .png or .svg, or no extension for both")
     p.set_defaults(func=cmd_plot)

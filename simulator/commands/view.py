@@ -23,8 +23,7 @@ the search box finds a region by name or address. Hover or focus a region for it
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from simulator.cli import _arch_list, _personality, _rlimit
-    from simulator.kernel.config import Personality
+    from simulator.cli import add_profiles_options
 
     p = sub.add_parser("view", help="an interactive HTML view: zoom, hover, search, steps",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -32,12 +31,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "spaces side by side on a zoomable address axis.")
     p.add_argument("input", nargs="?", metavar="SCENARIO|MAPS|RECORDING",
                    help="a scenario (.toml), a maps listing, or a recording directory")
-    p.add_argument("--arch", type=_arch_list, metavar="A,B,...",
-                   help="profiles to show at exec, without an input (default x86_64)")
-    p.add_argument("--personality", type=_personality, default=Personality(0), metavar="FLAGS",
-                   help="personality flags for --arch (ASLR stays off)")
-    p.add_argument("--rlimit-stack", type=_rlimit, default=8 << 20, metavar="SIZE",
-                   help="RLIMIT_STACK for --arch (default 8M)")
+    add_profiles_options(p, "profiles to show at exec, without an input (default x86_64)")
     p.add_argument("-o", "--output", default="vasim-view.html", metavar="FILE.html",
                    help="the HTML file to write (default vasim-view.html)")
     p.set_defaults(func=run)
