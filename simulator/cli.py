@@ -582,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_one_line(str(err)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\n{command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)  # the progress line is gone already
         return 130
     except BrokenPipeError:
         # The reader went away (vasim ... | head): stop quietly, and keep Python's final

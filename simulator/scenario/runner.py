@@ -136,8 +136,12 @@ class _Run:
             else:
                 if start == "exec":
                     from simulator.host.elf import load_program
-                    exe, rtld, libs = load_program(scenario.resolve_file(spec["executable"]),
-                                                   self.profile.task_bits)
+                    try:
+                        exe, rtld, libs = load_program(scenario.resolve_file(spec["executable"]),
+                                                       self.profile.task_bits)
+                    except InputError as err:  # the ELF file's problem, at the scenario's line
+                        line, col = scenario.where(("process", "executable"))
+                        raise InputError(scenario.path, line, f"executable {err}", col) from None
                 else:
                     from simulator.programs import typical_process_images
                     exe, rtld, libs = typical_process_images(self.profile)
