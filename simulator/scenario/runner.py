@@ -331,7 +331,11 @@ class _Run:
             from simulator.host.elf import read_shared_object
             from simulator.libc.ld_so import dlopen
             full = self.existing_file(step, args["file"])
-            loaded = dlopen(p, read_shared_object(full))
+            try:
+                obj = read_shared_object(full)
+            except InputError as err:  # the file's problem, at the scenario's line
+                self.fail_input(step, "file", str(err))
+            loaded = dlopen(p, obj)
             if isinstance(loaded, Errno):
                 return loaded, None, None, None
             return loaded.l_addr, None, None, None
