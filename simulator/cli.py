@@ -298,7 +298,9 @@ examples:
   vasim run scenarios/growsdown-guard-gap.toml --json
 
 Exit status: 0 when every scenario ran and every expectation held, 1 when one failed,
-2 for a bad scenario file (one line: FILE:LINE:COL: what is wrong).
+2 for a bad scenario file (one line: FILE:LINE:COL: what is wrong), 3 for a bug in vasim
+(vasim --help lists them). Every file is checked before any runs; what a run may build is
+bounded (docs/scenarios.md, Limits). Progress goes to stderr on a terminal after 1.5 s.
 The format is documented in docs/scenarios.md.
 """
 
