@@ -456,7 +456,9 @@ examples:
   vasim run scenarios/growsdown-guard-gap.toml --json
 
 Exit status: 0 when every scenario ran and every expectation held, 1 when one failed,
-2 for a bad scenario file (one line: FILE:LINE:COL: what is wrong).
+2 for a bad scenario file (one line: FILE:LINE:COL: what is wrong), 3 for a bug in vasim
+(vasim --help lists them). Every file is checked before any runs; what a run may build is
+bounded (docs/scenarios.md, Limits). Progress goes to stderr on a terminal after 1.5 s.
 The format is documented in docs/scenarios.md.
 """
 
@@ -762,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_one_line(str(err)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\n{command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)  # the progress line is gone already
         return 130
     except BrokenPipeError:
         # The reader went away (vasim ... | head): stop quietly, and keep Python's final

@@ -194,7 +194,9 @@ def wild_integers() -> st.SearchStrategy[int]:
 
 
 def _atoms(names) -> st.SearchStrategy[str]:
-    numbers = st.one_of(wild_integers().map(str), wild_integers().map(lambda n: hex(abs(n))),
+    usual = st.sampled_from(("4K", "8K", "64K", "1M", "2M", "0x10000", "0x40000000", "0", "4096"))
+    numbers = st.one_of(usual, usual, usual, wild_integers().map(str),
+                        wild_integers().map(lambda n: hex(abs(n))),
                         st.builds(lambda n, u: f"{n}{u}", st.integers(0, 5000),
                                   st.sampled_from("KMGTkmgt")))
     named = st.builds(lambda n, a: n + a, st.sampled_from(sorted(names)),
@@ -204,7 +206,8 @@ def _atoms(names) -> st.SearchStrategy[str]:
 
 
 def expressions(names=("stack", "brk", "task_size", "mmap_base", "heap", "a", "t", "t1",
-                       "t2", "p", "nosuch")) -> st.SearchStrategy[str]:
+                       "t2", "p", "nosuch"), *, pathological: bool = True
+                ) -> st.SearchStrategy[str]:
     """An address or size expression: small and plausible, or pathological (parentheses a
     few thousand deep, sums of thousands of terms, numbers of thousands of digits, unary
     minus chains, stray characters)."""
@@ -214,14 +217,14 @@ def expressions(names=("stack", "brk", "task_size", "mmap_base", "heap", "a", "t
             st.builds(lambda a, op, b: f"{a} {op} {b}", inner, st.sampled_from("+-*/"), inner),
             inner.map(lambda a: f"({a})"), inner.map(lambda a: f"-{a}")),
         max_leaves=6)
-    pathological = st.one_of(
+    extreme = st.one_of(
         st.integers(1, 3000).map(lambda n: "(" * n + "1" + ")" * n),
         st.integers(2, 3000).map(lambda n: "+".join(["1"] * n)),
         st.integers(1, 5000).map(lambda n: "9" * n),
         st.integers(1, 400).map(lambda n: "-" * n + "4K"),
         st.sampled_from(("", " ", "1/0", "4K/(1-1)", "(1", "1)", "4K +", "a..start", "0x",
                          "1e9", "4K\x00", "4 K", "½", "\u202e4K", "stack - -4K")))
-    return st.one_of(plausible, plausible, pathological)
+    return st.one_of(plausible, plausible, extreme) if pathological else plausible
 
 
 def wild_values(names=None) -> st.SearchStrategy:
@@ -240,7 +243,24 @@ def _keyed_table(keys: dict, extra=()) -> st.SearchStrategy[dict]:
     known = st.sampled_from(sorted(keys)).flatmap(lambda k: st.tuples(st.just(k), keys[k]))
     unknown = st.tuples(st.sampled_from(tuple(extra) + ("bogus", "size", "profile", "")),
                         wild_values())
-    return st.lists(st.one_of(known, known, known, unknown), max_size=5).map(dict)
+    return st.lists(st.one_of(*[known] * 7, unknown), max_size=5).map(dict)
+
+
+def _mostly(plausible: st.SearchStrategy) -> st.SearchStrategy:
+    """A plausible value most of the time, a wild one sometimes: runs get far enough to
+    exercise the steps, and the checks still see every kind of wrong value."""
+    return st.one_of(plausible, plausible, plausible, wild_values())
+
+
+_SIZES = st.sampled_from(("4K", "64K", "1M", "8M", "2M", 4096, 0, "unlimited", "16K"))
+#: Kernel knobs in their usual ranges (the checks in spec.py see the wild ones).
+_KERNEL_PLAUSIBLE = {
+    "max_map_count": st.integers(1, 3000), "mmap_min_addr": st.sampled_from((0, 4096, 65536)),
+    "lsm_mmap_min_addr": st.sampled_from((0, 65536)), "stack_guard_gap": st.integers(0, 256),
+    "guard": st.sampled_from(("gap", "page")), "legacy_va_layout": st.integers(0, 1),
+    "randomize_va_space": st.integers(0, 2), "thp": st.booleans(),
+    "mmap_rnd_bits": st.integers(0, 40), "mmap_rnd_compat_bits": st.integers(0, 40),
+    "overcommit_memory": st.integers(0, 2), "cap_sys_rawio": st.booleans()}
 
 
 #: Files a scenario may name; tests/test_fuzz_cli.py creates good.maps and bad.maps.
@@ -260,10 +280,13 @@ def scenario_documents() -> st.SearchStrategy[dict]:
         "personality": st.one_of(st.sampled_from(("ADDR_LIMIT_3GB", "ADDR_COMPAT_LAYOUT",
                                                   "ADDR_NO_RANDOMIZE,ADDR_LIMIT_3GB", "BOGUS")),
                                  wild_values()),
-        "rlimit_stack": wild_values(), "rlimit_as": wild_values(), "aslr_seed": wild_values(),
-        "exec_strings": wild_values(), "label": st.text(max_size=8)})
-    kernel = _keyed_table({k: st.one_of(wild_integers(), wild_values()) for k in KERNEL_KEYS})
-    glibc = _keyed_table({k: st.one_of(st.sampled_from(("2.36", "2.42")), wild_values())
+        "rlimit_stack": _mostly(_SIZES), "rlimit_as": _mostly(st.sampled_from(
+            ("1M", "64M", "1G", "unlimited", "4G"))), "aslr_seed": _mostly(st.integers(0, 99)),
+        "exec_strings": _mostly(st.integers(0, 1 << 20)), "label": st.text(max_size=8)})
+    kernel = _keyed_table({k: _mostly(_KERNEL_PLAUSIBLE.get(k, wild_integers()))
+                           for k in KERNEL_KEYS})
+    glibc = _keyed_table({k: _mostly(st.sampled_from(("2.36", "2.42")) if k == "version" else
+                                     st.integers(1, 8) if k in ("ncpu", "arena_max") else _SIZES)
                           for k in GLIBC_KEYS})
     expect_values = {
         "result": st.one_of(expressions(), st.sampled_from(tuple(Errno.__members__))),
@@ -283,11 +306,12 @@ def scenario_documents() -> st.SearchStrategy[dict]:
             "prot": st.sampled_from(("READ", "READ|WRITE", "NONE", "BOGUS", 7, -1)),
             "flags": st.sampled_from(("PRIVATE|ANONYMOUS", "PRIVATE|ANONYMOUS|FIXED",
                                       "PRIVATE|ANONYMOUS|GROWSDOWN", "SHARED", "MAYMOVE", 0x22)),
-            "count": st.one_of(st.just("until-failure"), st.integers(1, 4), wild_integers()),
-            "repeat": st.one_of(st.integers(1, 4), wild_integers()),
+            "count": st.one_of(st.just("until-failure"), st.integers(1, 4), st.integers(1, 4),
+                               wild_integers()),
+            "repeat": st.one_of(st.integers(1, 4), st.integers(1, 4), wild_integers()),
             "name": names, "thread": names, "target": names, "ptr": names,
-            "size": st.one_of(st.integers(0, 1 << 20), wild_values()),
-            "stack_size": wild_values(), "guard_size": wild_values(), "stack": wild_values(),
+            "size": _mostly(st.integers(0, 1 << 20)),
+            "stack_size": _mostly(_SIZES), "guard_size": _mostly(_SIZES), "stack": _mostly(_SIZES),
             "file": st.sampled_from(SCENARIO_FILES), "access": st.sampled_from(("read", "write", "x")),
             "detached": st.booleans(), "note": st.text(max_size=10),
             "expect": st.one_of(expect, wild_values())})
@@ -307,11 +331,83 @@ def scenario_documents() -> st.SearchStrategy[dict]:
                   "expect": expect, "compare": compare, "question": st.text(max_size=10)})
 
 
+def runnable_scenario_documents() -> st.SearchStrategy[dict]:
+    """A scenario that passes the load-time checks more often than not: known keys, values
+    of the right type, every required key; the wildness is in the expressions (names that
+    may not exist when the step runs, huge and odd numbers), the order of the steps and the
+    kernel knobs. It reaches the runner, where the run-time checks live."""
+    from simulator.scenario.spec import OPS, REQUIRED
+
+    names = st.sampled_from(("a", "b", "t", "p", "t1", "t2", "a2", "p1"))
+    usual = st.sampled_from(("4K", "64K", "1M", "a", "a + 4K", "a.end", "t1.stack",
+                             "stack - 64K", "brk + 8K", "mmap_base - 1M", "b - a", "a.size * 2"))
+    usual_expr = st.one_of(usual, usual, expressions(("a", "b", "t1", "t2", "a2", "stack", "brk",
+                                                      "heap", "mmap_base", "task_size"),
+                                                     pathological=False))
+    values = {
+        "prot": st.sampled_from(("READ", "READ|WRITE", "NONE", "READ|EXEC")),
+        "flags": st.sampled_from(("PRIVATE|ANONYMOUS", "PRIVATE|ANONYMOUS|FIXED",
+                                  "PRIVATE|ANONYMOUS|GROWSDOWN", "PRIVATE|ANONYMOUS|FIXED_NOREPLACE",
+                                  "MAYMOVE", "MAYMOVE|FIXED", "PRIVATE|ANONYMOUS|32BIT")),
+        "count": st.one_of(st.integers(1, 5), st.just("until-failure")),
+        "size": st.one_of(st.integers(0, 1 << 22), st.sampled_from((2**40, 2**63, 2**64 - 1))),
+        "stack_size": _SIZES.filter(lambda v: v != "unlimited"),
+        "guard_size": _SIZES.filter(lambda v: v != "unlimited"), "stack": _SIZES,
+        "ptr": names, "target": names, "thread": names, "access": st.sampled_from(("read", "write")),
+        "detached": st.booleans(), "file": st.just("good.maps")}
+
+    def step(op):
+        keys = {k: values.get(k, usual_expr) for k in OPS[op] if k != "file"}
+        required = st.fixed_dictionaries({k: keys.get(k, values.get(k, usual_expr))
+                                          for k in REQUIRED.get(op, ())})
+        optional = st.dictionaries(st.sampled_from(sorted(keys) or ["note"]),
+                                   st.just(None), max_size=2).flatmap(
+            lambda ks: st.fixed_dictionaries({k: keys.get(k, st.just("x")) for k in ks}))
+        extra = st.fixed_dictionaries({}, optional={
+            "name": names, "repeat": st.integers(1, 3),
+            "expect": st.fixed_dictionaries({}, optional={
+                "result": usual_expr, "errno": st.sampled_from(("ENOMEM", "EINVAL", "EEXIST")),
+                "ok": st.booleans(), "within": st.lists(usual_expr, min_size=2, max_size=2),
+                "region": st.sampled_from(("mmap-area", "heap", "stack-guard-gap")),
+                "threads": st.integers(0, 600), "events": st.just(["enomem"])})})
+        return st.tuples(required, optional, extra).map(
+            lambda parts: {"do": op, **parts[1], **parts[0], **parts[2]})
+
+    libc = st.sampled_from(sorted(OPS))
+    kernel_only = st.sampled_from(("mmap", "munmap", "mprotect", "mremap", "brk", "touch",
+                                   "setrlimit"))
+    process = st.fixed_dictionaries(
+        {"arch": profiles()},
+        optional={"personality": st.sampled_from(("ADDR_LIMIT_3GB", "ADDR_COMPAT_LAYOUT")),
+                  "rlimit_stack": _SIZES, "rlimit_as": st.sampled_from(("64M", "1G", "4G"))})
+    kernel = st.fixed_dictionaries({}, optional={
+        k: _KERNEL_PLAUSIBLE[k] for k in ("max_map_count", "mmap_min_addr", "stack_guard_gap",
+                                           "guard", "legacy_va_layout", "thp")})
+
+    # Steps that define the names the others use, most of the time.
+    first = [{"do": "mmap", "name": "a", "length": "64K"}]
+    first_libc = first + [{"do": "pthread_create", "name": "t", "count": 2},
+                          {"do": "malloc", "name": "p", "size": 100}]
+
+    def document(start):
+        ops = kernel_only if start == "empty" else libc
+        prefix = st.sampled_from(([], first if start == "empty" else first_libc))
+        return st.fixed_dictionaries({
+            "title": st.just("t"), "process": process.map(lambda p: dict(p, start=start)),
+            "kernel": kernel,
+            "step": st.builds(lambda a, b: a + b, prefix, st.lists(ops.flatmap(step), max_size=8))})
+
+    return st.sampled_from(("program", "empty", "maps")).flatmap(
+        lambda start: document(start).map(
+            lambda d: d if start != "maps" else dict(d, process=dict(d["process"],
+                                                                      maps="good.maps"))))
+
+
 def scenario_texts() -> st.SearchStrategy[str]:
     """A scenario file's text: a generated document as TOML, sometimes damaged (a NUL byte,
     a stray line, a cut, deep nesting, a huge integer)."""
     damage = st.sampled_from((
-        lambda t: t, lambda t: t, lambda t: t, lambda t: t + "\x00",
+        *[lambda t: t] * 10, lambda t: t + "\x00",
         lambda t: t.replace("\n", "\n\x00", 1), lambda t: t[: len(t) // 2],
         lambda t: t + "[[step]]\n", lambda t: t + "x = " + "[" * 2000 + "]" * 2000 + "\n",
         lambda t: t + "big = " + "9" * 5000 + "\n", lambda t: "\ufeff" + t,

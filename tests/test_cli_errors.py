@@ -338,3 +338,28 @@ def test_json_output_stays_json_while_progress_is_drawn(capsys, monkeypatch):
     code, out, _err = vasim(capsys, "threads", "--arch", "i686", "--json")
     assert code == 0
     assert json.loads(out)["threads"] == 509  # tests/data/recordings/thr32-exhaust: 509
+
+
+def test_a_real_ctrl_c_is_exit_130_and_one_line():
+    """SIGINT to a running ``vasim threads``, sent once its progress line shows that it is
+    inside the run (VASIM_PROGRESS=1 draws it into the pipe)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "threads", "--stack-size", "16K",
+                             "--guard-size", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ, VASIM_PROGRESS="1"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = b""
+    while b"thread/s" not in seen:  # the progress line: drawn only inside the run
+        chunk = proc.stderr.read1(4096)
+        assert chunk, seen
+        seen += chunk
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    err = (seen + err).decode()
+    assert proc.returncode == 130, err
+    assert out == b"" and "Traceback" not in err
+    assert err.endswith("vasim threads: interrupted\n")

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 
 from simulator import cli
 from simulator.scenario import runner, spec
-from strategies import cli_argvs, scenario_texts
+from strategies import cli_argvs, runnable_scenario_documents, scenario_texts, toml_document
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,3 +126,21 @@ def test_the_installed_entry_point_behaves_the_same(argv, code):
     assert "Traceback" not in proc.stderr
     if code == 2:
         assert ONE_LINE.match(proc.stderr), proc.stderr
+
+
+@FUZZ
+@given(doc=runnable_scenario_documents())
+def test_any_runnable_scenario_gets_an_answer(workdir, doc):
+    """Scenarios that mostly load, so that the run-time checks (names not yet defined,
+    values out of range for the profile, dead pointers, the bounds) are reached."""
+    text = toml_document(doc)
+    path = workdir / "r.toml"
+    path.write_text(text, encoding="utf-8")
+    code, out, err = run_main(["run", str(path), "--json"])
+    assert_answer(code, out, err, text)
+    if code == 2:  # at a line of the scenario, or of the maps file it starts from
+        where = "|".join(re.escape(str(p)) for p in (path, workdir / "good.maps"))
+        assert re.match(rf"^({where}):\d+(:\d+)?: ", err), (text, err)
+    else:
+        import json
+        assert json.loads(out)["ok"] is (code == 0)

@@ -140,8 +140,27 @@ class _Run:
                                                   proc=proc, source=path)
                 self.process = attach_process(self.mm, glibc, proc)
             else:
+<<<<<<< HEAD
                 self.mm, self.process = self.start_program(
                     scenario.resolve_file(spec["executable"]) if start == "exec" else None)
+=======
+                if start == "exec":
+                    from simulator.host.elf import load_program
+                    try:
+                        exe, rtld, libs = load_program(scenario.resolve_file(spec["executable"]),
+                                                       self.profile.task_bits)
+                    except InputError as err:  # the ELF file's problem, at the scenario's line
+                        line, col = scenario.where(("process", "executable"))
+                        raise InputError(scenario.path, line, f"executable {err}", col) from None
+                else:
+                    from simulator.programs import typical_process_images
+                    exe, rtld, libs = typical_process_images(self.profile)
+                self.mm = exec_layout(self.profile, exe.elf, rtld.elf if rtld else None,
+                                      kconfig=kconfig, proc=proc)
+                if rtld is not None:
+                    self.process = start_process(self.mm, exe, rtld, libs, glibc)
+                    self.mm.events.clear()
+>>>>>>> clihard
         except ExecError as err:
             line, col = scenario.where(("process",))
             raise InputError(scenario.path, line, f"{variant.label}: the program cannot start: "
@@ -387,7 +406,11 @@ class _Run:
             from simulator.host.elf import read_shared_object
             from simulator.libc.ld_so import dlopen
             full = self.existing_file(step, args["file"])
-            loaded = dlopen(p, read_shared_object(full))
+            try:
+                obj = read_shared_object(full)
+            except InputError as err:  # the file's problem, at the scenario's line
+                self.fail_input(step, "file", str(err))
+            loaded = dlopen(p, obj)
             if isinstance(loaded, Errno):
                 return loaded, None, None, None
             return loaded.l_addr, None, None, None
