@@ -246,7 +246,7 @@ def _keyed_table(keys: dict, extra=()) -> st.SearchStrategy[dict]:
     return st.lists(st.one_of(*[known] * 7, unknown), max_size=5).map(dict)
 
 
-def _mostly(plausible: st.SearchStrategy) -> st.SearchStrategy:
+def _mostly_plausible(plausible: st.SearchStrategy) -> st.SearchStrategy:
     """A plausible value most of the time, a wild one sometimes: runs get far enough to
     exercise the steps, and the checks still see every kind of wrong value."""
     return st.one_of(plausible, plausible, plausible, wild_values())
@@ -280,12 +280,12 @@ def scenario_documents() -> st.SearchStrategy[dict]:
         "personality": st.one_of(st.sampled_from(("ADDR_LIMIT_3GB", "ADDR_COMPAT_LAYOUT",
                                                   "ADDR_NO_RANDOMIZE,ADDR_LIMIT_3GB", "BOGUS")),
                                  wild_values()),
-        "rlimit_stack": _mostly(_SIZES), "rlimit_as": _mostly(st.sampled_from(
-            ("1M", "64M", "1G", "unlimited", "4G"))), "aslr_seed": _mostly(st.integers(0, 99)),
-        "exec_strings": _mostly(st.integers(0, 1 << 20)), "label": st.text(max_size=8)})
-    kernel = _keyed_table({k: _mostly(_KERNEL_PLAUSIBLE.get(k, wild_integers()))
+        "rlimit_stack": _mostly_plausible(_SIZES), "rlimit_as": _mostly_plausible(st.sampled_from(
+            ("1M", "64M", "1G", "unlimited", "4G"))), "aslr_seed": _mostly_plausible(st.integers(0, 99)),
+        "exec_strings": _mostly_plausible(st.integers(0, 1 << 20)), "label": st.text(max_size=8)})
+    kernel = _keyed_table({k: _mostly_plausible(_KERNEL_PLAUSIBLE.get(k, wild_integers()))
                            for k in KERNEL_KEYS})
-    glibc = _keyed_table({k: _mostly(st.sampled_from(("2.36", "2.42")) if k == "version" else
+    glibc = _keyed_table({k: _mostly_plausible(st.sampled_from(("2.36", "2.42")) if k == "version" else
                                      st.integers(1, 8) if k in ("ncpu", "arena_max") else _SIZES)
                           for k in GLIBC_KEYS})
     expect_values = {
@@ -310,8 +310,8 @@ def scenario_documents() -> st.SearchStrategy[dict]:
                                wild_integers()),
             "repeat": st.one_of(st.integers(1, 4), st.integers(1, 4), wild_integers()),
             "name": names, "thread": names, "target": names, "ptr": names,
-            "size": _mostly(st.integers(0, 1 << 20)),
-            "stack_size": _mostly(_SIZES), "guard_size": _mostly(_SIZES), "stack": _mostly(_SIZES),
+            "size": _mostly_plausible(st.integers(0, 1 << 20)),
+            "stack_size": _mostly_plausible(_SIZES), "guard_size": _mostly_plausible(_SIZES), "stack": _mostly_plausible(_SIZES),
             "file": st.sampled_from(SCENARIO_FILES), "access": st.sampled_from(("read", "write", "x")),
             "detached": st.booleans(), "note": st.text(max_size=10),
             "expect": st.one_of(expect, wild_values())})

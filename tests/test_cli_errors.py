@@ -348,8 +348,10 @@ def test_a_real_ctrl_c_is_exit_130_and_one_line():
     import subprocess
     import sys
 
+    # Task limits raised, so that it runs long enough (pid_max would stop it in about 1 s).
     proc = subprocess.Popen([sys.executable, "-m", "simulator", "threads", "--stack-size", "16K",
-                             "--guard-size", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                             "--guard-size", "0", "--pid-max", "4194304", "--threads-max",
+                             "4194304"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=dict(os.environ, VASIM_PROGRESS="1"),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = b""

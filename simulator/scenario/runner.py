@@ -140,27 +140,13 @@ class _Run:
                                                   proc=proc, source=path)
                 self.process = attach_process(self.mm, glibc, proc)
             else:
-<<<<<<< HEAD
-                self.mm, self.process = self.start_program(
-                    scenario.resolve_file(spec["executable"]) if start == "exec" else None)
-=======
-                if start == "exec":
-                    from simulator.host.elf import load_program
-                    try:
-                        exe, rtld, libs = load_program(scenario.resolve_file(spec["executable"]),
-                                                       self.profile.task_bits)
-                    except InputError as err:  # the ELF file's problem, at the scenario's line
-                        line, col = scenario.where(("process", "executable"))
-                        raise InputError(scenario.path, line, f"executable {err}", col) from None
-                else:
-                    from simulator.programs import typical_process_images
-                    exe, rtld, libs = typical_process_images(self.profile)
-                self.mm = exec_layout(self.profile, exe.elf, rtld.elf if rtld else None,
-                                      kconfig=kconfig, proc=proc)
-                if rtld is not None:
-                    self.process = start_process(self.mm, exe, rtld, libs, glibc)
-                    self.mm.events.clear()
->>>>>>> clihard
+                executable = (scenario.resolve_file(spec["executable"]) if start == "exec"
+                              else None)
+                try:
+                    self.mm, self.process = self.start_program(executable)
+                except InputError as err:  # the ELF file's problem, at the scenario's line
+                    line, col = scenario.where(("process", "executable"))
+                    raise InputError(scenario.path, line, f"executable {err}", col) from None
         except ExecError as err:
             line, col = scenario.where(("process",))
             raise InputError(scenario.path, line, f"{variant.label}: the program cannot start: "
@@ -221,6 +207,8 @@ class _Run:
         try:
             mm, process = self.start_program(
                 self.scenario.resolve_file(path) if path is not None else None)
+        except InputError as err:  # not an ELF file, at the step's line
+            self.fail_input(step, "executable", f"executable {err}")
         except ExecError as err:
             self.fail_input(step, "executable" if path else "do",
                             f"the program cannot start: {err}")
