@@ -128,7 +128,7 @@ not print gets a note (e.g. mremap's hint with MREMAP_DONTUNMAP).
 def cmd_replay(args) -> int:
     from simulator.host.files import HostFiles
     from simulator.trace.loadmaps import address_space_from_maps
-    from simulator.trace.procmaps import read_maps
+    from simulator.trace.procmaps import guess_arch, read_maps
     from simulator.trace.recording import is_recording
     from simulator.trace.replay import Replay
     from simulator.trace.strace import FileEvent, open_strace
@@ -142,30 +142,25 @@ def cmd_replay(args) -> int:
     arch = args.arch
     forced = arch != "auto"
     if not forced:
-        arch = _guess_arch(entries)
+        arch = guess_arch(entries)  # each exec's ELF class picks the compat profile after
     profile = get_profile(arch)
     personality = args.personality if args.personality else None
-    # A bounded look ahead: a log without an execve but with mmap2 (the 32-bit call) is a
-    # 32-bit process; with an execve, its ELF decides.
+    # A bounded look ahead at the log's first events: its first execve names the program
+    # (--initial-maps' executable); without one, mmap2 (the 32-bit call) means a 32-bit
+    # process.
     head = list(itertools.islice(events, 256))
     events = itertools.chain(head, events)
-    if (not forced and entries is None and any(getattr(e, "name", None) == "mmap2" for e in head)
-            and not any(isinstance(e, FileEvent) and e.kind == "execve" for e in head)):
+    exe_path = next((e.path for e in head if isinstance(e, FileEvent) and e.kind == "execve"),
+                    None)
+    if (not forced and entries is None and exe_path is None
+            and any(getattr(e, "name", None) == "mmap2" for e in head)):
         profile = get_profile("i686")
     mm = None
     if entries is not None:
-        head = []
-        for event in events:
-            head.append(event)
-            if isinstance(event, FileEvent) and event.kind == "execve" or len(head) > 64:
-                break
-        exe_path = next((e.path for e in head if isinstance(e, FileEvent)
-                         and e.kind == "execve"), None)
         proc = ProcessConfig(personality=args.personality | Personality.ADDR_NO_RANDOMIZE,
                              rlimit_stack=args.rlimit_stack)
         mm = address_space_from_maps(entries, profile, kconfig=KernelConfig(), proc=proc,
                                      source=args.initial_maps, exe_path=exe_path, files=files)
-        events = itertools.chain(head, events)
     run = Replay(profile=profile, profile_forced=forced, personality=personality,
                  rlimit_stack=args.rlimit_stack, initial_mm=mm, files=files)
     total = matched = reordered = 0
@@ -228,14 +223,6 @@ def cmd_replay(args) -> int:
                   + ", ".join(sorted(files.host_paths)[:5])
                   + (" ..." if len(files.host_paths) > 5 else ""))
     return 0 if first is None else 1
-
-
-def _guess_arch(entries) -> str:
-    """i686 for initial maps entirely below 4 GiB; otherwise x86_64, and each exec's ELF
-    class picks the compat profile for 32-bit programs."""
-    if entries and all(e.end <= 1 << 32 for e in entries):
-        return "i686"
-    return "x86_64"
 
 
 # -- layout -----------------------------------------------------------------------------------

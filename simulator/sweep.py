@@ -179,14 +179,10 @@ def _configs(point: dict):
 
 
 def _process(point: dict):
-    from simulator.kernel.exec import exec_layout
-    from simulator.libc.process import start_process
-    from simulator.programs import typical_process_images
+    from simulator.programs import typical_process
 
     profile, kconfig, proc, glibc, attr = _configs(point)
-    exe, rtld, libs = typical_process_images(profile)
-    mm = exec_layout(profile, exe.elf, rtld.elf, kconfig=kconfig, proc=proc)
-    return start_process(mm, exe, rtld, libs, glibc), attr
+    return typical_process(profile, proc, glibc, kconfig), attr
 
 
 def _common(mm) -> dict:

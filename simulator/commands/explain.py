@@ -55,6 +55,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from simulator.explain import explain, text_report
+    from simulator.trace.procmaps import guess_arch
     from simulator.kernel.arch import get_profile
     from simulator.kernel.config import Personality, ProcessConfig
 
@@ -147,11 +148,6 @@ def _meta(path: Path) -> dict:
         from simulator.units import RLIM_INFINITY
         facts["rlimit_stack"] = RLIM_INFINITY
     return facts
-
-
-def guess_arch(entries) -> str:
-    """i686 for a listing entirely below 4 GiB, else x86_64."""
-    return "i686" if entries and all(e.end <= 1 << 32 for e in entries) else "x86_64"
 
 
 def guess_personality(entries, arch: str):

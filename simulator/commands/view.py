@@ -104,12 +104,12 @@ def scenario_columns(path: str):
 
 
 def _maps_columns(text: str):
-    from simulator.commands.explain import guess_personality, load_input, guess_arch
+    from simulator.commands.explain import guess_personality, load_input
     from simulator.kernel.arch import get_profile
     from simulator.kernel.config import Personality, ProcessConfig
     from simulator.plot.view import column, snapshot
     from simulator.trace.loadmaps import address_space_from_maps
-    from simulator.trace.procmaps import read_maps
+    from simulator.trace.procmaps import guess_arch, read_maps
 
     entries, facts, source = load_input(text)
     arch = facts.get("arch") or guess_arch(entries)

@@ -106,6 +106,12 @@ def parse_maps(text: str, source: str = "<maps>") -> tuple[MapsEntry, ...]:
     return tuple(raw)
 
 
+def guess_arch(entries) -> str:
+    """The profile a listing most likely comes from: i686 (a 32-bit process on a 64-bit
+    kernel) when every mapping lies below 4 GiB, else x86_64."""
+    return "i686" if entries and all(e.end <= 1 << 32 for e in entries) else "x86_64"
+
+
 def read_maps(path) -> tuple[MapsEntry, ...]:
     """Read and parse a maps, smaps or gdb mappings file."""
     try:
