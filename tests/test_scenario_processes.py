@@ -102,6 +102,7 @@ def test_parent_steps_after_fork_do_not_touch_the_child(tmp_path):
     ('[[step]]\ndo = "fork"\n', 16, "fork needs 'name'"),
     ('[[step]]\ndo = "fork"\nname = "c2"\nrepeat = 2\n', 19, "no repeat"),
     ('[[step]]\ndo = "mmap"\nlength = "child"\n', 18, "names a process"),
+    ('[[step]]\ndo = "fork"\nname = "main"\n', 18, "'main' is the scenario's own process"),
 ])
 def test_bad_process_steps_are_one_line(tmp_path, capsys, extra, line, message):
     path = tmp_path / "s.toml"

@@ -648,6 +648,9 @@ def _steps(raw, process: dict, labels: set = frozenset()) -> tuple[Step, ...]:
         if in_process is not None:
             _check_names(path + ("process",), "process", in_process, names)
         if op == "fork":
+            if name == "main":
+                raise SpecError(path + ("name",), "'main' is the scenario's own process: give "
+                                                  "the child another name")
             if repeat != 1:
                 raise SpecError(path + ("repeat",), "a fork step makes one named process: "
                                                     "no repeat")
