@@ -29,6 +29,7 @@ import pytest
 
 from simulator.cli import main
 from simulator.trace.recording import load_recording
+from simulator.trace.replay_creds import TASK_HANDLERS
 
 DATA = Path(__file__).parent / "data"
 
@@ -56,16 +57,9 @@ def replayable(trace) -> int:
                and e.name in SYSCALL_HANDLERS)
 
 
-_CREDENTIALS = (
-    "replay does not follow setuid/setrlimit: the child drops to an unprivileged user "
-    "(no CAP_IPC_LOCK, small RLIMIT_MEMLOCK, not the segment's owner)")
 #: Recordings whose replay diverges from the kernel for a reason the model does not cover
 #: yet (strict: a fix makes the test fail until its entry goes).
 KNOWN_DIVERGENCES = {
-    "ltp/mlock02": _CREDENTIALS + ": mlock is ENOMEM on the kernel, 0 in the model",
-    "ltp/mlock202": _CREDENTIALS + ": mlock2 is ENOMEM on the kernel, 0 in the model",
-    "ltp/shmat02": _CREDENTIALS + ": shmat of a 0600 segment is EACCES on the kernel, an "
-                                  "address in the model",
     # What no trace shows: mmap18 grows MAP_GROWSDOWN mappings by touching below them; the
     # kernel's final maps have 7ffff7dad000-7ffff7dcd000 (pids 15467, 15555) where replay,
     # seeing no page faults, keeps 7ffff7dc9000 / 7ffff7dbd000. Every call still matches.
@@ -110,7 +104,9 @@ def test_recording_replays_every_call_and_final_map(name, capsys):
     first = next((c for c in out["calls"] if c["recorded"] != c["simulated"]), None)
     assert first is None, first
     # Every memory call of every process, not only those of the first process.
-    assert out["matched"] == out["total"] == replayable(rec.trace)
+    # (plus the credential and rlimit calls replay checks: setresuid, prlimit64...)
+    memory = [c for c in out["calls"] if c["syscall"] not in TASK_HANDLERS]
+    assert out["matched"] == out["total"] and len(memory) == replayable(rec.trace)
     assert out["final_maps"] == {str(pid): "match" for pid in rec.final_maps}
     assert out["missing_facts"] == []
     assert code == 0
@@ -122,5 +118,7 @@ def test_raw_strace_recipe_replays_every_call(name, capsys):
     code, out = _replay_json(DATA / "corpus-raw" / name, capsys)
     first = next((c for c in out["calls"] if c["recorded"] != c["simulated"]), None)
     assert first is None, first
-    assert out["matched"] == out["total"] == replayable(rec.trace)
+    # (plus the credential and rlimit calls replay checks: setresuid, prlimit64...)
+    memory = [c for c in out["calls"] if c["syscall"] not in TASK_HANDLERS]
+    assert out["matched"] == out["total"] and len(memory) == replayable(rec.trace)
     assert code == 0

@@ -33,6 +33,7 @@ from simulator.kernel.exec import exec_layout
 from simulator.kernel.arch import get_profile
 from simulator.kernel.mm import AddressSpace
 from simulator.kernel.procfs import smaps_vmflags
+from simulator.kernel.resource import RLIMIT_AS
 from simulator.kernel.uapi import (
     MAP_32BIT, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_NORESERVE,
     MAP_PRIVATE, MAP_SHARED, MAP_STACK, PROT_EXEC, PROT_READ, PROT_WRITE, Errno,
@@ -114,7 +115,7 @@ def both(probes, ops, setarch=X64, rlimit=8 * MiB, files=(), smaps=False,
         pytest.skip(f"cannot run the probe: {exc.reason}")
     mm = differential.model_for(run, setarch, rlimit)
     if rlimit_as is not None:
-        mm.rlimit_as = rlimit_as
+        mm.rlim = mm.rlim.set(RLIMIT_AS, (rlimit_as, rlimit_as))  # prlimit --as sets both
     refs = differential.scratch_refs(files)
     model, maps = [], []
     for step in run.steps:

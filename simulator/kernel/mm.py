@@ -18,6 +18,10 @@ import random
 from simulator.kernel import events as ev
 from simulator.kernel.arch import Profile
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
+from simulator.kernel.cred import (
+    CAP_FULL, CAP_IPC_LOCK, CAP_SYS_RAWIO, CAP_SYS_RESOURCE, Credentials, capable,
+)
+from simulator.kernel.resource import RLIMIT_STACK, Rlimits
 from simulator.kernel.gaps import GapIndex
 from simulator.kernel.procfs import format_maps_line
 from simulator.kernel.uapi import Errno
@@ -26,6 +30,20 @@ from simulator.kernel.vma import (
     VM_GROWSDOWN, VM_SHADOW_STACK, VM_SPECIAL, VM_STICKY, Vma, make_vma,
 )
 from simulator.units import PAGE_SHIFT, PAGE_SIZE, RLIM_INFINITY
+
+
+def initial_credentials(proc: ProcessConfig, kconfig: KernelConfig) -> Credentials:
+    """The credentials of a process described by ``proc`` (uid, CAP_IPC_LOCK,
+    CAP_SYS_RESOURCE) and ``kconfig`` (CAP_SYS_RAWIO): every other capability is held, as
+    root's are."""
+    caps = CAP_FULL
+    for held, cap in ((proc.cap_ipc_lock, CAP_IPC_LOCK), (kconfig.cap_sys_rawio, CAP_SYS_RAWIO),
+                      (proc.cap_sys_resource, CAP_SYS_RESOURCE)):
+        if not held:
+            caps &= ~(1 << cap)
+    uid = proc.uid
+    return Credentials(uid, uid, uid, uid, uid, uid, uid, uid, cap_effective=caps,
+                       cap_permitted=caps, cap_bset=caps)
 
 
 class AddressSpace:
@@ -43,10 +61,14 @@ class AddressSpace:
         self.personality = proc.personality
         self.limits = profile.task_limits(proc.personality)
         self.task_size = self.limits.task_size
-        self.rlimit_stack = proc.rlimit_stack
-        self.rlimit_as = proc.rlimit_as
-        self.rlimit_memlock = proc.rlimit_memlock
-        self.cap_ipc_lock = proc.cap_ipc_lock
+        #: The calling task's credentials and resource limits, as the kernel reads them
+        #: through ``current`` (``current_cred()``, ``current->signal->rlim``). A task owns
+        #: them (:class:`~simulator.kernel.task.Task`); whoever calls into this address space
+        #: on a task's behalf installs that task's (replay before each call). Used without
+        #: tasks (scenarios, the libc model), they are the one process's, from ``proc``.
+        self.cred: Credentials = initial_credentials(proc, kconfig)
+        self.rlim: Rlimits = Rlimits.of(stack=proc.rlimit_stack, address_space=proc.rlimit_as,
+                                        memlock=proc.rlimit_memlock)
         #: ``mm->def_flags``: VM_LOCKED/VM_LOCKONFAULT after mlockall(MCL_FUTURE), added to
         #: every later mmap and brk.
         self.def_flags = 0
@@ -99,6 +121,28 @@ class AddressSpace:
         #: anon_vma_chain also links the parent's anon_vma, so it is not singular, and a
         #: neighbour without an anon_vma may not take theirs (``vma_had_uncowed_parents``).
         self.forked_anon_vmas: set[int] = set()
+
+    # -- the caller's limits and capabilities ---------------------------------------------------
+
+    @property
+    def rlimit_stack(self) -> int:
+        """``rlimit(RLIMIT_STACK)`` of the calling task."""
+        return self.rlim.stack
+
+    @property
+    def rlimit_as(self) -> int:
+        """``rlimit(RLIMIT_AS)``."""
+        return self.rlim.address_space
+
+    @property
+    def rlimit_memlock(self) -> int:
+        """``rlimit(RLIMIT_MEMLOCK)``."""
+        return self.rlim.memlock
+
+    @property
+    def cap_ipc_lock(self) -> bool:
+        """``capable(CAP_IPC_LOCK)``."""
+        return capable(self.cred, CAP_IPC_LOCK)
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -460,8 +504,10 @@ class AddressSpace:
         return result
 
     def setrlimit_stack(self, value: int) -> int:
-        """setrlimit(RLIMIT_STACK): later growth checks use it; the layout chosen at exec stays."""
-        self.rlimit_stack = value
+        """setrlimit(RLIMIT_STACK) soft limit: later growth checks use it; the layout chosen
+        at exec stays."""
+        hard = (self.rlim.get(RLIMIT_STACK) or (0, RLIM_INFINITY))[1]
+        self.rlim = self.rlim.set(RLIMIT_STACK, (value, max(value, hard)))
         self.calls += 1
         return 0
 

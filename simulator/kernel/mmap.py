@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from simulator.kernel import events as ev
 from simulator.kernel.anon import anon_vma_prepare
+from simulator.kernel.cred import CAP_SYS_RAWIO, capable
 from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.mlock import can_do_mlock, mlock_future_ok
 from simulator.kernel.munmap import gather_munmap_vmas
@@ -144,7 +145,8 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
             mm._event(ev.NoMemory, syscall="mmap", length=length,
                       largest_gap=mm.largest_free_gap())
         return addr
-    if flags & MAP_FIXED and addr < mm.kconfig.mmap_min_addr and not mm.kconfig.cap_sys_rawio:
+    if (flags & MAP_FIXED and addr < mm.kconfig.mmap_min_addr
+            and not capable(mm.cred, CAP_SYS_RAWIO)):
         return Errno.EPERM  # security_mmap_addr → cap_mmap_addr
 
     if flags & MAP_FIXED_NOREPLACE and mm.vmas_in(addr, addr + length):

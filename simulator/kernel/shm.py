@@ -8,13 +8,20 @@ as ``/SYSV%08x (deleted)`` on device 00:01 with the segment's shmem inode.
 The namespace (segments by id) belongs to one :class:`~simulator.kernel.mm.AddressSpace`
 here; ids count from 0 (``ipc_idr_alloc`` with a fresh namespace), while the kernel's ids
 and inodes depend on the machine's history. Inodes are numbered with the mm's other shmem
-objects, on first attach. Permissions are not modelled (the caller is the owner).
+objects, on first attach.
+
+Permissions (ipc/util.c ``ipcperms``): a segment keeps the mode bits of its shmget, its owner
+and creator (the creating task's effective uid and gid, ``ipc_addid``); shmget of an
+existing key and shmat check them against the caller's effective uid, fs gid and groups
+(:mod:`simulator.kernel.cred`), CAP_IPC_OWNER passing every check. shmctl(IPC_RMID,
+IPC_SET) is for the owner, the creator or CAP_SYS_ADMIN (``ipcctl_obtain_check``, EPERM).
 """
 
 from __future__ import annotations
 
 import attrs
 
+from simulator.kernel.cred import CAP_IPC_OWNER, CAP_SYS_ADMIN, Credentials, capable, in_group_p
 from simulator.kernel.mmap import do_mmap
 from simulator.kernel.munmap import unmap_range
 from simulator.kernel.uapi import MAP_FIXED, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, Errno
@@ -51,6 +58,12 @@ class Segment:
 
     key: int
     size: int
+    #: ``shm_perm``: mode bits (S_IRWXUGO), owner and creator ids.
+    mode: int = 0o600
+    uid: int = 0
+    gid: int = 0
+    cuid: int = 0
+    cgid: int = 0
     inode: int | None = None
     attached: int = 0
     removed: bool = False
@@ -70,6 +83,26 @@ class ShmNamespace:
         return None
 
 
+S_IRUGO = 0o444
+S_IWUGO = 0o222
+S_IXUGO = 0o111
+S_IRWXUGO = 0o777
+
+
+def ipcperms(cred: Credentials, seg: Segment, flag: int) -> bool:
+    """ipc/util.c ``ipcperms``: may a task with ``cred`` have the access of ``flag``'s mode
+    bits (e.g. S_IRUGO|S_IWUGO)? The owner or creator class if the effective uid is one of
+    them, else the group class if the caller is in the owner's or creator's group, else the
+    other class; CAP_IPC_OWNER grants everything. True means allowed."""
+    requested = (flag >> 6) | (flag >> 3) | flag
+    granted = seg.mode
+    if cred.euid in (seg.cuid, seg.uid):
+        granted >>= 6
+    elif in_group_p(cred, seg.cgid) or in_group_p(cred, seg.gid):
+        granted >>= 3
+    return not (requested & ~granted & 0o7) or capable(cred, CAP_IPC_OWNER)
+
+
 def ksys_shmget(mm, key: int, size: int, shmflg: int) -> int | Errno:
     """``ipcget`` / ``newseg``: a new segment for IPC_PRIVATE or an unknown key with
     IPC_CREAT (EINVAL for size 0 or above shmmax, ENOSPC past shmall/shmmni); an existing
@@ -82,7 +115,9 @@ def ksys_shmget(mm, key: int, size: int, shmflg: int) -> int | Errno:
         if shmflg & IPC_CREAT and shmflg & IPC_EXCL:
             return Errno.EEXIST
         if size > seg.size:
-            return Errno.EINVAL
+            return Errno.EINVAL  # shm_more_checks
+        if not ipcperms(mm.cred, seg, shmflg):
+            return Errno.EACCES  # ipc_check_perms
         return shmid
     if key != IPC_PRIVATE and not shmflg & IPC_CREAT:
         return Errno.ENOENT
@@ -92,7 +127,9 @@ def ksys_shmget(mm, key: int, size: int, shmflg: int) -> int | Errno:
         return Errno.ENOSPC
     shmid = ns.next_id
     ns.next_id += 1
-    ns.segments[shmid] = Segment(key, size)
+    cred = mm.cred
+    ns.segments[shmid] = Segment(key, size, mode=shmflg & S_IRWXUGO, uid=cred.euid,
+                                 gid=cred.egid, cuid=cred.euid, cgid=cred.egid)
     return shmid
 
 
@@ -116,11 +153,15 @@ def do_shmat(mm, shmid: int, addr: int, shmflg: int) -> int | Errno:
     elif shmflg & SHM_REMAP:
         return Errno.EINVAL
     prot = PROT_READ if shmflg & SHM_RDONLY else PROT_READ | PROT_WRITE
+    acc_mode = S_IRUGO if shmflg & SHM_RDONLY else S_IRUGO | S_IWUGO
     if shmflg & SHM_EXEC:
         prot |= PROT_EXEC
+        acc_mode |= S_IXUGO
     seg = mm.shm_ns.segments.get(shmid)
     if seg is None or (seg.removed and not seg.attached):
-        return Errno.EINVAL
+        return Errno.EINVAL  # shm_obtain_object_check: the id is gone
+    if not ipcperms(mm.cred, seg, acc_mode):
+        return Errno.EACCES
     size = seg.size
     if addr and not shmflg & SHM_REMAP:
         if addr + size >= 1 << mm.profile.kernel_bits:
@@ -177,16 +218,40 @@ def sys_shmdt(mm, addr: int) -> int | Errno:
     return 0
 
 
+def ipcctl_obtain_check(mm, shmid: int) -> Segment | Errno:
+    """ipc/util.c ``ipcctl_obtain_check``: the segment, if the caller's effective uid owns or
+    created it or it has CAP_SYS_ADMIN (EPERM); EINVAL for an unknown id. A segment marked
+    for removal keeps its id until its last detach (``SHM_DEST``)."""
+    seg = mm.shm_ns.segments.get(shmid)
+    if seg is None:
+        return Errno.EINVAL
+    cred = mm.cred
+    if cred.euid not in (seg.cuid, seg.uid) and not capable(cred, CAP_SYS_ADMIN):
+        return Errno.EPERM
+    return seg
+
+
 def shmctl_rmid(mm, shmid: int) -> int | Errno:
     """shmctl(IPC_RMID): the key is released now, the segment when the last attach goes
-    (``do_shm_rmid``). EINVAL for an unknown id."""
-    seg = mm.shm_ns.segments.get(shmid)
-    if seg is None or seg.removed:
-        return Errno.EINVAL
+    (``do_shm_rmid``). EINVAL for an unknown id, EPERM for another user's segment."""
+    seg = ipcctl_obtain_check(mm, shmid)
+    if isinstance(seg, Errno):
+        return seg
     seg.removed = True
     if not seg.attached:
         del mm.shm_ns.segments[shmid]
     return 0
 
 
-__all__ = ["ksys_shmget", "do_shmat", "sys_shmdt", "shmctl_rmid", "ShmNamespace"]
+def shmctl_set(mm, shmid: int, uid: int, gid: int, mode: int) -> int | Errno:
+    """shmctl(IPC_SET) (``shmctl_down`` → ``ipc_update_perm``): a new owner and mode bits,
+    for the owner, the creator or CAP_SYS_ADMIN."""
+    seg = ipcctl_obtain_check(mm, shmid)
+    if isinstance(seg, Errno):
+        return seg
+    seg.uid, seg.gid = uid, gid
+    seg.mode = (seg.mode & ~S_IRWXUGO) | (mode & S_IRWXUGO)
+    return 0
+
+
+__all__ = ["ipcperms", "shmctl_set", "ksys_shmget", "do_shmat", "sys_shmdt", "shmctl_rmid", "ShmNamespace"]

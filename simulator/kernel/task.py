@@ -23,7 +23,10 @@ from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
 from simulator.kernel.exec import ExecBases, exec_layout
 from simulator.kernel.fork import dup_mmap
 from simulator.kernel.mm import AddressSpace
-from simulator.units import MiB, RLIM_INFINITY
+from simulator.kernel.cred import CAP_IPC_LOCK, CAP_SYS_RESOURCE, Credentials, capable, cred_at_exec
+from simulator.kernel.resource import Rlimits
+
+__all__ = ["Task", "Credentials", "Rlimits", "copy_process", "exec_task", "exec_profile"]
 
 # include/uapi/linux/sched.h
 CLONE_VM = 0x00000100
@@ -47,24 +50,6 @@ COMPAT_PROFILES = {
 
 
 @attrs.frozen
-class Rlimits:
-    """The resource limits exec and mmap read (``task->signal->rlim``)."""
-
-    stack: int = 8 * MiB
-    address_space: int = RLIM_INFINITY
-
-
-@attrs.frozen
-class Credentials:
-    """``struct cred``: real and effective ids (RLIMIT_NPROC counts per real uid)."""
-
-    uid: int = 0
-    euid: int = 0
-    gid: int = 0
-    egid: int = 0
-
-
-@attrs.frozen
 class Task:
     """``struct task_struct``, the parts that shape an address space.
 
@@ -85,13 +70,27 @@ class Task:
     def process_config(self, seed: int = 0) -> ProcessConfig:
         """What this task brings to its next exec."""
         return ProcessConfig(personality=self.personality, rlimit_stack=self.rlimits.stack,
-                             rlimit_as=self.rlimits.address_space, seed=seed)
+                             rlimit_as=self.rlimits.address_space,
+                             rlimit_memlock=self.rlimits.memlock,
+                             cap_ipc_lock=capable(self.creds, CAP_IPC_LOCK),
+                             uid=self.creds.uid,
+                             cap_sys_resource=capable(self.creds, CAP_SYS_RESOURCE), seed=seed)
+
+    def enter(self) -> AddressSpace:
+        """This task's address space, ready for a call made by this task: its credentials
+        and limits installed as the ones the kernel reads through ``current``. O(1)."""
+        mm = self.mm
+        mm.cred = self.creds
+        mm.rlim = self.rlimits
+        return mm
 
 
 def copy_process(parent: Task, pid: int, clone_flags: int) -> Task:
     """kernel/fork.c ``copy_process``: the new task for a successful fork/vfork/clone.
 
-    The child inherits personality, rlimits and credentials; ``copy_mm`` shares the parent's
+    The child inherits personality, rlimits (``copy_signal``: a copy; threads share one
+    ``signal_struct``, which a caller keeping tasks as values mirrors by updating every task
+    of the thread group) and credentials (``copy_creds``); ``copy_mm`` shares the parent's
     mm under CLONE_VM and otherwise gives it ``dup_mmap`` of the parent's mm at this instant.
     Cost: O(n log n) in the parent's VMAs without CLONE_VM, O(1) with it.
     """
@@ -127,4 +126,7 @@ def exec_task(task: Task, exe: ElfImage, interp: ElfImage | None, *, elf_bits: i
     profile = exec_profile(task.profile, elf_bits)
     mm = exec_layout(profile, exe, interp, kconfig=kconfig, proc=task.process_config(),
                      bases=bases)
-    return attrs.evolve(task, profile=profile, mm=mm, executable=path, tgid=task.tgid)
+    task = attrs.evolve(task, profile=profile, mm=mm, executable=path, tgid=task.tgid,
+                        creds=cred_at_exec(task.creds))
+    task.enter()
+    return task

@@ -49,6 +49,16 @@ class OtherMemoryCall(_Call):
 
 
 @attrs.frozen
+class TaskCall(_Call):
+    """A call that changes or reports the calling task's credentials or resource limits:
+    set[re[s]]uid/gid (and their ``32`` names), capset/capget, prlimit64, setrlimit,
+    getrlimit/ugetrlimit. ``args``: the ids as given (``-1`` keeps an id); capset/capget
+    ``(pid, effective, permitted, inheritable)`` from the data strace printed (None where it
+    printed an address); prlimit64 ``(pid, resource, new, old)`` and setrlimit/getrlimit
+    ``(resource, limit)`` with each limit a ``(soft, hard)`` pair or None."""
+
+
+@attrs.frozen
 class FileEvent:
     """A call that changes which file an fd names, the working directory, or replaces the
     address space (execve, see :class:`ExecEvent`).
@@ -166,7 +176,7 @@ class ExitEvent:
     time_ns: int | None = None
 
 
-Event = MemoryCall | OtherMemoryCall | FileEvent | ProcessEvent | PersonalityEvent | ExitEvent
+Event = MemoryCall | OtherMemoryCall | TaskCall | FileEvent | ProcessEvent | PersonalityEvent | ExitEvent
 
 
 @attrs.frozen

@@ -55,9 +55,10 @@ from simulator.trace.procmaps import MapsEntry
 from simulator.trace.replay_result import (  # noqa: F401 - re-exported
     InferredBases, ProcessSummary, ReplayedCall, ReplayResult,
 )
+from simulator.trace.replay_creds import TASK_HANDLERS
 from simulator.trace.strace import (
-    ExitEvent, FileEvent, MemoryCall, OtherMemoryCall, PersonalityEvent, ProcessEvent, Trace,
-    format_return,
+    ExitEvent, FileEvent, MemoryCall, OtherMemoryCall, PersonalityEvent, ProcessEvent, TaskCall,
+    Trace, format_return,
 )
 
 #: Personality bits the address-space model knows (the rest, such as PER_LINUX32, are kept
@@ -328,11 +329,13 @@ class Replay:
     def __init__(self, *, profile: Profile | None = None, personality: Personality | None = None,
                  rlimit_stack: int = 8 << 20, kconfig: KernelConfig = KernelConfig(),
                  initial_mm: AddressSpace | None = None, files: FileSource | None = None,
-                 profile_forced: bool = False):
+                 profile_forced: bool = False, creds: Credentials = Credentials()):
         self.profile = profile or get_profile("x86_64")
         self.profile_forced = profile_forced
         self.personality = personality
         self.rlimit_stack = rlimit_stack
+        #: The first task's credentials (a recording's AT_UID...; root by default).
+        self.creds = creds
         self.kconfig = kconfig
         self.initial_mm = initial_mm
         self.files = files or HostFiles()
@@ -359,6 +362,7 @@ class Replay:
         self._reordered: list[ReplayedCall] = []
         #: id(mm) -> number of tasks in the pid table using it.
         self._mm_users: dict[int, int] = {}
+        self._task_note = ""
 
     # -- the run --------------------------------------------------------------------------
 
@@ -418,7 +422,7 @@ class Replay:
             self.notes.append("the log shows no execve: replayed from a modelled program's "
                               "layout at exec")
         task = Task(pid=pid, tgid=pid, parent=None, personality=personality,
-                    rlimits=Rlimits(stack=self.rlimit_stack), creds=Credentials(),
+                    rlimits=Rlimits.of(stack=self.rlimit_stack), creds=self.creds,
                     profile=mm.profile if mm is not None else self.profile, mm=mm)
         if self.initial_mm is not None:
             task = attrs.evolve(task, personality=Personality(mm.personality))
@@ -446,7 +450,7 @@ class Replay:
             if inference.add(c, file):
                 yield from self._finish_inference(pid)
             return
-        mm = self.tasks[pid].mm
+        mm = self.tasks[pid].enter()
         before = None
         if c.line != c.end_line and is_placed(c) and self._shared(mm):
             before = _snapshot(mm)
@@ -458,6 +462,36 @@ class Replay:
             self._suspect = (c, call, before, mm)  # decided by the next event
             return
         yield call
+
+    def _task_call(self, c: TaskCall) -> Iterator[ReplayedCall]:
+        """Credentials and limits (:mod:`simulator.trace.replay_creds`): checked like a
+        memory call when the model can judge the return, else taken as a fact."""
+        handler = TASK_HANDLERS.get(c.name)
+        task = self.tasks.get(c.pid)
+        if handler is None or task is None or task.mm is None or c.pid in self._inference:
+            self.skipped += 1
+            return
+        simulated = handler(self, task, c)
+        if simulated is None:
+            self.skipped += 1
+            return
+        yield ReplayedCall(return_line(c), c.name, c.text, format_return(c.ret),
+                           format_return(simulated), c.pid, note=self._task_note)
+        self._task_note = ""
+
+    def note(self, c, text: str) -> None:
+        self._task_note = text
+
+    def set_creds(self, pid, creds) -> None:
+        """``commit_creds`` for one task (credentials are per thread)."""
+        self._set_task(pid, attrs.evolve(self.tasks[pid], creds=creds))
+
+    def set_rlimits(self, pid, rlimits) -> None:
+        """A new ``signal->rlim`` for every thread of ``pid``'s thread group."""
+        tgid = self.tasks[pid].tgid
+        for other, task in list(self.tasks.items()):
+            if task is not None and task.tgid == tgid:
+                self._set_task(other, attrs.evolve(task, rlimits=rlimits))
 
     def _set_task(self, pid, task: Task | None) -> None:
         """Put ``task`` in the pid table, keeping count of the tasks using each mm."""
@@ -483,7 +517,9 @@ class Replay:
                 and d.line < c.end_line):
             return False
         trial = _snapshot(before)
+        trial.cred, trial.rlim = self.tasks[d.pid].creds, self.tasks[d.pid].rlimits
         first = SYSCALL_HANDLERS[d.name](self.fds[d.pid], trial, d.args, d)
+        trial.cred, trial.rlim = self.tasks[c.pid].creds, self.tasks[c.pid].rlimits
         second = SYSCALL_HANDLERS[c.name](self.fds[c.pid], trial, c.args, c)
         calls = [ReplayedCall(return_line(d), d.name, d.text, format_return(d.ret),
                               format_return(first), d.pid, reordered=True),
@@ -691,6 +727,7 @@ class Replay:
 _DISPATCH = {
     MemoryCall: Replay._memory,
     OtherMemoryCall: Replay._memory,
+    TaskCall: Replay._task_call,
     FileEvent: Replay._file,
     PersonalityEvent: Replay._personality,
     ProcessEvent: Replay._clone,

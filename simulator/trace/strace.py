@@ -39,7 +39,7 @@ from simulator.errors import InputError
 from simulator.kernel.uapi import MAP_NAMES, PROT_NAMES, Errno
 from simulator.trace.events import (  # noqa: F401 - re-exported: the events live there
     Event, ExecEvent, ExitEvent, FileEvent, MemoryCall, OtherMemoryCall, PersonalityEvent,
-    ProcessEvent, Trace,
+    ProcessEvent, TaskCall, Trace,
 )
 from simulator.trace.strace_decode import (  # noqa: F401 - the sets are part of the API
     _DECODED, _DECODERS, _INTERESTING, _PID_MAX_LIMIT, _UNFINISHED, EXIT_SYSCALLS, FILE_SYSCALLS,

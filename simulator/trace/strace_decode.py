@@ -16,7 +16,7 @@ from simulator.kernel.uapi import MAP_HUGE_SHIFT, MAP_NAMES, MREMAP_NAMES, PROT_
 from simulator.trace import xlat
 from simulator.trace.events import (
     ExecEvent, ExitEvent, FileEvent, MemoryCall, OtherMemoryCall, PersonalityEvent, ProcessEvent,
-    _Call,
+    TaskCall, _Call,
 )
 
 #: The calls replay models today, decoded into :class:`MemoryCall`.
@@ -27,13 +27,18 @@ OTHER_MEMORY_SYSCALLS = frozenset({
     "mseal", "shmat", "shmdt", "shmget", "shmctl", "pkey_mprotect", "pkey_alloc", "pkey_free",
     "remap_file_pages",
 })
+#: Calls that change (or report) credentials and resource limits: :class:`TaskCall`.
+_ID_CALLS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid")
+TASK_SYSCALLS = frozenset({*_ID_CALLS, *(n + "32" for n in _ID_CALLS), "capget", "capset",
+                           "prlimit64", "setrlimit", "getrlimit", "ugetrlimit"})
 FILE_SYSCALLS = frozenset({"open", "openat", "openat2", "creat", "memfd_create", "close", "dup",
                            "dup2", "dup3", "fcntl", "execve", "execveat", "chdir", "fchdir",
                            "unlink", "unlinkat"})
 PROCESS_SYSCALLS = frozenset({"clone", "clone2", "clone3", "fork", "vfork"})
 EXIT_SYSCALLS = frozenset({"exit", "exit_group"})
 _RAW_NAMES = {f"syscall_{number:#x}": name for number, name in xlat.UNIFIED_SYSCALLS.items()}
-_INTERESTING = (MEMORY_SYSCALLS | OTHER_MEMORY_SYSCALLS | FILE_SYSCALLS | PROCESS_SYSCALLS
+_INTERESTING = (MEMORY_SYSCALLS | OTHER_MEMORY_SYSCALLS | TASK_SYSCALLS | FILE_SYSCALLS
+                | PROCESS_SYSCALLS
                 | EXIT_SYSCALLS | {"personality"} | set(_RAW_NAMES))
 _DECODED = MEMORY_SYSCALLS | OTHER_MEMORY_SYSCALLS | set(_RAW_NAMES)
 
@@ -591,8 +596,77 @@ def _strip_dirfd(args: str) -> str:
     return args
 
 
+# --- credentials and resource limits ----------------------------------------------------------
+
+_RLIM_VALUE = re.compile(r"(\d{1,20})(?:\*(\d{1,10}))?$")  # "4095", "8192*1024"
+_RLIM_FIELDS = re.compile(r"\{rlim_cur=([^,]*), rlim_max=([^}]*)\}$")
+_CAP_FIELD = re.compile(r"(effective|permitted|inheritable)=((?:~\()?[^,}]*\)?)")
+_CAP_PID = re.compile(r"pid=(-?\d{1,10})")
+
+
+def _rlim_value(token: str) -> int:
+    if token in ("RLIM_INFINITY", "RLIM64_INFINITY"):
+        return xlat.RLIM_INFINITY
+    m = _RLIM_VALUE.match(token.strip())
+    if m is None:
+        raise _Bad(f"cannot parse rlimit value {_show(token)}")
+    return min(int(m.group(1)) * int(m.group(2) or 1), xlat.RLIM_INFINITY)
+
+
+def _rlimit(token: str) -> tuple[int, int] | None:
+    """``{rlim_cur=8192*1024, rlim_max=RLIM64_INFINITY}``; None for NULL or an address."""
+    m = _RLIM_FIELDS.match(token.strip())
+    return None if m is None else (_rlim_value(m.group(1)), _rlim_value(m.group(2)))
+
+
+def _cap_set(token: str) -> int:
+    """``1<<CAP_CHOWN|1<<CAP_KILL``, ``0``, ``~(1<<CAP_SYS_RESOURCE)`` (all but these)."""
+    token = token.strip()
+    if token.startswith("~(") and token.endswith(")"):
+        return xlat.CAP_FULL & ~_cap_set(token[2:-1])
+    value = 0
+    for part in token.split("|"):
+        part = part.strip()
+        if part.startswith("1<<") and part[3:] in xlat.CAP_NAMES:
+            value |= 1 << xlat.CAP_NAMES[part[3:]]
+        else:
+            value |= _number(part, "capability set")
+    return value
+
+
+def _task_call(name: str, body: str, where: _Where) -> TaskCall | None:
+    """set*id, capget/capset, prlimit64/setrlimit/getrlimit; None if strace printed
+    something else than the values (an address for a structure it could not read)."""
+    try:
+        args_text, ret_text, duration = _split_call(body)
+        if name in ("capget", "capset"):
+            # "1<<CAP_..." inside braces: not for _split_args, whose "<" opens a -y path
+            header, _, data = args_text.partition("}")
+            pid = _CAP_PID.search(header)
+            fields = dict(_CAP_FIELD.findall(data))
+            if pid is None or len(fields) < 3:
+                return None
+            args = (int(pid.group(1)), *(_cap_set(fields[k]) for k in
+                                         ("effective", "permitted", "inheritable")))
+        elif (parts := _split_args(args_text)) and name == "prlimit64":
+            args = (_signed(parts[0], "pid"), _flags(parts[1], xlat.RLIMIT_NAMES),
+                    _rlimit(parts[2]), _rlimit(parts[3]))
+        elif name in ("setrlimit", "getrlimit", "ugetrlimit"):
+            args = (_flags(parts[0], xlat.RLIMIT_NAMES), _rlimit(parts[1]))
+        else:
+            args = tuple(_signed(p, "id") for p in parts)
+        ret = _parse_return(ret_text)
+    except (_Bad, IndexError):
+        return None
+    pid, line, end_line, time_ns, end_ns = where
+    return TaskCall(line=line, end_line=end_line, pid=pid, name=name, args=args, fd_path=None,
+                    ret=ret, text=body, time_ns=time_ns, end_time_ns=end_ns,
+                    duration_ns=duration)
+
+
 #: How each interesting call's text becomes an event; file calls default to _file_event.
 _DECODERS = {
+    **{name: _task_call for name in TASK_SYSCALLS},
     **{name: _memory_call for name in _DECODED},
     **{name: _process_event for name in PROCESS_SYSCALLS},
     **{name: _exit_call for name in EXIT_SYSCALLS},

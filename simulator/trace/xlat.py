@@ -18,6 +18,10 @@ from simulator.kernel.pkeys import PKEY_NAMES  # noqa: F401
 from simulator.kernel.shm import IPC_CMD_NAMES, IPC_NAMES  # noqa: F401
 from simulator.kernel.shm import SHM_NAMES as SHMAT_NAMES  # noqa: F401
 
+from simulator.kernel.cred import CAP_FULL, CAP_NAMES  # noqa: F401
+from simulator.kernel.resource import RLIMIT_NAMES  # noqa: F401
+from simulator.units import RLIM_INFINITY  # noqa: F401
+
 #: mlock2 flags (include/uapi/asm-generic/mman-common.h).
 MLOCK_NAMES = {"MLOCK_ONFAULT": MLOCK_ONFAULT}
 #: shmget flags: IPC_* (include/uapi/linux/ipc.h) and SHM_HUGETLB/SHM_NORESERVE; strace

@@ -1,0 +1,160 @@
+"""Replay of the calls that change a task's credentials and resource limits.
+
+Replay keeps each task's :class:`~simulator.kernel.cred.Credentials` and
+:class:`~simulator.kernel.resource.Rlimits` (kernel/sys.c, kernel/cred.c) and installs them
+on the address space before each of that task's memory calls, so mlock's RLIMIT_MEMLOCK and
+CAP_IPC_LOCK, SysV shm permissions, RLIMIT_AS, MAP_FIXED below mmap_min_addr and the stack
+limit of the next exec follow what the program did:
+
+* ``setuid``, ``setreuid``, ``setresuid``, ``setgid``, ``setregid``, ``setresgid`` (and their
+  ``32`` names) and ``capset`` are replayed: their return is checked like a memory call's,
+  and the model's answer is applied.
+* ``prlimit64`` (own pid, 0, or another task the log shows), ``setrlimit`` are replayed the
+  same way. A limit the model has no value for (RLIMIT_CORE, RLIMIT_NOFILE... until a query
+  shows it) cannot be checked: a successful set then only makes it known.
+* ``capget``, ``getrlimit``/``ugetrlimit`` and ``prlimit64`` without a new limit are facts,
+  not checked: what they report becomes the task's (a log's first ``capget`` shows the
+  capabilities a recording started with, e.g. a container's root without CAP_SYS_RESOURCE).
+
+Credentials are per thread (glibc's setuid() runs the call in every thread, and each shows in
+the log); limits are per thread group (``signal_struct``): a set applies to every thread.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from simulator.kernel import cred as _cred
+from simulator.kernel.cred import CAP_SYS_RESOURCE, Credentials, capable
+from simulator.kernel.resource import do_prlimit
+from simulator.kernel.task import Task
+from simulator.kernel.uapi import Errno
+
+
+def _succeeded(c) -> bool:
+    return isinstance(c.ret, int) and not isinstance(c.ret, Errno) and c.ret >= 0
+
+
+def _id_call(function):
+    def handler(run, task: Task, c):
+        result = function(task.creds, *c.args)
+        if isinstance(result, Errno):
+            return result
+        run.set_creds(c.pid, result)
+        return 0
+    return handler
+
+
+def _capset(run, task: Task, c):
+    """kernel/capability.c ``capset``: only the calling task's (EPERM for another pid)."""
+    pid, effective, permitted, inheritable = c.args
+    if pid not in (0, c.pid):
+        return Errno.EPERM
+    result = _cred.sys_capset(task.creds, effective, permitted, inheritable)
+    if isinstance(result, Errno):
+        return result
+    run.set_creds(c.pid, result)
+    return 0
+
+
+def _capget(run, task: Task, c):
+    """What capget reports becomes the target's capability sets. A root task's bounding set
+    is taken to be its permitted set (what exec gives root back)."""
+    pid, effective, permitted, inheritable = c.args
+    target = c.pid if pid == 0 else pid
+    old = run.tasks.get(target)
+    if _succeeded(c) and old is not None:
+        creds = attrs.evolve(old.creds, cap_effective=effective, cap_permitted=permitted,
+                             cap_inheritable=inheritable)
+        if 0 in (creds.uid, creds.euid):
+            creds = attrs.evolve(creds, cap_bset=permitted)
+        run.set_creds(target, creds)
+    return None
+
+
+def check_prlimit_permission(caller: Credentials, target: Credentials) -> bool:
+    """kernel/sys.c ``check_prlimit_permission`` for another task: the caller's real ids
+    equal all of the target's, or CAP_SYS_RESOURCE."""
+    same = (caller.uid == target.euid == target.suid == target.uid
+            and caller.gid == target.egid == target.sgid == target.gid)
+    return same or capable(caller, CAP_SYS_RESOURCE)
+
+
+def _rlimit(run, task: Task, c, pid: int, resource: int, new, old):
+    target = task if pid in (0, c.pid) else run.tasks.get(pid)
+    if target is None:
+        run.note(c, f"pid {pid} is not in the log")
+        return None
+    if target is not task and not check_prlimit_permission(task.creds, target.creds):
+        return Errno.EPERM
+    if new is None:  # a query: the log shows the limit
+        if _succeeded(c) and old is not None:
+            run.set_rlimits(target.pid, target.rlimits.set(resource, old))
+        return None
+    result = do_prlimit(target.rlimits, task.creds, resource, new)
+    if result is None:  # the hard limit before is not known
+        if _succeeded(c):
+            run.set_rlimits(target.pid, target.rlimits.set(resource, new))
+        return None
+    if isinstance(result, Errno):
+        return result
+    run.set_rlimits(target.pid, result)
+    return 0
+
+
+def _prlimit64(run, task: Task, c):
+    pid, resource, new, old = c.args
+    return _rlimit(run, task, c, pid, resource, new, old)
+
+
+def _setrlimit(run, task: Task, c):
+    resource, new = c.args
+    return _rlimit(run, task, c, 0, resource, new, None)
+
+
+def _getrlimit(run, task: Task, c):
+    resource, old = c.args
+    return _rlimit(run, task, c, 0, resource, None, old)
+
+
+#: name -> handler(replay, calling task, call): the model's return, or None for a call that
+#: is a fact rather than a check (a query, or a set the model cannot judge).
+TASK_HANDLERS = {
+    "setuid": _id_call(_cred.sys_setuid),
+    "setreuid": _id_call(_cred.sys_setreuid),
+    "setresuid": _id_call(_cred.sys_setresuid),
+    "setgid": _id_call(_cred.sys_setgid),
+    "setregid": _id_call(_cred.sys_setregid),
+    "setresgid": _id_call(_cred.sys_setresgid),
+    "capset": _capset,
+    "capget": _capget,
+    "prlimit64": _prlimit64,
+    "setrlimit": _setrlimit,
+    "getrlimit": _getrlimit,
+    "ugetrlimit": _getrlimit,
+}
+TASK_HANDLERS.update({name + "32": TASK_HANDLERS[name] for name in
+                      ("setuid", "setreuid", "setresuid", "setgid", "setregid", "setresgid")})
+
+
+def initial_credentials(auxv: dict | None) -> Credentials:
+    """The credentials a recording started with: its AT_UID/AT_EUID/AT_GID/AT_EGID (the
+    capabilities of root, or none, until a ``capget`` in the log tells); root without
+    them."""
+    if not auxv or "AT_UID" not in auxv:
+        return _cred.ROOT
+
+    def value(key: str, default: int) -> int:
+        raw = auxv.get(key)
+        return int(raw, 0) if isinstance(raw, str) else raw if isinstance(raw, int) else default
+
+    uid, gid = value("AT_UID", 0), value("AT_GID", 0)
+    euid, egid = value("AT_EUID", uid), value("AT_EGID", gid)
+    creds = _cred.Credentials.of_user(uid, gid)
+    caps = _cred.CAP_FULL if 0 in (uid, euid) else 0
+    return attrs.evolve(creds, euid=euid, suid=euid, fsuid=euid, egid=egid, sgid=egid,
+                        fsgid=egid, cap_permitted=caps,
+                        cap_effective=caps if euid == 0 else 0)
+
+
+__all__ = ["TASK_HANDLERS", "initial_credentials", "check_prlimit_permission"]
