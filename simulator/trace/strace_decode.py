@@ -605,6 +605,7 @@ _CAP_PID = re.compile(r"pid=(-?\d{1,10})")
 
 
 def _rlim_value(token: str) -> int:
+    token = _COMMENT.sub("", token).strip()  # -X verbose: "8388608 /* 8192*1024 */"
     if token in ("RLIM_INFINITY", "RLIM64_INFINITY"):
         return xlat.RLIM_INFINITY
     m = _RLIM_VALUE.match(token.strip())
@@ -621,7 +622,7 @@ def _rlimit(token: str) -> tuple[int, int] | None:
 
 def _cap_set(token: str) -> int:
     """``1<<CAP_CHOWN|1<<CAP_KILL``, ``0``, ``~(1<<CAP_SYS_RESOURCE)`` (all but these)."""
-    token = token.strip()
+    token = _COMMENT.sub("", token).strip()
     if token.startswith("~(") and token.endswith(")"):
         return xlat.CAP_FULL & ~_cap_set(token[2:-1])
     value = 0
