@@ -146,10 +146,10 @@ def cmd_replay_recording(args) -> int:
     from simulator.kernel.config import KernelConfig
     from simulator.trace.recording import comparable_maps, load_recording, mapped_paths
     from simulator.trace.replay import initial_address_space, replay
-    from simulator.trace.replay_creds import initial_credentials
+    from simulator.trace.replay_creds import initial_credentials, initial_rlimits
 
     rec = load_recording(args.trace)
-    creds = initial_credentials(rec.meta.get("auxv"))
+    creds = initial_credentials(rec.meta)
     arch, proc = recording_process_config(rec.meta, args.personality, args.rlimit_stack)
     profile = get_profile(arch if args.arch == "auto" else args.arch)
     try:  # whole-program replay (exec, fork, personality, ASLR inference) where present
@@ -161,12 +161,13 @@ def cmd_replay_recording(args) -> int:
         # follows the log's own personality() calls.
         result = replay(rec.trace, None, files=rec.files, rlimit_stack=proc.rlimit_stack,
                         profile=profile if args.arch != "auto" else None,
-                        profile_forced=args.arch != "auto", creds=creds)
+                        profile_forced=args.arch != "auto", creds=creds,
+                        rlimits=initial_rlimits(rec.meta, proc.rlimit_stack))
     else:
         mm = initial_address_space(rec.trace, profile, proc, KernelConfig(), rec.initial_maps,
                                    str(rec.directory / "initial.maps"), files=rec.files)
         result = replay(rec.trace, mm, files=rec.files, rlimit_stack=proc.rlimit_stack,
-                        creds=creds)
+                        creds=creds, rlimits=initial_rlimits(rec.meta, proc.rlimit_stack))
     simulated = simulated_finals(result, rec.root_pid)
     finals = {}
     for pid, recorded in sorted(rec.final_maps.items()):

@@ -108,6 +108,9 @@ class Stop:
     auxv: dict
     stat_mm: dict
     environ: bytes
+    #: /proc/PID/status ids and capability sets, /proc/PID/limits (see :func:`task_creds`).
+    creds: dict = attrs.field(factory=dict)
+    rlimits: dict = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -157,6 +160,37 @@ def parse_auxv(raw: bytes, bits: int) -> dict[str, int]:
         if key == 0:
             break
         out[AUXV_NAMES.get(key, f"AT_{key}")] = value
+    return out
+
+
+#: /proc/PID/limits lists the limits in resource order (fs/proc/base.c lnames).
+_LIMIT_NAMES = ("RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE",
+                "RLIMIT_RSS", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS",
+                "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE",
+                "RLIMIT_RTPRIO", "RLIMIT_RTTIME")
+
+
+def task_creds(status: str) -> dict:
+    """The ``Uid:``/``Gid:`` (real, effective, saved, fs), ``Groups:`` and ``Cap*:`` lines of
+    /proc/PID/status (fs/proc/array.c task_state, task_cap)."""
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    out: dict = {}
+    for key, name in (("Uid", "uid"), ("Gid", "gid"), ("Groups", "groups")):
+        if key in fields:
+            out[name] = [int(v) for v in fields[key].split()]
+    for key in ("CapInh", "CapPrm", "CapEff", "CapBnd"):
+        if key in fields:
+            out[key] = hex(int(fields[key], 16))
+    return out
+
+
+def task_rlimits(limits: str) -> dict:
+    """/proc/PID/limits as ``{"RLIMIT_STACK": [soft, hard], ...}`` ("unlimited" kept)."""
+    out = {}
+    for name, line in zip(_LIMIT_NAMES, limits.splitlines()[1:]):
+        values = line[26:].split()[:2]
+        if len(values) == 2:
+            out[name] = [v if v == "unlimited" else int(v) for v in values]
     return out
 
 
@@ -244,7 +278,9 @@ class _Watcher:
         stop = Stop("execve" if state[1].split()[0] == str(numbers[0]) else "exit_group",
                     pid, tid, exe, bits, maps, int(_read(f"/proc/{pid}/personality"), 16),
                     parse_auxv(_read_bytes(f"/proc/{pid}/auxv"), bits), stat_mm(pid),
-                    _read_bytes(f"/proc/{pid}/environ"))
+                    _read_bytes(f"/proc/{pid}/environ"),
+                    task_creds(_read(f"/proc/{pid}/status")),
+                    task_rlimits(_read(f"/proc/{pid}/limits")))
         if _task_state(pid, tid) == state:
             self.taken.add((pid, tid, state))
             self.stops.append(stop)
@@ -404,6 +440,8 @@ def write_recording(run: Run, directory, meta: dict, *, cwd: str) -> dict:
         "personality_raw": f"{root.personality:#010x}" if root else None,
         "auxv": {k: hex(v) for k, v in root.auxv.items()} if root else None,
         "stat_mm_initial": root.stat_mm if root else None,
+        "creds": root.creds if root else None,
+        "rlimits": root.rlimits if root else None,
         "kernel": os.uname().release,
         "machine": os.uname().machine,
         "exit_status": run.exit_status,

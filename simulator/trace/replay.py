@@ -329,13 +329,15 @@ class Replay:
     def __init__(self, *, profile: Profile | None = None, personality: Personality | None = None,
                  rlimit_stack: int = 8 << 20, kconfig: KernelConfig = KernelConfig(),
                  initial_mm: AddressSpace | None = None, files: FileSource | None = None,
-                 profile_forced: bool = False, creds: Credentials = Credentials()):
+                 profile_forced: bool = False, creds: Credentials = Credentials(),
+                 rlimits: Rlimits | None = None):
         self.profile = profile or get_profile("x86_64")
         self.profile_forced = profile_forced
         self.personality = personality
         self.rlimit_stack = rlimit_stack
         #: The first task's credentials (a recording's AT_UID...; root by default).
         self.creds = creds
+        self.rlimits = rlimits or Rlimits.of(stack=rlimit_stack)
         self.kconfig = kconfig
         self.initial_mm = initial_mm
         self.files = files or HostFiles()
@@ -422,7 +424,7 @@ class Replay:
             self.notes.append("the log shows no execve: replayed from a modelled program's "
                               "layout at exec")
         task = Task(pid=pid, tgid=pid, parent=None, personality=personality,
-                    rlimits=Rlimits.of(stack=self.rlimit_stack), creds=self.creds,
+                    rlimits=self.rlimits, creds=self.creds,
                     profile=mm.profile if mm is not None else self.profile, mm=mm)
         if self.initial_mm is not None:
             task = attrs.evolve(task, personality=Personality(mm.personality))

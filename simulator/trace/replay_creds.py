@@ -26,9 +26,10 @@ import attrs
 
 from simulator.kernel import cred as _cred
 from simulator.kernel.cred import CAP_SYS_RESOURCE, Credentials, capable
-from simulator.kernel.resource import do_prlimit
+from simulator.kernel.resource import RLIMIT_NAMES, RLIMIT_STACK, Rlimits, do_prlimit
 from simulator.kernel.task import Task
 from simulator.kernel.uapi import Errno
+from simulator.units import RLIM_INFINITY
 
 
 def _succeeded(c) -> bool:
@@ -137,10 +138,21 @@ TASK_HANDLERS.update({name + "32": TASK_HANDLERS[name] for name in
                       ("setuid", "setreuid", "setresuid", "setgid", "setregid", "setresgid")})
 
 
-def initial_credentials(auxv: dict | None) -> Credentials:
-    """The credentials a recording started with: its AT_UID/AT_EUID/AT_GID/AT_EGID (the
-    capabilities of root, or none, until a ``capget`` in the log tells); root without
-    them."""
+def initial_credentials(meta: dict | None) -> Credentials:
+    """The credentials a recording started with: its ``creds`` (/proc/PID/status at the
+    first exec: ids, groups, capability sets), else its auxv's AT_UID/AT_EUID/AT_GID/AT_EGID
+    with root's capabilities for uid 0 (until a ``capget`` in the log tells more), else
+    root with every capability."""
+    meta = meta or {}
+    status = meta.get("creds")
+    if status and "uid" in status and "CapEff" in status:
+        uid, gid = status["uid"], status.get("gid", [0, 0, 0, 0])
+        return Credentials(*uid, *gid, groups=tuple(status.get("groups", ())),
+                           cap_effective=int(status["CapEff"], 16),
+                           cap_permitted=int(status.get("CapPrm", "0"), 16),
+                           cap_inheritable=int(status.get("CapInh", "0"), 16),
+                           cap_bset=int(status.get("CapBnd", hex(_cred.CAP_FULL)), 16))
+    auxv = meta.get("auxv")
     if not auxv or "AT_UID" not in auxv:
         return _cred.ROOT
 
@@ -150,11 +162,22 @@ def initial_credentials(auxv: dict | None) -> Credentials:
 
     uid, gid = value("AT_UID", 0), value("AT_GID", 0)
     euid, egid = value("AT_EUID", uid), value("AT_EGID", gid)
-    creds = _cred.Credentials.of_user(uid, gid)
     caps = _cred.CAP_FULL if 0 in (uid, euid) else 0
-    return attrs.evolve(creds, euid=euid, suid=euid, fsuid=euid, egid=egid, sgid=egid,
-                        fsgid=egid, cap_permitted=caps,
-                        cap_effective=caps if euid == 0 else 0)
+    return Credentials(uid, euid, euid, euid, gid, egid, egid, egid, cap_permitted=caps,
+                       cap_effective=caps if euid == 0 else 0)
 
 
-__all__ = ["TASK_HANDLERS", "initial_credentials", "check_prlimit_permission"]
+def initial_rlimits(meta: dict | None, stack: int) -> Rlimits:
+    """The limits a recording started with (its ``rlimits``, /proc/PID/limits at the first
+    exec), else the documented defaults; RLIMIT_STACK's soft limit is ``stack`` (the
+    recording's own, or the command line's)."""
+    rlim = Rlimits.of(stack=stack)
+    for name, pair in ((meta or {}).get("rlimits") or {}).items():
+        if name in RLIMIT_NAMES and len(pair) == 2:
+            soft, hard = (RLIM_INFINITY if v == "unlimited" else int(v) for v in pair)
+            rlim = rlim.set(RLIMIT_NAMES[name], (soft, hard))
+    old = rlim.get(RLIMIT_STACK)
+    return rlim.set(RLIMIT_STACK, (stack, max(stack, old[1])))
+
+
+__all__ = ["TASK_HANDLERS", "initial_credentials", "initial_rlimits", "check_prlimit_permission"]
