@@ -1,0 +1,195 @@
+"""simulator/kernel/cred.py, resource.py and shm.py's permission checks, case by case.
+
+Each expectation is derived from the kernel source named beside it (kernel/sys.c,
+security/commoncap.c, ipc/util.c, mm/mlock.c of Linux 6.12/6.18), and the ones marked
+"measured" were seen on this machine's kernel (tests/probe/credprobe.c, recorded in
+tests/test_credentials_kernel.py).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from simulator.kernel.cred import (
+    CAP_FULL, CAP_IPC_LOCK, CAP_IPC_OWNER, CAP_SYS_RESOURCE, SECBIT_KEEP_CAPS, Credentials,
+    capable, cred_at_exec, sys_capset, sys_setgid, sys_setresgid, sys_setresuid, sys_setreuid,
+    sys_setuid,
+)
+from simulator.kernel.exec import empty_address_space
+from simulator.kernel.arch import get_profile
+from simulator.kernel.resource import RLIMIT_MEMLOCK, RLIMIT_NOFILE, Rlimits, do_prlimit
+from simulator.kernel.shm import S_IRUGO, S_IWUGO, Segment, ipcperms
+from simulator.kernel.uapi import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, Errno
+from simulator.units import PAGE_SIZE, RLIM_INFINITY
+
+ROOT = Credentials()
+NOBODY = 65534
+
+
+def test_root_giving_up_its_effective_uid_keeps_permitted_caps_only():
+    """commoncap.c cap_emulate_setxuid: euid 0 -> non-zero clears the effective set; the real
+    and saved uids stay 0, so the permitted set stays; euid back to 0 restores effective
+    from permitted (measured: mlock ENOMEM between the two, 0 after)."""
+    dropped = sys_setresuid(ROOT, -1, NOBODY, -1)
+    assert (dropped.uid, dropped.euid, dropped.suid, dropped.fsuid) == (0, NOBODY, 0, NOBODY)
+    assert dropped.cap_effective == 0 and dropped.cap_permitted == CAP_FULL
+    back = sys_setresuid(dropped, -1, 0, -1)  # 0 is the real uid: no CAP_SETUID needed
+    assert back.euid == 0 and back.cap_effective == CAP_FULL
+
+
+def test_setuid_as_root_sets_every_uid_and_loses_every_capability():
+    """sys.c __sys_setuid with CAP_SETUID sets uid, euid, suid, fsuid; no uid left at 0
+    clears permitted too, so setresuid back to 0 is EPERM (measured)."""
+    nobody = sys_setuid(ROOT, NOBODY)
+    assert (nobody.uid, nobody.euid, nobody.suid, nobody.fsuid) == (NOBODY,) * 4
+    assert nobody.cap_permitted == nobody.cap_effective == 0
+    assert sys_setresuid(nobody, -1, 0, -1) is Errno.EPERM
+    assert sys_setuid(nobody, 0) is Errno.EPERM
+    assert sys_setuid(nobody, NOBODY) == nobody  # its own uid: allowed without the capability
+
+
+def test_keep_caps_keeps_the_permitted_set():
+    """SECBIT_KEEP_CAPS: the permitted set survives losing every root uid; the effective
+    set still goes with the effective uid."""
+    kept = sys_setresuid(attrs.evolve(ROOT, securebits=SECBIT_KEEP_CAPS), NOBODY, NOBODY, NOBODY)
+    assert kept.cap_permitted == CAP_FULL and kept.cap_effective == 0
+
+
+def test_setreuid_moves_the_saved_uid_with_the_effective_one():
+    """sys.c __sys_setreuid: suid = new euid when the real uid is set or the euid differs
+    from the old real uid."""
+    user = Credentials.of_user(1000)
+    assert sys_setreuid(user, -1, 1000) == user
+    swapped = sys_setreuid(ROOT, NOBODY, 0)
+    assert (swapped.uid, swapped.euid, swapped.suid) == (NOBODY, 0, 0)
+    assert swapped.cap_effective == CAP_FULL  # euid stays 0
+    assert sys_setreuid(user, 0, -1) is Errno.EPERM
+
+
+def test_gid_calls_need_cap_setgid_for_new_ids():
+    user = Credentials.of_user(1000)
+    assert sys_setgid(user, 0) is Errno.EPERM
+    assert sys_setresgid(user, -1, 1000, -1) == user
+    g = sys_setresgid(ROOT, 5, 6, 7)
+    assert (g.gid, g.egid, g.sgid, g.fsgid) == (5, 6, 7, 6)
+
+
+def test_capset_may_only_shrink():
+    """commoncap.c cap_capset: permitted may not grow, effective must be within it."""
+    less = sys_capset(ROOT, 0, 1 << CAP_IPC_LOCK, 0)
+    assert less.cap_permitted == 1 << CAP_IPC_LOCK
+    assert sys_capset(less, 1 << CAP_IPC_OWNER, 1 << CAP_IPC_LOCK, 0) is Errno.EPERM
+    assert sys_capset(less, 0, CAP_FULL, 0) is Errno.EPERM
+
+
+def test_exec_gives_root_its_bounding_set_and_a_user_nothing():
+    """commoncap.c cap_bprm_creds_from_file: uid or euid 0 -> permitted = bounding set,
+    effective only with euid 0; saved ids take the effective ones."""
+    bset = CAP_FULL & ~(1 << CAP_SYS_RESOURCE)  # this machine's container root
+    half = sys_setresuid(attrs.evolve(ROOT, cap_bset=bset), -1, NOBODY, -1)
+    after = cred_at_exec(half)
+    assert after.cap_permitted == bset and after.cap_effective == 0 and after.suid == NOBODY
+    assert cred_at_exec(sys_setuid(ROOT, NOBODY)).cap_permitted == 0
+
+
+def test_do_prlimit_order_of_checks():
+    """sys.c do_prlimit: soft > hard EINVAL first, RLIMIT_NOFILE over nr_open EPERM,
+    raising the hard limit without CAP_SYS_RESOURCE EPERM (measured), lowering allowed."""
+    rlim = Rlimits()
+    user = Credentials.of_user(1000)
+    assert do_prlimit(rlim, ROOT, RLIMIT_MEMLOCK, (2, 1)) is Errno.EINVAL
+    lowered = do_prlimit(rlim, user, RLIMIT_MEMLOCK, (4095, 4095))
+    assert lowered.get(RLIMIT_MEMLOCK) == (4095, 4095)
+    assert do_prlimit(lowered, user, RLIMIT_MEMLOCK, (4096, 4096)) is Errno.EPERM
+    assert do_prlimit(lowered, ROOT, RLIMIT_MEMLOCK, (4096, 4096)).memlock == 4096
+    assert do_prlimit(rlim, ROOT, RLIMIT_NOFILE, (10, (1 << 20) + 1)) is Errno.EPERM
+    # A hard limit the model does not know: no answer rather than a guess.
+    assert do_prlimit(rlim, user, RLIMIT_NOFILE, (10, 10)) is None
+    assert do_prlimit(rlim, ROOT, 16, None) is Errno.EINVAL
+
+
+def test_ipcperms_takes_the_first_class_that_matches():
+    """ipc/util.c ipcperms: owner class, else group class, else other; a caller in the
+    segment's group gets the group bits even when 'other' would allow more (measured: 0604
+    refused to nobody with gid 0)."""
+    seg = Segment(key=0, size=PAGE_SIZE, mode=0o604, uid=0, gid=0, cuid=0, cgid=0)
+    nobody_gid0 = attrs.evolve(sys_setuid(ROOT, NOBODY))
+    assert not ipcperms(nobody_gid0, seg, S_IRUGO)
+    nobody = sys_setgid(ROOT, NOBODY)
+    nobody = sys_setuid(nobody, NOBODY)
+    assert ipcperms(nobody, seg, S_IRUGO) and not ipcperms(nobody, seg, S_IRUGO | S_IWUGO)
+    assert ipcperms(nobody, seg, 0)  # shmget(key, 0, 0) asks for nothing (measured)
+    owner = attrs.evolve(seg, mode=0o600, uid=NOBODY)
+    assert ipcperms(nobody, owner, S_IRUGO | S_IWUGO)
+    assert ipcperms(attrs.evolve(ROOT, euid=NOBODY, cap_effective=1 << CAP_IPC_OWNER),
+                    attrs.evolve(seg, mode=0), S_IRUGO | S_IWUGO)
+
+
+def _user_mm(creds: Credentials, memlock: int):
+    mm = empty_address_space(get_profile("x86_64"))
+    mm.cred = creds
+    mm.rlim = Rlimits.of(memlock=memlock)
+    return mm
+
+
+def test_mlock_follows_the_callers_limit_and_capability():
+    """mm/mlock.c: can_do_mlock is a non-zero RLIMIT_MEMLOCK or CAP_IPC_LOCK (EPERM), the
+    locked total over the limit is ENOMEM unless CAP_IPC_LOCK (measured)."""
+    user = sys_setresuid(ROOT, -1, NOBODY, -1)
+    mm = _user_mm(user, 2 * PAGE_SIZE)
+    addr = mm.mmap(0, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    assert mm.mlock(addr, 2 * PAGE_SIZE) == 0
+    assert mm.mlock(addr + 2 * PAGE_SIZE, PAGE_SIZE) is Errno.ENOMEM
+    mm.cred = ROOT
+    assert mm.mlock(addr + 2 * PAGE_SIZE, PAGE_SIZE) == 0
+    mm.cred, mm.rlim = user, Rlimits.of(memlock=0)
+    assert mm.mlock(addr, PAGE_SIZE) is Errno.EPERM
+    assert capable(mm.cred, CAP_IPC_LOCK) is False and mm.rlimit_memlock == 0
+    mm._check()
+
+
+def test_rlimit_as_is_the_callers():
+    mm = _user_mm(ROOT, 8 << 20)
+    mm.rlim = mm.rlim.set(9, (mm.total_vm() + PAGE_SIZE, RLIM_INFINITY))
+    assert mm.mmap(0, 2 * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS) is Errno.ENOMEM
+    assert mm.mmap(0, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS) > 0
+    mm._check()
+
+
+LOG = """\
+100 capget({version=_LINUX_CAPABILITY_VERSION_3, pid=0}, {effective=~(1<<CAP_SYS_RESOURCE), permitted=~(1<<CAP_SYS_RESOURCE), inheritable=0}) = 0
+100 clone(child_stack=0x7f00, flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM) = 101
+100 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD) = 102
+101 prlimit64(0, RLIMIT_MEMLOCK, {rlim_cur=4096, rlim_max=4096}, NULL) = 0
+101 setresuid(-1, 65534, -1) = 0
+100 prlimit64(0, RLIMIT_MEMLOCK, {rlim_cur=8192, rlim_max=8192}, NULL) = -1 EPERM (Operation not permitted)
+100 prlimit64(102, RLIMIT_CORE, NULL, {rlim_cur=0, rlim_max=RLIM64_INFINITY}) = 0
+102 setuid(65534) = 0
+102 prlimit64(0, RLIMIT_CORE, {rlim_cur=0, rlim_max=1024}, NULL) = 0
+102 prlimit64(0, RLIMIT_CORE, {rlim_cur=0, rlim_max=2048}, NULL) = -1 EPERM (Operation not permitted)
+100 prlimit64(102, RLIMIT_CORE, {rlim_cur=0, rlim_max=512}, NULL) = -1 EPERM (Operation not permitted)
+102 setresuid(-1, 0, -1) = -1 EPERM (Operation not permitted)
+"""
+
+
+def test_replay_follows_capget_threads_and_other_pids():
+    """A capget reveals a root without CAP_SYS_RESOURCE (so raising a hard limit is EPERM,
+    sys.c do_prlimit); a thread's setrlimit is its whole thread group's (signal_struct)
+    while its setresuid is its own (struct cred is per thread); a query of another pid
+    makes that limit known, and another user's task's limits need CAP_SYS_RESOURCE
+    (sys.c check_prlimit_permission: root's ids are not nobody's)."""
+    from simulator.trace.replay import Replay
+    from simulator.trace.strace import parse_strace
+
+    run = Replay()
+    calls = list(run.run(parse_strace(LOG).events))
+    assert [(c.syscall, c.simulated) for c in calls] == [
+        ("prlimit64", "0"), ("setresuid", "0"), ("prlimit64", "-1 EPERM"),
+        ("setuid", "0"), ("prlimit64", "0"), ("prlimit64", "-1 EPERM"), ("prlimit64", "-1 EPERM"),
+        ("setresuid", "-1 EPERM")]
+    assert all(c.matched for c in calls)
+    leader, thread, child = run.tasks[100], run.tasks[101], run.tasks[102]
+    assert leader.rlimits.memlock == thread.rlimits.memlock == 4096
+    assert child.rlimits.memlock == 8 << 20  # forked before the thread's set
+    assert thread.creds.euid == NOBODY and leader.creds.euid == 0
+    assert not capable(leader.creds, CAP_SYS_RESOURCE) and capable(leader.creds, CAP_IPC_LOCK)
