@@ -473,6 +473,12 @@ class AddressSpace:
         self.calls += 1
         return result
 
+    def shmctl_set(self, shmid: int, uid: int, gid: int, mode: int):
+        """shmctl(IPC_SET): 0 or an Errno."""
+        result = _shm.shmctl_set(self, shmid, uid, gid, mode)
+        self.calls += 1
+        return result
+
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int):
         """pkey_mprotect(2): 0 or an Errno. See :mod:`simulator.kernel.pkeys`."""
         result = _do_mprotect_pkey(self, addr, length, prot, pkey)

@@ -32,6 +32,7 @@ IPC_PRIVATE = 0
 IPC_CREAT = 0o1000
 IPC_EXCL = 0o2000
 IPC_RMID = 0
+IPC_SET = 1
 SHM_RDONLY = 0o10000
 SHM_RND = 0o20000
 SHM_REMAP = 0o40000
@@ -231,6 +232,40 @@ def ipcctl_obtain_check(mm, shmid: int) -> Segment | Errno:
     return seg
 
 
+def _attaches(mm) -> dict[int, int]:
+    """Attaches in ``mm`` per segment id: distinct attach files (one per shmat). O(n)."""
+    files: dict[int, object] = {}
+    for vma in mm.vmas():
+        f = vma.file
+        if f is not None and f.shm_id is not None:
+            files[id(f)] = f
+    counts: dict[int, int] = {}
+    for f in files.values():
+        counts[f.shm_id] = counts.get(f.shm_id, 0) + 1
+    return counts
+
+
+def shm_fork(child) -> None:
+    """The attaches a fork copies (``dup_mmap`` opens each VMA: ``shm_open`` raises
+    ``shm_nattch``): counted on the segments of the shared namespace. O(n)."""
+    for shmid, count in _attaches(child).items():
+        seg = child.shm_ns.segments.get(shmid)
+        if seg is not None:
+            seg.attached += count
+
+
+def exit_shm(mm) -> None:
+    """The last task using ``mm`` is gone (exit, or exec replacing it: ``exit_mmap`` →
+    ``shm_close``): its attaches are dropped, and a segment marked for removal goes with its
+    last one (``shm_destroy``). O(n)."""
+    for shmid, count in _attaches(mm).items():
+        seg = mm.shm_ns.segments.get(shmid)
+        if seg is not None:
+            seg.attached -= count
+            if seg.removed and seg.attached <= 0:
+                del mm.shm_ns.segments[shmid]
+
+
 def shmctl_rmid(mm, shmid: int) -> int | Errno:
     """shmctl(IPC_RMID): the key is released now, the segment when the last attach goes
     (``do_shm_rmid``). EINVAL for an unknown id, EPERM for another user's segment."""
@@ -254,4 +289,4 @@ def shmctl_set(mm, shmid: int, uid: int, gid: int, mode: int) -> int | Errno:
     return 0
 
 
-__all__ = ["ipcperms", "shmctl_set", "ksys_shmget", "do_shmat", "sys_shmdt", "shmctl_rmid", "ShmNamespace"]
+__all__ = ["ipcperms", "shmctl_set", "shm_fork", "exit_shm", "ksys_shmget", "do_shmat", "sys_shmdt", "shmctl_rmid", "ShmNamespace"]

@@ -23,8 +23,11 @@ from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
 from simulator.kernel.exec import ExecBases, exec_layout
 from simulator.kernel.fork import dup_mmap
 from simulator.kernel.mm import AddressSpace
-from simulator.kernel.cred import CAP_IPC_LOCK, CAP_SYS_RESOURCE, Credentials, capable, cred_at_exec
+from simulator.kernel.cred import (
+    CAP_IPC_LOCK, CAP_SYS_RESOURCE, Credentials, capable, cred_at_exec,
+)
 from simulator.kernel.resource import Rlimits
+from simulator.kernel.shm import shm_fork
 
 __all__ = ["Task", "Credentials", "Rlimits", "copy_process", "exec_task", "exec_profile"]
 
@@ -99,7 +102,11 @@ def copy_process(parent: Task, pid: int, clone_flags: int) -> Task:
     # once merged, call copy_process_errno(kconfig, proc, counts) at this point and return
     # its Errno (EAGAIN) without creating anything. Replay does not need it: a log shows
     # only clones that succeeded.
-    mm = parent.mm if clone_flags & CLONE_VM else dup_mmap(parent.mm)
+    if clone_flags & CLONE_VM:
+        mm = parent.mm
+    else:
+        mm = dup_mmap(parent.mm)
+        shm_fork(mm)
     tgid = parent.tgid if clone_flags & CLONE_THREAD else pid
     real_parent = parent.parent if clone_flags & (CLONE_PARENT | CLONE_THREAD) else parent.pid
     return attrs.evolve(parent, pid=pid, tgid=tgid, parent=real_parent, mm=mm)
@@ -126,6 +133,8 @@ def exec_task(task: Task, exe: ElfImage, interp: ElfImage | None, *, elf_bits: i
     profile = exec_profile(task.profile, elf_bits)
     mm = exec_layout(profile, exe, interp, kconfig=kconfig, proc=task.process_config(),
                      bases=bases)
+    if task.mm is not None:
+        mm.shm_ns = task.mm.shm_ns  # the IPC namespace is the task's (nsproxy), not the mm's
     task = attrs.evolve(task, profile=profile, mm=mm, executable=path, tgid=task.tgid,
                         creds=cred_at_exec(task.creds))
     task.enter()

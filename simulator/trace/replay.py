@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from collections import deque
 from typing import Iterable, Iterator
 
@@ -43,6 +44,7 @@ from simulator.kernel.binfmt_elf import ElfImage
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
 from simulator.kernel.exec import ExecError, exec_layout, mm_randomizes
 from simulator.kernel.mm import AddressSpace
+from simulator.kernel.shm import IPC_RMID, IPC_SET, exit_shm
 from simulator.kernel.task import (
     CLONE_THREAD, CLONE_VM, Credentials, Rlimits, Task, copy_process, exec_task, exec_profile,
 )
@@ -280,11 +282,20 @@ def _replay_shmat(ctx, mm: AddressSpace, a: tuple, c):
     return mm.shmat(_model_shmid(ctx, shmid), addr, flags)
 
 
+#: shmctl(IPC_SET)'s structure as strace prints it: the fields the kernel takes.
+_SHM_PERM = re.compile(r"shm_perm=\{uid=(\d{1,10}), gid=(\d{1,10}), mode=(0[0-7]{0,6})")
+
+
 def _replay_shmctl(ctx, mm: AddressSpace, a: tuple, c):
-    """Only IPC_RMID changes what the model knows; other commands answer as recorded."""
+    """IPC_RMID and IPC_SET change what the model knows; other commands answer as
+    recorded."""
     shmid, cmd = a[0], a[1] & ~0x100  # IPC_64
-    if cmd != 0:
-        ctx.note = "shmctl commands other than IPC_RMID are not modelled"
+    perm = _SHM_PERM.search(c.text) if cmd == IPC_SET else None
+    if perm is not None:
+        uid, gid, mode = int(perm.group(1)), int(perm.group(2)), int(perm.group(3), 8)
+        return mm.shmctl_set(_model_shmid(ctx, shmid), uid, gid, mode)
+    if cmd != IPC_RMID:
+        ctx.note = "shmctl commands other than IPC_RMID and IPC_SET are not modelled"
         return c.ret
     return mm.shmctl_rmid(_model_shmid(ctx, shmid))
 
@@ -365,6 +376,9 @@ class Replay:
         #: id(mm) -> number of tasks in the pid table using it.
         self._mm_users: dict[int, int] = {}
         self._task_note = ""
+        #: Tasks that exited, and address spaces whose last user did (``id``).
+        self._gone: set = set()
+        self._dropped: set[int] = set()
 
     # -- the run --------------------------------------------------------------------------
 
@@ -572,7 +586,23 @@ class Replay:
         task = self.tasks.get(event.pid)
         if event.kind in ("exit_group", "exited", "killed") and task is not None:
             self._exit_unlinked.setdefault(task.tgid, frozenset(self._unlinked))
+        if task is not None and event.kind != "superseded":
+            gone = ([p for p, t in self.tasks.items() if t is not None and t.tgid == task.tgid]
+                    if event.kind == "exit_group" else [event.pid])
+            self._gone.update(gone)
+            self._drop_mm(task.mm)
         return iter(())
+
+    def _drop_mm(self, mm: AddressSpace | None) -> None:
+        """kernel/fork.c ``mmput`` → ``exit_mmap``: once no live task uses ``mm``, its SysV
+        shm attaches are dropped (a segment marked for removal goes with its last)."""
+        if mm is None or id(mm) in self._dropped:
+            return
+        if any(t is not None and t.mm is mm and p not in self._gone
+               for p, t in self.tasks.items()):
+            return
+        self._dropped.add(id(mm))
+        exit_shm(mm)
 
     def _maps_text(self, task: Task) -> str:
         return maps_with_unlinked(task.mm, self._exit_unlinked.get(task.tgid, self._unlinked))
@@ -594,6 +624,7 @@ class Replay:
             yield from self._finish_inference(parent)
         flags = (CLONE_VM if event.shares_vm else 0) | (CLONE_THREAD if event.thread else 0)
         child = copy_process(self.tasks[parent], event.child, flags)
+        self._gone.discard(event.child)  # a pid used again
         self._set_task(event.child, child)
         # Threads share the fd table (CLONE_FILES); a fork or vfork child (posix_spawn's
         # CLONE_VM|CLONE_VFORK too) gets a copy, which its execve then clears.
@@ -668,7 +699,10 @@ class Replay:
                 self._brk_unknown.discard(pid)
         except ExecError as err:
             raise InputError(path, None, f"exec at log line {event.line}: {err}") from None
+        old = self.tasks.get(pid)
         self._set_task(pid, task)
+        if old is not None:
+            self._drop_mm(old.mm)  # exec_mmap: the old mm's last user may have been this task
         if self._processes.get(pid) is not None or pid == self.root:
             self._processes[pid] = task
 

@@ -6,7 +6,8 @@
  * mlockall and a locked mmap, takes its uid back, then creates SysV segments with
  * different modes and forks a child that becomes nobody (setuid: every capability goes)
  * and attaches them (EACCES where the mode says so), removes one it does not own (EPERM)
- * and forks a grandchild that inherits all of it. The parent then shows IPC_RMID of an
+ * and forks a grandchild that inherits all of it; a segment given to nobody by IPC_SET is
+ * nobody's to attach and remove, and goes when the child's attach goes at its exit. The parent then shows IPC_RMID of an
  * attached segment (still attachable by id until the last detach) and RLIMIT_AS.
  * Every return is printed; the recording's strace log is what the test compares.
  */
@@ -39,7 +40,7 @@ static long set_memlock(rlim_t soft, rlim_t hard)
 	return setrlimit(RLIMIT_MEMLOCK, &rl);
 }
 
-static void as_nobody(int seg[4], int key_id)
+static void as_nobody(int seg[5], int key_id)
 {
 	void *p;
 	show("setuid", setuid(NOBODY));
@@ -56,6 +57,9 @@ static void as_nobody(int seg[4], int key_id)
 	p = shmat(seg[3], NULL, 0);                 /* 0666 */
 	show("shmat 0666 rw", p == (void *)-1 ? -1 : 0);
 	show("shmctl rmid not owner", shmctl(seg[3], IPC_RMID, NULL));
+	p = shmat(seg[4], NULL, 0);                 /* 0600, owner nobody by IPC_SET */
+	show("shmat 0600 new owner", p == (void *)-1 ? -1 : 0);
+	show("shmctl rmid new owner", shmctl(seg[4], IPC_RMID, NULL));  /* gone at exit */
 	show("shmget key no access", shmget(0x43524544, 0, 0));
 	show("shmget key read", shmget(0x43524544, 0, 0400));
 	show("mlock as nobody", mlock(p, PG));      /* RLIMIT_MEMLOCK 8 KiB: one page fits */
@@ -68,7 +72,8 @@ static void as_nobody(int seg[4], int key_id)
 int main(void)
 {
 	char *a, *b;
-	int seg[4], key_id, status;
+	int seg[5], key_id, status;
+	struct shmid_ds ds;
 	pid_t child;
 	void *p, *q;
 	struct rlimit rl;
@@ -100,6 +105,10 @@ int main(void)
 	seg[1] = shmget(IPC_PRIVATE, PG, IPC_CREAT | 0640);
 	seg[2] = shmget(IPC_PRIVATE, PG, IPC_CREAT | 0604);
 	seg[3] = shmget(IPC_PRIVATE, PG, IPC_CREAT | 0666);
+	seg[4] = shmget(IPC_PRIVATE, PG, IPC_CREAT | 0600);
+	shmctl(seg[4], IPC_STAT, &ds);
+	ds.shm_perm.uid = NOBODY;
+	show("shmctl set", shmctl(seg[4], IPC_SET, &ds));
 	key_id = shmget(0x43524544, PG, IPC_CREAT | 0600);
 	child = fork();
 	if (child == 0) {
@@ -128,6 +137,7 @@ int main(void)
 	show("shmctl rmid", shmctl(seg[2], IPC_RMID, NULL));
 	show("shmctl rmid", shmctl(seg[3], IPC_RMID, NULL));
 	show("shmctl rmid key", shmctl(key_id, IPC_RMID, NULL));
+	show("shmctl rmid gone", shmctl(seg[4], IPC_RMID, NULL));  /* its last attach exited */
 
 	getrlimit(RLIMIT_AS, &rl);
 	rl.rlim_cur = 256L << 20;
