@@ -119,9 +119,13 @@ top is not revealed by memory calls. --initial-maps is /proc/PID/maps (or gdb 'i
 mappings') of the first process after its first execve.
 
 Replayed and checked: mmap/mmap2, munmap, mprotect, mremap, brk, madvise, mlock, mlock2,
-munlock, mlockall, munlockall, mseal, shmget, shmat, shmdt, shmctl(IPC_RMID), pkey_mprotect,
-pkey_alloc, pkey_free, remap_file_pages. A call whose outcome rests on something strace does
-not print gets a note (e.g. mremap's hint with MREMAP_DONTUNMAP).
+munlock, mlockall, munlockall, mseal, shmget, shmat, shmdt, shmctl(IPC_RMID, IPC_SET),
+pkey_mprotect, pkey_alloc, pkey_free, remap_file_pages; and the calls that change what those
+may do: setuid, setreuid, setresuid, setgid, setregid, setresgid, capset, prlimit64 and
+setrlimit (each task's credentials and limits follow them; capget and limit queries are taken
+as facts). A recording starts from its own ids, capabilities and limits, a bare log as root.
+A call whose outcome rests on something strace does not print gets a note (e.g. mremap's
+hint with MREMAP_DONTUNMAP).
 """
 
 

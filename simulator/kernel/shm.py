@@ -5,8 +5,8 @@ through ``do_mmap`` (so placement is ``get_unmapped_area``'s, like a shared mapp
 file), with a file of its own per attach: two attaches never merge. /proc shows the mapping
 as ``/SYSV%08x (deleted)`` on device 00:01 with the segment's shmem inode.
 
-The namespace (segments by id) belongs to one :class:`~simulator.kernel.mm.AddressSpace`
-here; ids count from 0 (``ipc_idr_alloc`` with a fresh namespace), while the kernel's ids
+The namespace (segments by id) hangs off the :class:`~simulator.kernel.mm.AddressSpace`
+(``mm.shm_ns``) but is the task's: a fork shares it, an exec hands it on; ids count from 0 (``ipc_idr_alloc`` with a fresh namespace), while the kernel's ids
 and inodes depend on the machine's history. Inodes are numbered with the mm's other shmem
 objects, on first attach.
 
