@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from simulator.kernel.uapi import Errno
+from simulator.trace.events import MemoryCall, OtherMemoryCall
 
 
 def model_calls(process, *, skip: int = 0) -> list[tuple]:
@@ -14,7 +15,10 @@ def model_calls(process, *, skip: int = 0) -> list[tuple]:
 
 
 def trace_calls(trace) -> list[tuple]:
-    return [normalise(c.name, c.args, c.ret) for c in trace.memory_calls]
+    """The log's calls that the libc model makes too: the memory calls and madvise."""
+    return [normalise(c.name, c.args, c.ret) for c in trace.events
+            if isinstance(c, MemoryCall) or (isinstance(c, OtherMemoryCall)
+                                             and c.name == "madvise")]
 
 
 def normalise(name: str, args: tuple, result) -> tuple:

@@ -148,7 +148,10 @@ class Process:
         self.task_syscalls.append(Syscall("exit", (status,), 0))
 
     def memory_syscalls(self) -> list[Syscall]:
-        return [s for s in self.syscalls if s.name != "madvise"]
+        """Every memory call glibc made, in order: mmap/mmap2, munmap, mprotect, mremap, brk
+        and madvise (exiting threads' MADV_DONTNEED, 2.42's MADV_GUARD_INSTALL), whose
+        returns the kernel decides like the others'."""
+        return list(self.syscalls)
 
 
 def start_process(mm: AddressSpace, exe, rtld, libraries, glibc: GlibcConfig = GlibcConfig(),
