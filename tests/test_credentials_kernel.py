@@ -18,17 +18,13 @@ from __future__ import annotations
 import collections
 import json
 import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
+from recorded_probe import record_probe, unavailable
 from simulator.cli import main
 from simulator.trace.recording import load_recording
 from simulator.trace.strace import TaskCall
-
-SOURCE = Path(__file__).parent / "probe" / "credprobe.c"
 
 #: (call, errno) the kernel gives the program, at least this many times (credprobe.c's
 #: comments say why each one happens).
@@ -38,30 +34,11 @@ REFUSALS = {("mlock", "ENOMEM"): 3, ("mlock", "EPERM"): 1, ("mlock2", "ENOMEM"):
             ("setresuid", "EPERM"): 1, ("mmap", "EAGAIN"): 1, ("mmap", "ENOMEM"): 1}
 
 
-def _unavailable(reason: str):
-    if os.environ.get("VASIM_REQUIRE_KERNEL") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module", params=[64, 32])
 def recording(request, tmp_path_factory):
-    bits = request.param
-    for tool in ("gcc", "strace", "setarch"):
-        if shutil.which(tool) is None:
-            _unavailable(f"{tool} not found")
     if os.geteuid() != 0:
-        _unavailable("credprobe drops root's privileges: it must start as root")
-    work = tmp_path_factory.mktemp(f"cred{bits}")
-    binary = work / f"credprobe{bits}"
-    cp = subprocess.run(["gcc", *(["-m32"] if bits == 32 else []), "-O0", "-o", str(binary),
-                         str(SOURCE)], capture_output=True, text=True)
-    if cp.returncode != 0:
-        _unavailable(f"cannot build credprobe ({bits}-bit): {cp.stderr.strip()[-300:]}")
-    out = work / "rec"
-    code = main(["record", "-o", str(out), "--", str(binary)])
-    assert code == 0
-    return out
+        unavailable("credprobe drops root's privileges: it must start as root")
+    return record_probe("credprobe", request.param, tmp_path_factory.mktemp("cred"))
 
 
 def _refusals(rec) -> collections.Counter:

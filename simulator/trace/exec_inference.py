@@ -32,7 +32,7 @@ class _Resolved:
     def __init__(self, file: FileRef | None):
         self.file = file
 
-    def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
+    def file_for(self, fd: int, fd_path: str | None, mm=None) -> FileRef | None:
         return self.file
 
 

@@ -40,14 +40,15 @@ from simulator.trace.strace import FileEvent, MemoryCall, Trace, parse_strace
 COMPRESS_ABOVE = 32 * 1024
 _FINAL = re.compile(r"final-(\d+)\.maps$")
 _SHMEM = re.compile(r"^(\S+ \S+ \S+ \S+ )(\d+)( +/dev/zero \(deleted\)| +/SYSV\S*( \(deleted\))?"
-                    r"| +/memfd:.*)$",
+                    r"| +/memfd:.*| +anon_inode:.*)$",
                     re.M)
 
 
 def comparable_maps(maps: str) -> str:
     """Maps text with shmem inode numbers (shared anonymous memory, SysV segments, memfds)
-    renumbered in order of first appearance: the kernel
-    draws them from a global counter (``get_next_ino``), so only their identity can match."""
+    and anon_inode ones (io_uring's rings...) renumbered in order of first appearance: the
+    kernel draws them from a global counter (``get_next_ino``), so only their identity can
+    match."""
     numbers: dict[str, str] = {}
     return _SHMEM.sub(lambda m: m.group(1) + numbers.setdefault(m.group(2), str(len(numbers)))
                       .ljust(len(m.group(2))) + m.group(3), maps)

@@ -167,13 +167,22 @@ class _Files:
         """fork: ``dup_fd`` and ``copy_fs_struct``; the IPC namespace stays shared."""
         return _Files(self.source, self.fds, self.cwd, self.shmids)
 
+    @staticmethod
+    def _numbered(ref: FileRef, mm: AddressSpace | None) -> FileRef:
+        """A memfd or anon_inode file gets an inode of its own, from the counter the model
+        numbers shmem objects with (the kernel's ``get_next_ino`` serves both)."""
+        if mm is not None and ref.inode == 0 and ref.path.startswith(("/memfd:", "anon_inode:")):
+            mm.shmem_objects += 1
+            return attrs.evolve(ref, inode=mm.shmem_objects)
+        return ref
+
     def path(self, path: str) -> str:
         """A path as the kernel resolves it: relative ones against the followed cwd."""
         if self.cwd is None or os.path.isabs(path):
             return path
         return os.path.normpath(os.path.join(self.cwd, path))
 
-    def file_event(self, event: FileEvent) -> None:
+    def file_event(self, event: FileEvent, mm: AddressSpace | None = None) -> None:
         if event.kind in ("chdir", "fchdir"):
             path = event.path
             if path is None and event.fd in self.fds:
@@ -188,11 +197,11 @@ class _Files:
         elif event.kind in ("execve", "execveat"):
             self.fds.clear()
         elif event.fd is not None and event.path is not None:
-            self.fds[event.fd] = self.source.file_ref(self.path(event.path),
-                                                      readable=event.readable,
-                                                      writable=event.writable)
+            self.fds[event.fd] = self._numbered(self.source.file_ref(
+                self.path(event.path), readable=event.readable, writable=event.writable), mm)
 
-    def file_for(self, fd: int, fd_path: str | None) -> FileRef | None:
+    def file_for(self, fd: int, fd_path: str | None,
+                 mm: AddressSpace | None = None) -> FileRef | None:
         if fd in self.fds:
             return self.fds[fd]
         if fd < 0:
@@ -200,7 +209,7 @@ class _Files:
         # An fd the log never showed opened: its access mode is unknown, so it may be shared
         # and written (a refusal would be a guess).
         ref = self.source.file_ref(fd_path, writable=True) if fd_path else FileRef(f"<fd {fd}>")
-        self.fds[fd] = ref
+        ref = self.fds[fd] = self._numbered(ref, mm)
         return ref
 
 
@@ -208,7 +217,7 @@ class _Files:
 # Other memory calls (madvise, mlock, ...) slot in here.
 
 def _replay_mmap(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
-    file = None if a[3] & MAP_ANONYMOUS else ctx.file_for(a[4], c.fd_path)
+    file = None if a[3] & MAP_ANONYMOUS else ctx.file_for(a[4], c.fd_path, mm)
     result = mm.mmap(a[0], a[1], a[2], a[3], file, a[5])
     if not isinstance(result, Errno):
         assume_written(mm, result, result + a[1])
@@ -577,7 +586,8 @@ class Replay:
             files = self.fds[event.pid]
             self._unlinked.add(_file_key(self.files.file_ref(files.path(event.path))))
         else:
-            self.fds[event.pid].file_event(event)
+            task = self.tasks.get(event.pid)
+            self.fds[event.pid].file_event(event, task.mm if task is not None else None)
 
     def _exit(self, event: ExitEvent) -> Iterator[ReplayedCall]:
         """A process's end: its maps as /proc shows them then (recordings take them on entry
