@@ -6,7 +6,8 @@ The program (run as root) locks memory, lowers RLIMIT_MEMLOCK, gives up its effe
 with setresuid and meets mlock's ENOMEM and EPERM, mlockall's ENOMEM, a locked mmap's EAGAIN
 and setrlimit's EPERM; it takes its uid back, creates SysV segments of modes 0600, 0640,
 0604 and 0666 and forks a child that becomes nobody with setuid and meets shmat's EACCES,
-shmctl's EPERM and shmget's EACCES, and a grandchild that inherits it all; the parent then
+shmctl's EPERM and shmget's EACCES, and a grandchild that inherits it all and execs
+/bin/true under a 1 GiB RLIMIT_STACK (its mmap base 1 GiB lower); the parent then
 attaches a segment marked for removal (allowed until its last detach, EINVAL after) and
 meets RLIMIT_AS. The expected returns are the kernel's own, in the recording; the test also
 checks that the recording holds the refusals the program is there to provoke, so that a
@@ -63,6 +64,11 @@ def test_every_return_and_final_map_comes_out(recording, capsys):
     # The credential calls were checked, not skipped.
     checked = collections.Counter(c["syscall"].removesuffix("32") for c in out["calls"])
     assert checked["setresuid"] == 3 and checked["setuid"] == 1 and checked["prlimit64"] >= 5
+    # The exec under RLIMIT_STACK 1 GiB: the kernel put its ld.so ~1 GiB below the parent's.
+    rec = load_recording(recording)
+    lowest = {pid: min(int(line.split("-")[0], 16) for line in text.splitlines()
+                       if "ld-linux" in line) for pid, text in rec.final_maps.items()}
+    assert max(lowest.values()) - min(lowest.values()) > 896 << 20
 
 
 def test_the_recording_holds_the_kernels_refusals(recording):

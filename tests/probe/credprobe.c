@@ -6,7 +6,8 @@
  * mlockall and a locked mmap, takes its uid back, then creates SysV segments with
  * different modes and forks a child that becomes nobody (setuid: every capability goes)
  * and attaches them (EACCES where the mode says so), removes one it does not own (EPERM)
- * and forks a grandchild that inherits all of it; a segment given to nobody by IPC_SET is
+ * and forks a grandchild that inherits all of it and execs /bin/true under a 1 GiB
+ * RLIMIT_STACK; a segment given to nobody by IPC_SET is
  * nobody's to attach and remove, and goes when the child's attach goes at its exit. The parent then shows IPC_RMID of an
  * attached segment (still attachable by id until the last detach) and RLIMIT_AS.
  * Every return is printed; the recording's strace log is what the test compares.
@@ -118,7 +119,12 @@ int main(void)
 			show("grandchild mlock", mlock(a, 3 * PG));
 			p = shmat(seg[0], NULL, 0);
 			show("grandchild shmat 0600", p == (void *)-1 ? -1 : 0);
-			_exit(0);
+			/* the next program's mmap base sits below a 1 GiB stack gap */
+			rl.rlim_cur = 1UL << 30;
+			rl.rlim_max = RLIM_INFINITY;
+			show("setrlimit stack", setrlimit(RLIMIT_STACK, &rl));
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(1);
 		}
 		waitpid(child, &status, 0);
 		_exit(0);
