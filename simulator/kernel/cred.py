@@ -60,10 +60,6 @@ SECBIT_NO_SETUID_FIXUP = 1 << 2
 NO_ID = 0xFFFFFFFF
 
 
-def cap_bit(cap: int) -> int:
-    return 1 << cap
-
-
 @attrs.frozen
 class Credentials:
     """``struct cred``: ids, supplementary groups and capability sets (bit masks)."""

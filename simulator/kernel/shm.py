@@ -1,4 +1,4 @@
-"""SysV shared memory: shmget, shmat, shmdt, shmctl(IPC_RMID) (ipc/shm.c, Linux 6.18).
+"""SysV shared memory: shmget, shmat, shmdt, shmctl(IPC_RMID, IPC_SET) (ipc/shm.c, 6.18).
 
 A segment is a shmem file named ``SYSV%08x`` after its key; every shmat maps it MAP_SHARED
 through ``do_mmap`` (so placement is ``get_unmapped_area``'s, like a shared mapping of a
@@ -6,7 +6,8 @@ file), with a file of its own per attach: two attaches never merge. /proc shows 
 as ``/SYSV%08x (deleted)`` on device 00:01 with the segment's shmem inode.
 
 The namespace (segments by id) hangs off the :class:`~simulator.kernel.mm.AddressSpace`
-(``mm.shm_ns``) but is the task's: a fork shares it, an exec hands it on; ids count from 0 (``ipc_idr_alloc`` with a fresh namespace), while the kernel's ids
+(``mm.shm_ns``) but is the task's: a fork shares it, an exec hands it on; ids count from 0
+(``ipc_idr_alloc`` with a fresh namespace), while the kernel's ids
 and inodes depend on the machine's history. Inodes are numbered with the mm's other shmem
 objects, on first attach.
 
@@ -15,6 +16,11 @@ and creator (the creating task's effective uid and gid, ``ipc_addid``); shmget o
 existing key and shmat check them against the caller's effective uid, fs gid and groups
 (:mod:`simulator.kernel.cred`), CAP_IPC_OWNER passing every check. shmctl(IPC_RMID,
 IPC_SET) is for the owner, the creator or CAP_SYS_ADMIN (``ipcctl_obtain_check``, EPERM).
+
+Lifetime: ``attached`` counts attaches (``shm_nattch`` counts VMAs; the two agree on when it
+reaches 0). shmat adds one, a fork adds the child's copies (:func:`shm_fork`), shmdt and the
+end of an address space (exit, exec: :func:`exit_shm`) take them away; a segment removed
+with IPC_RMID keeps its id, attachable, until the count is 0.
 """
 
 from __future__ import annotations
@@ -289,4 +295,5 @@ def shmctl_set(mm, shmid: int, uid: int, gid: int, mode: int) -> int | Errno:
     return 0
 
 
-__all__ = ["ipcperms", "shmctl_set", "shm_fork", "exit_shm", "ksys_shmget", "do_shmat", "sys_shmdt", "shmctl_rmid", "ShmNamespace"]
+__all__ = ["ipcperms", "shmctl_set", "shm_fork", "exit_shm", "ksys_shmget", "do_shmat",
+           "sys_shmdt", "shmctl_rmid", "ShmNamespace"]
