@@ -193,3 +193,24 @@ def test_replay_follows_capget_threads_and_other_pids():
     assert child.rlimits.memlock == 8 << 20  # forked before the thread's set
     assert thread.creds.euid == NOBODY and leader.creds.euid == 0
     assert not capable(leader.creds, CAP_SYS_RESOURCE) and capable(leader.creds, CAP_IPC_LOCK)
+
+
+def test_rlimit_data_bounds_private_writable_memory_only():
+    """mm/mmap.c may_expand_vm: is_data_mapping is VM_WRITE without VM_SHARED or VM_STACK;
+    a zero soft limit lets the hard limit decide (the Valgrind workaround)."""
+    from simulator.kernel.resource import RLIMIT_DATA
+    from simulator.kernel.uapi import MAP_SHARED
+
+    mm = _user_mm(ROOT, 8 << 20)
+    limit = mm.data_vm() + 4 * PAGE_SIZE
+    mm.rlim = mm.rlim.set(RLIMIT_DATA, (limit, RLIM_INFINITY))
+    rw, anon = PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
+    assert mm.mmap(0, 5 * PAGE_SIZE, rw, anon) is Errno.ENOMEM
+    ro = mm.mmap(0, 5 * PAGE_SIZE, PROT_READ, anon)
+    assert ro > 0 and mm.mmap(0, 5 * PAGE_SIZE, rw, MAP_SHARED | MAP_ANONYMOUS) > 0
+    assert mm.mprotect(ro, 5 * PAGE_SIZE, rw) is Errno.ENOMEM
+    assert mm.mmap(0, 4 * PAGE_SIZE, rw, anon) > 0 and mm.data_vm() == limit
+    assert mm.mmap(0, PAGE_SIZE, rw, anon) is Errno.ENOMEM
+    mm.rlim = mm.rlim.set(RLIMIT_DATA, (0, RLIM_INFINITY))
+    assert mm.mmap(0, PAGE_SIZE, rw, anon) > 0
+    mm._check()

@@ -9,7 +9,8 @@ and setrlimit's EPERM; it takes its uid back, creates SysV segments of modes 060
 shmctl's EPERM and shmget's EACCES, and a grandchild that inherits it all and execs
 /bin/true under a 1 GiB RLIMIT_STACK (its mmap base 1 GiB lower); the parent then
 attaches a segment marked for removal (allowed until its last detach, EINVAL after) and
-meets RLIMIT_AS. The expected returns are the kernel's own, in the recording; the test also
+meets RLIMIT_DATA (set 64 KiB above its VmData: the model's data_vm must be the kernel's to
+the page) and RLIMIT_AS. The expected returns are the kernel's own, in the recording; the test also
 checks that the recording holds the refusals the program is there to provoke, so that a
 model that ignores credentials cannot pass.
 """
@@ -32,7 +33,8 @@ from simulator.trace.strace import TaskCall
 REFUSALS = {("mlock", "ENOMEM"): 3, ("mlock", "EPERM"): 1, ("mlock2", "ENOMEM"): 1,
             ("mlockall", "ENOMEM"): 1, ("shmat", "EACCES"): 5, ("shmat", "EINVAL"): 1,
             ("shmctl", "EPERM"): 1, ("shmget", "EACCES"): 1, ("prlimit64", "EPERM"): 2,
-            ("setresuid", "EPERM"): 1, ("mmap", "EAGAIN"): 1, ("mmap", "ENOMEM"): 1}
+            ("setresuid", "EPERM"): 1, ("mmap", "EAGAIN"): 1, ("mmap", "ENOMEM"): 3,
+            ("mprotect", "ENOMEM"): 1}
 
 
 @pytest.fixture(scope="module", params=[64, 32])

@@ -15,7 +15,7 @@ def do_brk_flags(mm, prev: Vma | None, addr: int, length: int, vm_flags: int = 0
     """Map ``[addr, addr + length)`` anonymous read-write, extending ``prev`` when it ends at
     ``addr`` and is compatible ("just expand": never merges with what follows)."""
     vm_flags |= VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT | mm.def_flags
-    if not mm.may_expand_vm(length):
+    if not mm.may_expand_vm(length, vm_flags):
         return Errno.ENOMEM
     if mm.map_count > mm.max_map_count:
         mm._map_count_exceeded("brk")

@@ -21,13 +21,13 @@ from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
 from simulator.kernel.cred import (
     CAP_FULL, CAP_IPC_LOCK, CAP_SYS_RAWIO, CAP_SYS_RESOURCE, Credentials, capable,
 )
-from simulator.kernel.resource import RLIMIT_STACK, Rlimits
+from simulator.kernel.resource import RLIMIT_DATA, RLIMIT_STACK, Rlimits
 from simulator.kernel.gaps import GapIndex
 from simulator.kernel.procfs import format_maps_line
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vmalist import VmaList
 from simulator.kernel.vma import (
-    VM_GROWSDOWN, VM_SHADOW_STACK, VM_SPECIAL, VM_STICKY, Vma, make_vma,
+    VM_GROWSDOWN, VM_SHADOW_STACK, VM_SHARED, VM_SPECIAL, VM_STICKY, VM_WRITE, Vma, make_vma,
 )
 from simulator.units import PAGE_SHIFT, PAGE_SIZE, RLIM_INFINITY
 
@@ -319,9 +319,30 @@ class AddressSpace:
         """``mm->total_vm``, in bytes."""
         return self._total
 
-    def may_expand_vm(self, nbytes: int) -> bool:
-        """mm/mmap.c ``may_expand_vm``: RLIMIT_AS bounds the total mapped size."""
-        return self._total + nbytes <= (self.rlimit_as & ~(PAGE_SIZE - 1))
+    def may_expand_vm(self, nbytes: int, vm_flags: int = 0) -> bool:
+        """mm/mmap.c ``may_expand_vm``: RLIMIT_AS bounds the total mapped size, and
+        RLIMIT_DATA the private writable non-stack memory (``mm->data_vm``) when the new
+        memory is such (``vm_flags``; 0 checks RLIMIT_AS only). O(1) with RLIMIT_DATA
+        unlimited, O(n) otherwise."""
+        if self._total + nbytes > (self.rlimit_as & ~(PAGE_SIZE - 1)):
+            return False
+        if vm_flags & (VM_WRITE | VM_SHARED | VM_GROWSDOWN) != VM_WRITE:
+            return True  # not is_data_mapping
+        limit = self.rlim.get(RLIMIT_DATA)
+        if limit is None or limit[0] >= RLIM_INFINITY:
+            return True
+        pages = (self.data_vm() + nbytes) >> PAGE_SHIFT
+        if pages <= limit[0] >> PAGE_SHIFT:
+            return True
+        # "Workaround for Valgrind": a zero soft limit lets the hard one decide; without
+        # the ignore_rlimit_data boot option the mapping is refused.
+        return limit[0] == 0 and pages <= limit[1] >> PAGE_SHIFT
+
+    def data_vm(self) -> int:
+        """``mm->data_vm`` in bytes: VMAs that are private, writable and not a stack
+        (``is_data_mapping``). O(n)."""
+        return sum(v.end - v.start for v in self._vmas
+                   if v.flags & (VM_WRITE | VM_SHARED | VM_GROWSDOWN) == VM_WRITE)
 
     # -- /proc/PID/maps ----------------------------------------------------------------------
 

@@ -220,7 +220,7 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
         added -= sum(v.end - v.start for v in gathered)
     # may_expand_vm counts only what the mapping adds; a refused MAP_FIXED keeps the old
     # mappings, but the splits the gather made stay (vms_abort_munmap_vmas).
-    if not mm.may_expand_vm(added):
+    if not mm.may_expand_vm(added, vm_flags):
         return Errno.ENOMEM
     if destroyed:
         for vma in gathered:

@@ -28,6 +28,9 @@ def mprotect_fixup(mm, vma: Vma, prev: Vma | None, start: int, end: int,
     if newflags == oldflags:
         return vma
     if newflags & VM_WRITE:
+        # "Check space limits when area turns into data" (RLIMIT_DATA)
+        if not mm.may_expand_vm(end - start, newflags) and mm.may_expand_vm(end - start, oldflags):
+            return Errno.ENOMEM
         if not oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE):
             newflags |= VM_ACCOUNT
     elif oldflags & VM_ACCOUNT and vma.is_anonymous and vma.anon_vma is None:

@@ -123,7 +123,7 @@ def check_prep_vma(mm, req: _Request, vma: Vma | None) -> Errno | None:
         return Errno.EFAULT
     if not mlock_future_ok(mm, vma.flags, req.new_len - req.old_len):
         return Errno.EAGAIN
-    if not mm.may_expand_vm(req.new_len - req.old_len):
+    if not mm.may_expand_vm(req.new_len - req.old_len, vma.flags):
         return Errno.ENOMEM
     return None
 

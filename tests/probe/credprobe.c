@@ -9,7 +9,8 @@
  * and forks a grandchild that inherits all of it and execs /bin/true under a 1 GiB
  * RLIMIT_STACK; a segment given to nobody by IPC_SET is
  * nobody's to attach and remove, and goes when the child's attach goes at its exit. The parent then shows IPC_RMID of an
- * attached segment (still attachable by id until the last detach) and RLIMIT_AS.
+ * attached segment (still attachable by id until the last detach), RLIMIT_DATA (64 KiB above
+ * VmData: private writable mappings and mprotect to writable refused past it) and RLIMIT_AS.
  * Every return is printed; the recording's strace log is what the test compares.
  */
 #define _GNU_SOURCE
@@ -22,6 +23,7 @@
 #include <sys/shm.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
+#include <fcntl.h>
 
 #ifndef MLOCK_ONFAULT
 #define MLOCK_ONFAULT 1
@@ -33,6 +35,21 @@
 static void show(const char *what, long ret)
 {
 	printf("%s = %ld\n", what, ret);
+}
+
+/* VmData of /proc/self/status in bytes, read without stdio (whose buffers would move it) */
+static long vmdata(void)
+{
+	static char buf[4096];
+	char *line;
+	long n;
+	int fd = open("/proc/self/status", O_RDONLY);
+
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	line = strstr(buf, "VmData:");
+	return line ? atol(line + 7) * 1024 : -1;
 }
 
 static long set_memlock(rlim_t soft, rlim_t hard)
@@ -144,6 +161,25 @@ int main(void)
 	show("shmctl rmid", shmctl(seg[3], IPC_RMID, NULL));
 	show("shmctl rmid key", shmctl(key_id, IPC_RMID, NULL));
 	show("shmctl rmid gone", shmctl(seg[4], IPC_RMID, NULL));  /* its last attach exited */
+
+	/* RLIMIT_DATA 64 KiB above what is private, writable and not stack (mm->data_vm) */
+	rl.rlim_cur = vmdata() + 64 * 1024;
+	rl.rlim_max = RLIM_INFINITY;
+	show("setrlimit data", setrlimit(RLIMIT_DATA, &rl));
+	b = mmap(NULL, 1L << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	show("mmap rw over RLIMIT_DATA", b == MAP_FAILED ? -1 : 0);
+	b = mmap(NULL, 1L << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	show("mmap ro", b == MAP_FAILED ? -1 : 0);
+	show("mprotect rw over RLIMIT_DATA", mprotect(b, 1L << 20, PROT_READ | PROT_WRITE));
+	q = mmap(NULL, 1L << 20, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	show("mmap shared rw", q == MAP_FAILED ? -1 : 0);
+	q = mmap(NULL, 64 * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	show("mmap rw up to RLIMIT_DATA", q == MAP_FAILED ? -1 : 0);
+	q = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	show("mmap rw one page over", q == MAP_FAILED ? -1 : 0);
+	show("brk over RLIMIT_DATA", sbrk(PG) == (void *)-1 ? -1 : 0);
+	rl.rlim_cur = RLIM_INFINITY;
+	setrlimit(RLIMIT_DATA, &rl);
 
 	getrlimit(RLIMIT_AS, &rl);
 	rl.rlim_cur = 256L << 20;
