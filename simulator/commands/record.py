@@ -149,8 +149,13 @@ def cmd_replay_recording(args) -> int:
     from simulator.trace.replay_creds import initial_credentials, initial_rlimits
 
     rec = load_recording(args.trace)
-    creds = initial_credentials(rec.meta)
     arch, proc = recording_process_config(rec.meta, args.personality, args.rlimit_stack)
+    try:  # the first process's ids, capabilities and limits (replay_creds)
+        creds = initial_credentials(rec.meta)
+        rlimits = initial_rlimits(rec.meta, proc.rlimit_stack)
+    except (ValueError, TypeError, AttributeError) as err:
+        raise InputError(str(rec.directory / "meta.json"), None,
+                         f"unreadable creds or rlimits: {err}") from None
     profile = get_profile(arch if args.arch == "auto" else args.arch)
     try:  # whole-program replay (exec, fork, personality, ASLR inference) where present
         from simulator.trace.replay import Replay  # noqa: F401
@@ -161,13 +166,12 @@ def cmd_replay_recording(args) -> int:
         # follows the log's own personality() calls.
         result = replay(rec.trace, None, files=rec.files, rlimit_stack=proc.rlimit_stack,
                         profile=profile if args.arch != "auto" else None,
-                        profile_forced=args.arch != "auto", creds=creds,
-                        rlimits=initial_rlimits(rec.meta, proc.rlimit_stack))
+                        profile_forced=args.arch != "auto", creds=creds, rlimits=rlimits)
     else:
         mm = initial_address_space(rec.trace, profile, proc, KernelConfig(), rec.initial_maps,
                                    str(rec.directory / "initial.maps"), files=rec.files)
         result = replay(rec.trace, mm, files=rec.files, rlimit_stack=proc.rlimit_stack,
-                        creds=creds, rlimits=initial_rlimits(rec.meta, proc.rlimit_stack))
+                        creds=creds, rlimits=rlimits)
     simulated = simulated_finals(result, rec.root_pid)
     finals = {}
     for pid, recorded in sorted(rec.final_maps.items()):

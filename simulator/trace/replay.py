@@ -57,7 +57,7 @@ from simulator.trace.procmaps import MapsEntry
 from simulator.trace.replay_result import (  # noqa: F401 - re-exported
     InferredBases, ProcessSummary, ReplayedCall, ReplayResult,
 )
-from simulator.trace.replay_creds import TASK_HANDLERS
+from simulator.trace.replay_creds import TASK_HANDLERS, is_query
 from simulator.trace.strace import (
     ExitEvent, FileEvent, MemoryCall, OtherMemoryCall, PersonalityEvent, ProcessEvent, TaskCall,
     Trace, format_return,
@@ -491,9 +491,11 @@ class Replay:
     def _task_call(self, c: TaskCall) -> Iterator[ReplayedCall]:
         """Credentials and limits (:mod:`simulator.trace.replay_creds`): checked like a
         memory call when the model can judge the return, else taken as a fact."""
+        if c.pid in self._inference and not is_query(c):
+            yield from self._finish_inference(c.pid)  # later calls see the new credentials
         handler = TASK_HANDLERS.get(c.name)
         task = self.tasks.get(c.pid)
-        if handler is None or task is None or task.mm is None or c.pid in self._inference:
+        if handler is None or task is None or task.mm is None:
             self.skipped += 1
             return
         simulated = handler(self, task, c)
@@ -739,7 +741,7 @@ class Replay:
             self._persona_known.add(pid)
         old = self.tasks[pid]
         task = attrs.evolve(task, personality=task.personality if inference.off
-                            else old.personality)
+                            else old.personality, creds=old.creds, rlimits=old.rlimits)
         self._set_task(pid, task)
         self._processes[pid] = task
         self.inferred.append(inferred)

@@ -138,6 +138,12 @@ TASK_HANDLERS.update({name + "32": TASK_HANDLERS[name] for name in
                       ("setuid", "setreuid", "setresuid", "setgid", "setregid", "setresgid")})
 
 
+def is_query(c) -> bool:
+    """A call that only reports (capget, getrlimit, prlimit64 without a new limit)."""
+    return (c.name in ("capget", "getrlimit", "ugetrlimit")
+            or (c.name == "prlimit64" and c.args[2] is None))
+
+
 def initial_credentials(meta: dict | None) -> Credentials:
     """The credentials a recording started with: its ``creds`` (/proc/PID/status at the
     first exec: ids, groups, capability sets), else its auxv's AT_UID/AT_EUID/AT_GID/AT_EGID
@@ -180,4 +186,4 @@ def initial_rlimits(meta: dict | None, stack: int) -> Rlimits:
     return rlim.set(RLIMIT_STACK, (stack, max(stack, old[1])))
 
 
-__all__ = ["TASK_HANDLERS", "initial_credentials", "initial_rlimits", "check_prlimit_permission"]
+__all__ = ["TASK_HANDLERS", "is_query", "initial_credentials", "initial_rlimits", "check_prlimit_permission"]
