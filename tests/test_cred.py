@@ -214,3 +214,35 @@ def test_rlimit_data_bounds_private_writable_memory_only():
     mm.rlim = mm.rlim.set(RLIMIT_DATA, (0, RLIM_INFINITY))
     assert mm.mmap(0, PAGE_SIZE, rw, anon) > 0
     mm._check()
+
+
+def test_a_recording_starts_from_its_own_credentials(tmp_path, capsys):
+    """meta.json's creds (/proc/PID/status) or else its auxv decide the first task's
+    credentials; an unreadable one is bad input."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from simulator.cli import main
+    from simulator.trace.replay_creds import initial_credentials, initial_rlimits
+
+    status = {"uid": [0, 0, 0, 0], "gid": [0, 0, 0, 0], "groups": [0], "CapInh": "0x0",
+              "CapPrm": "0x1fffeffffff", "CapEff": "0x1fffeffffff", "CapBnd": "0x1fffeffffff"}
+    creds = initial_credentials({"creds": status})
+    assert not capable(creds, CAP_SYS_RESOURCE) and capable(creds, CAP_IPC_LOCK)
+    assert creds.groups == (0,)
+    user = initial_credentials({"auxv": {"AT_UID": "0x3e8", "AT_EUID": "0x3e8",
+                                         "AT_GID": "0x3e8", "AT_EGID": "0x3e8"}})
+    assert user.euid == 1000 and user.cap_effective == 0
+    assert initial_credentials({}) == ROOT
+    rlim = initial_rlimits({"rlimits": {"RLIMIT_MEMLOCK": [65536, 65536],
+                                        "RLIMIT_CORE": [0, "unlimited"]}}, 8 << 20)
+    assert rlim.get(RLIMIT_MEMLOCK) == (65536, 65536) and rlim.get(4) == (0, RLIM_INFINITY)
+
+    rec = tmp_path / "rec"
+    shutil.copytree(Path(__file__).parent / "data" / "ltp" / "mlock02", rec)
+    meta = json.loads((rec / "meta.json").read_text())
+    meta["creds"] = dict(status, CapEff="not hex")
+    (rec / "meta.json").write_text(json.dumps(meta))
+    assert main(["replay", str(rec)]) == 2
+    assert "meta.json: unreadable creds or rlimits" in capsys.readouterr().err
