@@ -246,3 +246,31 @@ def test_a_recording_starts_from_its_own_credentials(tmp_path, capsys):
     (rec / "meta.json").write_text(json.dumps(meta))
     assert main(["replay", str(rec)]) == 2
     assert "meta.json: unreadable creds or rlimits" in capsys.readouterr().err
+
+
+def test_strace_lines_of_credential_and_limit_calls():
+    """strace's spellings (src/xlat/resources.in, caps, i386's ...32 names, -X verbose
+    comments, split calls) decode to TaskCall; a structure printed as an address is
+    skipped, never guessed."""
+    from simulator.trace.strace import TaskCall, parse_strace
+
+    text = """\
+7 setresuid32(-1, 65534, -1)        = 0
+7 prlimit64(0, RLIMIT_MEMLOCK, NULL,  <unfinished ...>
+8 getpid() = 8
+7 <... prlimit64 resumed>{rlim_cur=8192*1024, rlim_max=8192*1024}) = 0
+7 prlimit64(0, 0x8 /* RLIMIT_MEMLOCK */, {rlim_cur=4095, rlim_max=4095 /* 4095 */}, NULL) = 0
+7 ugetrlimit(RLIMIT_STACK, {rlim_cur=8192*1024, rlim_max=RLIM_INFINITY}) = 0
+7 capset({version=_LINUX_CAPABILITY_VERSION_3, pid=0}, {effective=0, permitted=~(1<<CAP_SYS_RESOURCE), inheritable=0}) = 0
+7 prlimit64(0, RLIMIT_CORE, NULL, 0x10) = -1 EFAULT (Bad address)
+7 capget({version=_LINUX_CAPABILITY_VERSION_3, pid=0}, 0x10) = -1 EFAULT (Bad address)
+"""
+    events = [e for e in parse_strace(text).events if isinstance(e, TaskCall)]
+    assert [(e.name, e.args) for e in events] == [
+        ("setresuid32", (-1, 65534, -1)),
+        ("prlimit64", (0, RLIMIT_MEMLOCK, None, (8 << 20, 8 << 20))),
+        ("prlimit64", (0, RLIMIT_MEMLOCK, (4095, 4095), None)),
+        ("ugetrlimit", (3, (8 << 20, RLIM_INFINITY))),
+        ("capset", (0, 0, CAP_FULL & ~(1 << CAP_SYS_RESOURCE), 0)),
+        ("prlimit64", (0, 4, None, None)),
+    ]
