@@ -203,7 +203,7 @@ def cmd_replay(args) -> int:
         out.close()
     else:
         processes = run.processes
-        print(f"replayed {total} memory calls of {len(processes)} "
+        print(f"replayed {total} calls of {len(processes)} "
               f"process{'es' if len(processes) != 1 else ''} from {args.trace} "
               f"({stream.skipped + run.skipped} other lines skipped)")
         for inferred in run.inferred:

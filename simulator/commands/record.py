@@ -191,7 +191,7 @@ def cmd_replay_recording(args) -> int:
         out["missing_facts"] = missing
         print(_json.dumps(out))
         return 1 if diverged else 0
-    print(f"replayed {result.total} memory calls from {rec.trace_name} as {profile.name} "
+    print(f"replayed {result.total} calls from {rec.trace_name} as {profile.name} "
           f"({result.skipped} other lines skipped)")
     print(f"matched {result.matched} of {result.total}")
     first = result.first_divergence
