@@ -174,10 +174,16 @@ def cmd_replay(args) -> int:
            else sys.stdout)
     if args.json:
         out.write('{"calls": [')
-    with Progress("vasim replay", unit="call") as progress:
+    # The calls' JSON is written in batches (one write per 4096 calls), the cyclic collector
+    # paused (simulator/gctune.py): both measured in bench/replay_e2e.py.
+    batch: list[str] = []
+    with Progress("vasim replay", unit="call") as progress, gc_paused():
         for call in run.run(events):
             if args.json:
-                out.write((", " if total else "") + json.dumps(call.to_json()))
+                batch.append(call.json_text())
+                if len(batch) == 4096:
+                    out.write((", " if total > 4095 else "") + ", ".join(batch))
+                    batch.clear()
             total += 1
             if call.matched:
                 matched += 1
@@ -187,6 +193,8 @@ def cmd_replay(args) -> int:
                 notes.append(call)
             reordered += call.reordered
             progress.update()
+    if batch:
+        out.write((", " if total > len(batch) else "") + ", ".join(batch))
     if total == 0 and not run.processes:
         raise InputError(args.trace, None, "no strace -f line in it (expected lines such as "
                                            "'1234 mmap(NULL, 4096, ...) = 0x7f...')")
