@@ -622,11 +622,24 @@ def package_version() -> str:
 
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version is looked up only when asked for (reading pyproject.toml or
+    the package metadata costs more than the rest of building the parser)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show program's version number and exit"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser._print_message(f"vasim {package_version()}\n", sys.stdout)
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vasim", description="Simulate Linux process address spaces: "
                      "32-bit versus 64-bit, with the kernel's real placement rules.",
                      epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"vasim {package_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--debug", action="store_true",
                         help="on an internal error, print the traceback (also VASIM_DEBUG=1); "
                              "may be given anywhere on the line")
