@@ -6,10 +6,13 @@ Run it (root not needed; gcc and util-linux ``setarch`` are)::
     python bench/run.py --calls 20000 --sizes 1000,5000,15000 --repeat 5
     python bench/run.py --profile             # also cProfile the model on the largest size
     python bench/run.py --threads 3 --json bench/results.json   # + `vasim threads`, saved
+    python bench/run.py --threads 3 --replay 3 --json bench/results.json   # every target
 
 The table it ends with is issue 13's: model and kernel per call at each size, the growth from
 the smallest to the largest size, and (``--threads``) the CPU time of ``vasim threads`` until
-failure on x86_64. ``bench/plot.py`` draws the saved JSON (docs/performance.md).
+failure on x86_64, and (``--replay``) ``vasim replay --json`` end to end against the kernel
+(bench/replay_e2e.py); the last table has every target of issue 13 in one place.
+``bench/plot.py`` draws the saved JSON (docs/performance.md).
 
 How the comparison is made, and why it is fair
 -----------------------------------------------
@@ -473,6 +476,53 @@ def threads_row(rounds: int, log) -> dict:
     return {"threads": count, "cpu_s": min(cmd), "loop_s": min(loop)}
 
 
+def replay_row(rounds: int, calls: int, log) -> dict:
+    """``vasim replay --json`` end to end on a trace of ``calls`` calls of the mix, against
+    the kernel running the same calls (bench/replay_e2e.py), and its peak RSS at that length
+    and at four and eight times it (the --json output is spooled in memory up to 16 MiB, then
+    on disk: past that the peak must stay flat)."""
+    import replay_e2e  # bench/replay_e2e.py, next to this file
+
+    with tempfile.TemporaryDirectory(prefix="vasim-replay-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        exe = build(tmp)
+        row = replay_e2e.bench_replay(exe, tmp, 1000, calls, rounds, 1, log=log)
+        row["memory"] = replay_e2e.bench_memory(exe, tmp, 1000, [calls, calls * 4, calls * 8],
+                                                1, log=log)
+    return row
+
+
+def summary_table(rows: list[dict], threads: dict | None, replay: dict | None) -> list[str]:
+    """Issue 13's targets in one table (markdown): measured, the kernel, ratio, target."""
+    out = ["| what | vasim | kernel | ratio | target | met |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| engine, mix at {r['live']:,.0f} VMAs (µs/call) | {r['model_us']:.2f} | "
+                   f"{r['kernel_us']:.2f} | {r['pair_ratio']:.1f}x | ≤ 2x | "
+                   f"{'yes' if r['pair_ratio'] <= 2 else 'no'} |")
+    if len(rows) > 1:
+        small, large = rows[0], rows[-1]
+        growth = large["model_us"] / small["model_us"]
+        out.append(f"| engine growth {small['live']:,.0f} → {large['live']:,.0f} VMAs | "
+                   f"{growth:.2f}x | {large['kernel_us'] / small['kernel_us']:.2f}x | | "
+                   f"≤ 1.3x | {'yes' if growth <= 1.3 else 'no'} |")
+    if replay is not None:
+        out.append(f"| `vasim replay --json`, {replay['calls']:,} calls, whole process "
+                   f"(µs/call) | {replay['replay_us']:.2f} | {replay['kernel_us']:.2f} | "
+                   f"{replay['ratio']:.1f}x | ≤ 5x | {'yes' if replay['ratio'] <= 5 else 'no'} |")
+        mem = replay.get("memory") or []
+        if len(mem) > 2:
+            (_, k1), (_, k2) = mem[-2], mem[-1]
+            out.append(f"| replay peak RSS at {', '.join(f'{n:,}' for n, _ in mem)} calls (MiB) | "
+                       f"{' / '.join(f'{k / 1024:.0f}' for _, k in mem)} | | "
+                       f"{k2 / k1:.2f}x | flat past the 16 MiB --json spool | "
+                       f"{'yes' if k2 <= 1.1 * k1 else 'no'} |")
+    if threads is not None:
+        out.append(f"| `vasim threads --arch x86_64` until failure ({threads['threads']:,} "
+                   f"threads), whole command (CPU s) | {threads['cpu_s']:.2f} | | | < 1 s | "
+                   f"{'yes' if threads['cpu_s'] < 1 else 'no'} |")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=60_000, help="timed calls per size (60000)")
@@ -481,6 +531,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per side, minimum (3)")
     ap.add_argument("--threads", type=int, default=0, metavar="ROUNDS",
                     help="also time `vasim threads` until failure on x86_64, ROUNDS times")
+    ap.add_argument("--replay", type=int, default=0, metavar="ROUNDS",
+                    help="also time `vasim replay --json` end to end (bench/replay_e2e.py)")
+    ap.add_argument("--replay-calls", type=int, default=60_000,
+                    help="calls of the replayed trace (60000)")
     ap.add_argument("--json", metavar="FILE", help="save the table (for bench/plot.py)")
     ap.add_argument("--warmup", type=float, default=1.0,
                     help="untimed steady-state calls before the timed ones, times N (1.0)")
@@ -503,6 +557,7 @@ def main(argv=None) -> int:
                            args.profile if n == max(sizes) else 0, log) for n in sizes]
 
     threads = threads_row(args.threads, log) if args.threads else None
+    replay = replay_row(args.replay, args.replay_calls, log) if args.replay else None
     print()
     print(f"{'N':>7} {'live':>7} {'model µs/call':>14} {'kernel µs/call':>15} {'model/kernel':>13}"
           f"   runs (model | kernel)")
@@ -545,14 +600,28 @@ def main(argv=None) -> int:
         print(f"{'PASS' if good else 'FAIL'}  `vasim threads` until failure on x86_64 "
               f"({threads['threads']} threads) takes {threads['cpu_s']:.2f} s of CPU, the creation "
               f"loop alone {threads['loop_s']:.2f} s (target < 1 s)")
+    if replay is not None:
+        good = replay["ratio"] <= 5 and not replay["problems"]
+        ok &= good
+        print(f"{'PASS' if good else 'FAIL'}  `vasim replay --json` of {replay['calls']} calls: "
+              f"{replay['replay_us']:.2f} µs/call, the kernel {replay['kernel_us']:.3f}: "
+              f"{replay['ratio']:.1f}x (target <= 5x)")
+        problems_replay = replay["problems"]
+    else:
+        problems_replay = []
+    print()
+    print("\n".join(summary_table(rows, threads, replay)))
+    print(f"(load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     if args.json:
         save = {"python": sys.version.split()[0], "kernel": os.uname().release,
                 "calls": args.calls, "repeat": args.repeat, "threads": threads,
+                "replay": replay, "loadavg": os.getloadavg(),
                 "sizes": [{k: r[k] for k in ("target", "live", "model_us", "kernel_us",
                                              "pair_ratio", "model_all", "kernel_all")}
                           for r in rows]}
         Path(args.json).write_text(json.dumps(save, indent=1) + "\n")
     problems = [(r["target"], p) for r in rows for p in r["problems"]]
+    problems += [("replay", p) for p in problems_replay]
     if problems:
         print("\nMODEL/KERNEL DIFFERENCES (model bugs):")
         for target, p in problems:

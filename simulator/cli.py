@@ -17,6 +17,7 @@ import sys
 import tempfile
 
 from simulator.errors import InputError
+from simulator.gctune import gc_paused
 from simulator.kernel.arch import PROFILES, get_profile
 from simulator.kernel.config import KernelConfig, Personality, ProcessConfig
 from simulator.limits import MAX_MAPPINGS, MAX_PROCESSES, MAX_THREADS
@@ -177,10 +178,16 @@ def cmd_replay(args) -> int:
            else sys.stdout)
     if args.json:
         out.write('{"calls": [')
-    with Progress("vasim replay", unit="call") as progress:
+    # The calls' JSON is written in batches (one write per 4096 calls), the cyclic collector
+    # paused (simulator/gctune.py): both measured in bench/replay_e2e.py.
+    batch: list[str] = []
+    with Progress("vasim replay", unit="call") as progress, gc_paused():
         for call in run.run(events):
             if args.json:
-                out.write((", " if total else "") + json.dumps(call.to_json()))
+                batch.append(call.json_text())
+                if len(batch) == 4096:
+                    out.write((", " if total > 4095 else "") + ", ".join(batch))
+                    batch.clear()
             total += 1
             if call.matched:
                 matched += 1
@@ -190,6 +197,8 @@ def cmd_replay(args) -> int:
                 notes.append(call)
             reordered += call.reordered
             progress.update()
+    if batch:
+        out.write((", " if total > len(batch) else "") + ", ".join(batch))
     if total == 0 and not run.processes:
         raise InputError(args.trace, None, "no strace -f line in it (expected lines such as "
                                            "'1234 mmap(NULL, 4096, ...) = 0x7f...')")
@@ -332,18 +341,22 @@ def threads_until_failure(profile, proc, attr, initial_maps: str | None = None,
     else:
         process = typical_process(profile, proc, kconfig=kconfig)
     stacks = []
-    while True:
-        chunk = process.threads.create_until_failure(attr, limit=_THREADS_CHUNK)
-        stacks += chunk.stacks
-        if progress is not None:
-            progress.update(chunk.threads)
-        if chunk.stopped_by != "limit":
-            break
-        if len(stacks) >= MAX_THREADS or process.mm.map_count > MAX_MAPPINGS:
-            raise InputError("vasim threads", None, f"stopped after {len(stacks):,} threads and "
-                             f"{process.mm.map_count:,} mappings without a failure: vasim "
-                             f"builds at most {MAX_THREADS:,} threads and {MAX_MAPPINGS:,} "
-                             "mappings (docs/threads.md)")
+    # The loop allocates some ten objects per thread and frees none, which makes CPython's
+    # cyclic collector walk the growing heap again and again (10-25% of the loop, measured
+    # in bench/threads.py): it is paused for the loop, whose size simulator/limits.py bounds.
+    with gc_paused():
+        while True:
+            chunk = process.threads.create_until_failure(attr, limit=_THREADS_CHUNK)
+            stacks += chunk.stacks
+            if progress is not None:
+                progress.update(chunk.threads)
+            if chunk.stopped_by != "limit":
+                break
+            if len(stacks) >= MAX_THREADS or process.mm.map_count > MAX_MAPPINGS:
+                raise InputError("vasim threads", None, f"stopped after {len(stacks):,} threads "
+                                 f"and {process.mm.map_count:,} mappings without a failure: "
+                                 f"vasim builds at most {MAX_THREADS:,} threads and "
+                                 f"{MAX_MAPPINGS:,} mappings (docs/threads.md)")
     return process, attrs.evolve(chunk, threads=len(stacks), stacks=tuple(stacks))
 
 
@@ -613,11 +626,24 @@ def package_version() -> str:
 
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version is looked up only when asked for (reading pyproject.toml or
+    the package metadata costs more than the rest of building the parser)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show program's version number and exit"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser._print_message(f"vasim {package_version()}\n", sys.stdout)
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vasim", description="Simulate Linux process address spaces: "
                      "32-bit versus 64-bit, with the kernel's real placement rules.",
                      epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"vasim {package_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--debug", action="store_true",
                         help="on an internal error, print the traceback (also VASIM_DEBUG=1); "
                              "may be given anywhere on the line")

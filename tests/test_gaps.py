@@ -275,3 +275,33 @@ def test_vma_list_between_an_empty_range_is_empty():
     assert vmas.between(0x11000, 0x11000) == []
     assert vmas.between(0x11000, 0x12000) == [vma]
     assert vmas.between(0x14000, 0x15000) == []
+
+
+def test_vma_list_move_keeps_order_and_chunk_firsts():
+    """``VmaList.move``: a VMA whose start moves down into the free space below it (a new
+    mapping merged into the VMA above) or up (shrunk from below) is replaced in place; lookups
+    by address then find it at its new start, also when it is the first VMA of a chunk
+    (whose start the chunk index keeps), and the structure's invariants hold."""
+    from simulator.kernel.vma import Vma
+    from simulator.kernel.vmalist import LOAD, VmaList
+
+    vmas = VmaList()
+    page = 0x1000
+    # 4 * LOAD VMAs, each of one page with a free page below it: several chunks.
+    starts = [0x100000 + 2 * page * i for i in range(4 * LOAD)]
+    for s in starts:
+        vmas.add(Vma(s, s + page, 0))
+    vmas._check()
+    assert len(vmas._vmas) > 2
+    for c in range(1, len(vmas._vmas)):
+        old = vmas._vmas[c][0]
+        grown = Vma(old.start - page, old.end, 0)
+        vmas.move(old.start, grown)
+        vmas._check()
+        assert vmas._firsts[c] == grown.start
+        assert vmas.find(grown.start) == grown and vmas.get(old.start) is None
+        shrunk = Vma(old.start, old.end, 0)
+        vmas.move(grown.start, shrunk)
+        vmas._check()
+        assert vmas.find(grown.start) == shrunk
+    assert [v.start for v in vmas] == starts

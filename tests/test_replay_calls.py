@@ -6,6 +6,9 @@ on this machine (tests/test_rules_calls.py runs the same calls in the probe).
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from simulator.kernel.arch import get_profile
 from simulator.kernel.exec import empty_address_space
 from simulator.trace.replay import replay
@@ -96,3 +99,18 @@ def test_shmem_names_survive_a_maps_round_trip():
     mm = address_space_from_maps(parse_maps(text, "t.maps"), get_profile("x86_64"))
     assert [line.split()[-2:] for line in mm.maps_lines()[:2]] == [
         ["/SYSV00000000", "(deleted)"], ["/memfd:demo", "(deleted)"]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(line=st.integers(1, 10**9), pid=st.one_of(st.none(), st.integers(1, 4194304)),
+       syscall=st.text(), text=st.text(), recorded=st.text(), simulated=st.text(),
+       reordered=st.booleans(), note=st.text())
+def test_replayed_call_json_text_is_json_dumps_of_to_json(line, pid, syscall, text, recorded,
+                                                          simulated, reordered, note):
+    """``ReplayedCall.json_text`` (written out for speed) is exactly the generic encoder's
+    text of ``to_json()``, for any strings (quotes, control characters, non-ASCII)."""
+    import json
+
+    from simulator.trace.replay_result import ReplayedCall
+    call = ReplayedCall(line, syscall, text, recorded, simulated, pid, reordered, note)
+    assert call.json_text() == json.dumps(call.to_json())

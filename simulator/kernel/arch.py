@@ -38,6 +38,10 @@ class Placement(enum.Enum):
     GENERIC = "generic"
     ARM = "arm"
 
+    #: Members are singletons compared by identity: hash them as objects (in C) rather than
+    #: through Enum's Python-level ``__hash__``; every mmap looks its placement up by member.
+    __hash__ = object.__hash__
+
 
 @attrs.frozen
 class TaskLimits:

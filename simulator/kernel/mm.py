@@ -237,11 +237,7 @@ class AddressSpace:
     def _resize(self, old: Vma, new: Vma) -> None:
         """Replace ``old`` by ``new`` where ``new`` only differs in its bounds; the ranges
         ``new`` covers beyond ``old`` must be free."""
-        if new.start == old.start:
-            self._vmas.set(new)
-        else:
-            self._vmas.discard(old.start)
-            self._vmas.add(new)
+        self._vmas.move(old.start, new)
         self._total += (new.end - new.start) - (old.end - old.start)
         if new.start < old.start:
             self._gaps.occupy(new.start, old.start)

@@ -124,7 +124,7 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
     if flags & MAP_FIXED_NOREPLACE:
         flags |= MAP_FIXED
     hint = addr
-    if not flags & MAP_FIXED:
+    if addr and not flags & MAP_FIXED:  # (a zero hint stays zero)
         addr = round_hint_to_min(mm, addr)
     length = page_align(length)
     word_limit = 1 << mm.profile.kernel_bits
@@ -153,7 +153,7 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
         return Errno.EEXIST
     if flags & MAP_LOCKED and not can_do_mlock(mm):
         return Errno.EPERM
-    if not mlock_future_ok(mm, vm_flags, length):
+    if vm_flags & VM_LOCKED and not mlock_future_ok(mm, vm_flags, length):
         return Errno.EAGAIN
 
     map_type = flags & MAP_TYPE

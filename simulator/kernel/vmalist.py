@@ -187,6 +187,19 @@ class VmaList:
         assert self._starts[c][j] == start
         self._vmas[c][j] = vma
 
+    def move(self, old_start: int, vma) -> None:
+        """Replace the VMA that starts at ``old_start`` by ``vma``, whose start may differ but
+        must stay between its neighbours' (a VMA grown into the free space before it, or
+        shrunk from below), in place: one descent, no shift of the chunk."""
+        c = bisect_right(self._firsts, old_start) - 1
+        starts = self._starts[c]
+        j = bisect_left(starts, old_start)
+        assert j < len(starts) and starts[j] == old_start, f"no VMA at {old_start:#x}"
+        starts[j] = vma.start
+        self._vmas[c][j] = vma
+        if j == 0 and c > 0:
+            self._firsts[c] = vma.start
+
     def between(self, start: int, end: int) -> list:
         """VMAs intersecting ``[start, end)``, in order (none for an empty range)."""
         if end <= start:

@@ -9,7 +9,7 @@ can be compared with ``strace`` of the real one. Task calls (clone3, exit) are l
 
 from __future__ import annotations
 
-import attrs
+from typing import NamedTuple
 
 from simulator.kernel.config import ProcessConfig
 from simulator.kernel.events import CloneRefused
@@ -19,9 +19,10 @@ from simulator.kernel.uapi import Errno, format_map_flags, format_prot
 from simulator.libc.config import GlibcConfig, word_size
 
 
-@attrs.frozen
-class Syscall:
-    """One system call glibc made: its name, arguments and result (as the kernel returned it)."""
+class Syscall(NamedTuple):
+    """One system call glibc made: its name, arguments and result (as the kernel returned it).
+    A named tuple: every modelled call logs one, and a frozen attrs instance costs twice as
+    much to build (bench/threads.py)."""
 
     name: str
     args: tuple
@@ -58,6 +59,8 @@ class Process:
         self.glibc = glibc
         #: Credentials and RLIMIT_NPROC (the rest of ``proc`` is already in ``mm``).
         self.proc = proc
+        #: The name strace shows for mmap: ``mmap2`` for 32-bit tasks.
+        self.mmap_name = "mmap2" if mm.profile.task_bits == 32 else "mmap"
         self.word = word_size(mm.profile.task_bits, mm.profile.malloc_alignment)
         self.syscalls: list[Syscall] = []
         self.task_syscalls: list[Syscall] = []
@@ -96,20 +99,23 @@ class Process:
         self.syscalls.append(Syscall(name, args, result))
         return result
 
-    @property
-    def mmap_name(self) -> str:
-        return "mmap2" if self.mm.profile.task_bits == 32 else "mmap"
+
+    # mmap and mprotect log without _log: they run for every thread stack.
 
     def sys_mmap(self, addr, length, prot, flags, file=None, offset=0):
-        return self._log(self.mmap_name, (addr, length, prot, flags, -1 if file is None else file,
-                                          offset),
-                         self.mm.mmap(addr, length, prot, flags, file, offset))
+        result = self.mm.mmap(addr, length, prot, flags, file, offset)
+        self.syscalls.append(Syscall(self.mmap_name, (addr, length, prot, flags,
+                                                      -1 if file is None else file, offset),
+                                     result))
+        return result
 
     def sys_munmap(self, addr, length):
         return self._log("munmap", (addr, length), self.mm.munmap(addr, length))
 
     def sys_mprotect(self, addr, length, prot):
-        return self._log("mprotect", (addr, length, prot), self.mm.mprotect(addr, length, prot))
+        result = self.mm.mprotect(addr, length, prot)
+        self.syscalls.append(Syscall("mprotect", (addr, length, prot), result))
+        return result
 
     def sys_mremap(self, addr, old_len, new_len, flags, new_addr=0):
         return self._log("mremap", (addr, old_len, new_len, flags),

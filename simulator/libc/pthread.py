@@ -98,6 +98,9 @@ class Threads:
         self.guard_by_madvise = process.glibc.guard_by_madvise
         #: Why the last pthread_create failed: the failing syscall and its errno.
         self.last_failure: tuple[str, Errno] | None = None
+        #: _stack_geometry of the attributes of the last allocate_stack, kept for the next.
+        self._geometry_attr: ThreadAttr | None = None
+        self._geometry: tuple[int, int] | Errno = Errno.EINVAL
 
     @property
     def stack_prot(self) -> int:
@@ -136,24 +139,19 @@ class Threads:
     def allocate_stack(self, creator: Thread, attr: ThreadAttr):
         """nptl/allocatestack.c ``allocate_stack``: a Stack, or an Errno."""
         p = self.p
-        w = p.word
         if attr.stackaddr is not None:
             # A user stack maps nothing, but _dl_allocate_tls still callocs the DTV.
             stack = Stack(attr.stackaddr - attr.stacksize, attr.stacksize, 0, user=True)
             return self._allocate_dtv(creator, stack)
-        size = attr.stacksize or self.default_stacksize
-        size &= ~(w.tls_static_align - 1)
-        # size_t arithmetic: a huge guard size wraps, which glibc catches as EINVAL.
-        size_max = (1 << (8 * w.size_sz)) - 1
-        guard = align_up(attr.guardsize, PAGE_SIZE) & size_max
-        if 0 < guard < p.mm.profile.min_thread_guard:
-            guard = p.mm.profile.min_thread_guard  # ARCH_MIN_GUARD_SIZE (aarch64: 64 KiB)
-        if guard < attr.guardsize or (size + guard) & size_max < guard:
-            return Errno.EINVAL
-        size += guard
-        if size < align_up(guard + self.tls_static + MINIMAL_REST_STACK, PAGE_SIZE):
-            return Errno.EINVAL
-        cached = self._get_cached_stack(size)
+        if attr is self._geometry_attr:  # the same attributes as last time (a thread loop)
+            geometry = self._geometry
+        else:
+            geometry = self._geometry = self._stack_geometry(attr)
+            self._geometry_attr = attr
+        if isinstance(geometry, Errno):
+            return geometry
+        size, guard = geometry
+        cached = self._get_cached_stack(size) if self.cache else None
         if cached is not None:
             return self._reuse(cached, size, guard)
         prot = self.stack_prot
@@ -184,6 +182,26 @@ class Threads:
         if isinstance(stack, Errno):
             p.sys_munmap(mem, size)
         return stack
+
+    def _stack_geometry(self, attr: ThreadAttr):
+        """allocate_stack's arithmetic: ``(size, guard)`` of the block for ``attr``, the
+        guard included in the size, or Errno.EINVAL. Depends only on ``attr`` and on values
+        fixed at startup (the default size, the static TLS, the profile's minimum guard)."""
+        w = self.p.word
+        size = attr.stacksize or self.default_stacksize
+        size &= ~(w.tls_static_align - 1)
+        # size_t arithmetic: a huge guard size wraps, which glibc catches as EINVAL.
+        size_max = (1 << (8 * w.size_sz)) - 1
+        guard = align_up(attr.guardsize, PAGE_SIZE) & size_max
+        min_guard = self.p.mm.profile.min_thread_guard
+        if 0 < guard < min_guard:
+            guard = min_guard  # ARCH_MIN_GUARD_SIZE (aarch64: 64 KiB)
+        if guard < attr.guardsize or (size + guard) & size_max < guard:
+            return Errno.EINVAL
+        size += guard
+        if size < align_up(guard + self.tls_static + MINIMAL_REST_STACK, PAGE_SIZE):
+            return Errno.EINVAL
+        return size, guard
 
     def _allocate_dtv(self, creator: Thread, stack: Stack):
         """elf/dl-tls.c ``_dl_allocate_tls`` → ``allocate_dtv``: the DTV is calloc'ed in

@@ -48,7 +48,9 @@ from simulator.kernel.shm import IPC_RMID, IPC_SET, exit_shm
 from simulator.kernel.task import (
     CLONE_THREAD, CLONE_VM, Credentials, Rlimits, Task, copy_process, exec_task, exec_profile,
 )
-from simulator.kernel.uapi import MAP_ANONYMOUS, MREMAP_DONTUNMAP, MREMAP_FIXED, Errno
+from simulator.kernel.uapi import (
+    MAP_ANONYMOUS, MREMAP_DONTUNMAP, MREMAP_FIXED, PROT_WRITE, Errno,
+)
 from simulator.kernel.vma import VM_SHARED, VM_WRITE, FileRef
 from simulator.programs import typical_program
 from simulator.trace.loadmaps import address_space_from_maps
@@ -219,7 +221,9 @@ class _Files:
 def _replay_mmap(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
     file = None if a[3] & MAP_ANONYMOUS else ctx.file_for(a[4], c.fd_path, mm)
     result = mm.mmap(a[0], a[1], a[2], a[3], file, a[5])
-    if not isinstance(result, Errno):
+    # Only PROT_WRITE makes VM_WRITE (a merged neighbour has the same flags), so without it
+    # there is nothing to assume written, and no need to look.
+    if a[2] & PROT_WRITE and not isinstance(result, Errno):
         assume_written(mm, result, result + a[1])
     return result
 
@@ -230,7 +234,7 @@ def _replay_munmap(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
 
 def _replay_mprotect(ctx, mm: AddressSpace, a: tuple, c: MemoryCall):
     result = mm.mprotect(a[0], a[1], a[2])
-    if result == 0:
+    if result == 0 and a[2] & PROT_WRITE:
         assume_written(mm, a[0], a[0] + a[1])
     return result
 

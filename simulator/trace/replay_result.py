@@ -1,15 +1,20 @@
 """What a replay reports: each call, each process at the end, each exec's inferred bases.
 
-Values only (attrs, frozen); :mod:`simulator.trace.replay` produces them.
+Values only (attrs, frozen; :class:`ReplayedCall`, one per call, a named tuple);
+:mod:`simulator.trace.replay` produces them.
 """
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring_ascii as _string
+from typing import NamedTuple
+
 import attrs
 
-@attrs.frozen
-class ReplayedCall:
-    """One replayed call: ``line`` is the log line that holds its return."""
+class ReplayedCall(NamedTuple):
+    """One replayed call: ``line`` is the log line that holds its return. A named tuple
+    (immutable like the attrs values here): replay makes one per call, and a frozen attrs
+    instance costs three times as much to build."""
 
     line: int
     syscall: str
@@ -34,6 +39,18 @@ class ReplayedCall:
         if self.note:
             out["note"] = self.note
         return out
+
+    def json_text(self) -> str:
+        """``json.dumps(self.to_json())``, written out: replay prints one per call, and the
+        generic encoder costs more than the replay of a call (bench/replay_e2e.py)."""
+        pid = "null" if self.pid is None else str(self.pid)
+        text = (f'{{"line": {self.line}, "pid": {pid}, "syscall": {_string(self.syscall)}, '
+                f'"recorded": {_string(self.recorded)}, "simulated": {_string(self.simulated)}')
+        if self.reordered:
+            text += ', "reordered": true'
+        if self.note:
+            text += f', "note": {_string(self.note)}'
+        return text + "}"
 
 
 @attrs.frozen
