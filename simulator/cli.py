@@ -167,7 +167,7 @@ def cmd_replay(args) -> int:
         mm = address_space_from_maps(entries, profile, kconfig=KernelConfig(), proc=proc,
                                      source=args.initial_maps, exe_path=exe_path, files=files)
     run = Replay(profile=profile, profile_forced=forced, personality=personality,
-                 rlimit_stack=args.rlimit_stack, initial_mm=mm, files=files)
+                 rlimit_stack=args.rlimit_stack, initial_mm=mm, files=files, cwd=args.cwd)
     total = matched = reordered = 0
     first = None
     notes = []
@@ -691,6 +691,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--initial-maps", metavar="FILE",
                    help="/proc/PID/maps or gdb 'info proc mappings' of the first process "
                         "after its first execve")
+    p.add_argument("--cwd", metavar="DIR",
+                   help="the directory the traced program started in: relative paths in the "
+                        "log (./prog) resolve against it (default: the current directory; a "
+                        "recording knows its own)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=cmd_replay)
 

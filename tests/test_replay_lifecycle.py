@@ -297,3 +297,29 @@ def test_a_task_whose_creation_is_never_shown_is_a_thread_of_the_first_process()
     thread_page = int(result.calls[1].simulated, 16)
     assert f"{thread_page:x}-" in result.maps  # in the first process's address space
     assert any("pid 555" in note for note in result.notes)
+
+
+def test_cwd_resolves_a_relative_program_from_elsewhere(tmp_path, monkeypatch, capsys):
+    """R_thr32 execs ./thr32 (a 32-bit program) after setarch's 64-bit exec: replayed from
+    another directory, the log's relative path finds nothing, so the model runs a modelled
+    64-bit program and the note says why; ``--cwd`` names the directory it started in and every
+    call matches (the brk of the real run, 0x5655... for a 32-bit PIE, comes out)."""
+    from simulator.cli import main
+
+    if not os.path.exists("/usr/lib32/libc.so.6"):
+        pytest.skip("the recorded programs are not installed here")
+    build = tmp_path / "build"
+    build.mkdir()
+    build_here("thr32", build, monkeypatch)
+    log = tmp_path / "R_thr32.txt"
+    log.write_bytes(gzip.decompress((DATA / "R_thr32.txt.gz").read_bytes()))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["replay", str(log)]) == 1
+    out = capsys.readouterr().out
+    assert f"./thr32: no ELF headers here (relative to {elsewhere})" in out
+    assert "pass --cwd DIR" in out
+    assert main(["replay", "--cwd", str(build), str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "no ELF headers" not in out

@@ -354,8 +354,11 @@ class Replay:
                  rlimit_stack: int = 8 << 20, kconfig: KernelConfig = KernelConfig(),
                  initial_mm: AddressSpace | None = None, files: FileSource | None = None,
                  profile_forced: bool = False, creds: Credentials = Credentials(),
-                 rlimits: Rlimits | None = None):
+                 rlimits: Rlimits | None = None, cwd: str | None = None):
         self.profile = profile or get_profile("x86_64")
+        #: The first task's working directory (``--cwd``): relative paths in the log resolve
+        #: against it; None leaves them relative to this process's own directory.
+        self.cwd = os.path.abspath(cwd) if cwd is not None else None
         self.profile_forced = profile_forced
         self.personality = personality
         self.rlimit_stack = rlimit_stack
@@ -458,7 +461,7 @@ class Replay:
             self._persona_known.add(pid)
         self._set_task(pid, task if mm is not None else None)
         self._pending_root = task
-        self.fds[pid] = _Files(self.files)
+        self.fds[pid] = _Files(self.files, cwd=self.cwd)
         self._processes[pid] = task
 
     # -- event handlers ---------------------------------------------------------------------
@@ -694,7 +697,11 @@ class Replay:
         bits = elf_bits(exe, exe.file.path) if exe is not None else None
         if exe is None:
             exe, interp = typical_program(task.profile)
-            self.notes.append(f"{path}: no ELF headers here; replayed with a modelled program")
+            where = "" if os.path.isabs(path) else f" (relative to {os.getcwd()})"
+            self.notes.append(f"{path}: no ELF headers here{where}; replayed with a modelled "
+                              "program" + ("" if os.path.isabs(path) else
+                                           ": run vasim replay in the directory the program "
+                                           "started in, or pass --cwd DIR"))
         if self.personality is not None:
             task = attrs.evolve(task, personality=self.personality)
         if self.profile_forced:
