@@ -12,6 +12,8 @@ limit of the next exec follow what the program did:
 * ``prlimit64`` (own pid, 0, or another task the log shows), ``setrlimit`` are replayed the
   same way. A limit the model has no value for (RLIMIT_CORE, RLIMIT_NOFILE... until a query
   shows it) cannot be checked: a successful set then only makes it known.
+* ``prctl`` PR_SET_KEEPCAPS, PR_SET_SECUREBITS and PR_CAPBSET_DROP are replayed too (the
+  securebits decide what setuid leaves of the capabilities).
 * ``capget``, ``getrlimit``/``ugetrlimit`` and ``prlimit64`` without a new limit are facts,
   not checked: what they report becomes the task's (a log's first ``capget`` shows the
   capabilities a recording started with, e.g. a container's root without CAP_SYS_RESOURCE).
@@ -70,6 +72,40 @@ def _capget(run, task: Task, c):
         if 0 in (creds.uid, creds.euid):
             creds = attrs.evolve(creds, cap_bset=permitted)
         run.set_creds(target, creds)
+    return None
+
+
+_PR_GET_KEEPCAPS, _PR_SET_KEEPCAPS, _PR_CAPBSET_READ, _PR_CAPBSET_DROP = 7, 8, 23, 24
+_PR_GET_SECUREBITS, _PR_SET_SECUREBITS = 27, 28
+_PRCTL_SETS = {_PR_SET_KEEPCAPS: _cred.prctl_set_keepcaps,
+               _PR_SET_SECUREBITS: _cred.prctl_set_securebits,
+               _PR_CAPBSET_DROP: _cred.cap_prctl_drop}
+
+
+def _prctl(run, task: Task, c):
+    """security/commoncap.c ``cap_task_prctl``: PR_SET_KEEPCAPS, PR_SET_SECUREBITS and
+    PR_CAPBSET_DROP are checked and applied; PR_GET_KEEPCAPS, PR_GET_SECUREBITS and
+    PR_CAPBSET_READ are facts (what they return becomes the task's)."""
+    option, arg = c.args
+    change = _PRCTL_SETS.get(option)
+    if change is not None:
+        result = change(task.creds, arg)
+        if isinstance(result, Errno):
+            return result
+        run.set_creds(c.pid, result)
+        return 0
+    if not _succeeded(c):
+        return None
+    creds, ret = task.creds, c.ret
+    if option == _PR_GET_SECUREBITS:
+        creds = attrs.evolve(creds, securebits=ret)
+    elif option == _PR_GET_KEEPCAPS:
+        keep = _cred.SECBIT_KEEP_CAPS
+        creds = attrs.evolve(creds, securebits=creds.securebits & ~keep | (keep if ret else 0))
+    elif option == _PR_CAPBSET_READ and ret in (0, 1):
+        bit = 1 << arg
+        creds = attrs.evolve(creds, cap_bset=creds.cap_bset & ~bit | (bit if ret else 0))
+    run.set_creds(c.pid, creds)
     return None
 
 
@@ -133,6 +169,7 @@ TASK_HANDLERS = {
     "setrlimit": _setrlimit,
     "getrlimit": _getrlimit,
     "ugetrlimit": _getrlimit,
+    "prctl": _prctl,
 }
 TASK_HANDLERS.update({name + "32": TASK_HANDLERS[name] for name in
                       ("setuid", "setreuid", "setresuid", "setgid", "setregid", "setresgid")})
@@ -141,7 +178,8 @@ TASK_HANDLERS.update({name + "32": TASK_HANDLERS[name] for name in
 def is_query(c) -> bool:
     """A call that only reports (capget, getrlimit, prlimit64 without a new limit)."""
     return (c.name in ("capget", "getrlimit", "ugetrlimit")
-            or (c.name == "prlimit64" and c.args[2] is None))
+            or (c.name == "prlimit64" and c.args[2] is None)
+            or (c.name == "prctl" and c.args[0] not in _PRCTL_SETS))
 
 
 def initial_credentials(meta: dict | None) -> Credentials:
