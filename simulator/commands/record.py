@@ -23,7 +23,9 @@ examples:
   vasim replay ls.rec                                 # every call and every final map compared
 
 The program runs under `setarch ARCH -R [--3gb] [-L] strace -f -y`, in this directory, with
-this environment, stdin from /dev/null, its output on this terminal. ASLR is off. Every
+this environment, stdin from /dev/null, its output on this terminal. ASLR is off (the exec of
+a set-uid program such as su or mount turns it back on, as the kernel does; meta.json's
+personality shows it and replay follows). Every
 process is held for 1 s at the end of each execve and 2 s on entry to exit_group while its
 /proc/PID/maps is read, so a run takes a few seconds longer than usual.
 
@@ -31,7 +33,8 @@ DIR holds: trace.txt (the strace log; .gz when large), initial.maps (the program
 its execve), exec-PID-K.maps (every later exec), final.maps and final-PID.maps (each process
 on entry to exit_group, forks included), files.json (path, device, inode, size and file-system
 type of every file mapped; program headers of every exec'd binary and interpreter) and
-meta.json (command, personality, RLIMIT_STACK, kernel and vasim versions).
+meta.json (command, personality, RLIMIT_STACK, the ids, capabilities and resource limits at
+the first exec, kernel and vasim versions).
 """
 
 
