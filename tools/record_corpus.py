@@ -139,6 +139,8 @@ RAW_TABLE: dict[str, list[str]] = {
     "cat": ["/usr/bin/cat", "/etc/os-release"],
     "sh-pipeline": ["/usr/bin/sh", "-c", "ls /usr/bin | sort -r | head -n 3"],
     "forkexec64": [w("forkexec64")],
+    # A set-uid program: its exec clears the personality setarch set (ASLR on again).
+    "setuid-mount": ["/usr/bin/mount", "--version"],
 }
 
 

@@ -105,6 +105,11 @@ def _exec_path(trace: Trace) -> str | None:
     return None
 
 
+#: include/uapi/linux/personality.h PER_CLEAR_ON_SETID (the flags the model has).
+PER_CLEAR_ON_SETID = (Personality.READ_IMPLIES_EXEC | Personality.ADDR_NO_RANDOMIZE
+                      | Personality.ADDR_COMPAT_LAYOUT | Personality.MMAP_PAGE_ZERO)
+
+
 def initial_address_space(trace: Trace, profile: Profile, proc: ProcessConfig,
                           kconfig: KernelConfig, initial_maps: tuple[MapsEntry, ...] | None,
                           maps_source: str, files: FileSource | None = None) -> AddressSpace:
@@ -697,6 +702,10 @@ class Replay:
             self.notes.append(f"{path}: no ELF headers here; replayed with a modelled program")
         if self.personality is not None:
             task = attrs.evolve(task, personality=self.personality)
+        elif event.path and getattr(self.files, "setid", None) and self.files.setid(path):
+            # fs/exec.c bprm_fill_uid, begin_new_exec: a set-id exec clears these, so a
+            # set-uid program runs with ASLR on even under setarch -R (measured: su).
+            task = attrs.evolve(task, personality=task.personality & ~PER_CLEAR_ON_SETID)
         if self.profile_forced:
             task, bits = attrs.evolve(task, profile=self.profile), None
         profile = exec_profile(task.profile, bits)
