@@ -510,6 +510,9 @@ class Replay:
         simulated = handler(self, task, c)
         if simulated is None:
             self.skipped += 1
+            if self._task_note:  # about this call, which is not listed: not the next one's
+                self.notes.append(f"{c.name} at line {return_line(c)}: {self._task_note}")
+                self._task_note = ""
             return
         yield ReplayedCall(return_line(c), c.name, c.text, format_return(c.ret),
                            format_return(simulated), c.pid, note=self._task_note)

@@ -28,7 +28,9 @@ import attrs
 
 from simulator.kernel import cred as _cred
 from simulator.kernel.cred import CAP_SYS_RESOURCE, Credentials, capable
-from simulator.kernel.resource import RLIMIT_NAMES, RLIMIT_STACK, Rlimits, do_prlimit
+from simulator.kernel.resource import (
+    RLIM_NLIMITS, RLIMIT_NAMES, RLIMIT_STACK, Rlimits, do_prlimit,
+)
 from simulator.kernel.task import Task
 from simulator.kernel.uapi import Errno
 from simulator.units import RLIM_INFINITY
@@ -102,7 +104,7 @@ def _prctl(run, task: Task, c):
     elif option == _PR_GET_KEEPCAPS:
         keep = _cred.SECBIT_KEEP_CAPS
         creds = attrs.evolve(creds, securebits=creds.securebits & ~keep | (keep if ret else 0))
-    elif option == _PR_CAPBSET_READ and ret in (0, 1):
+    elif option == _PR_CAPBSET_READ and ret in (0, 1) and 0 <= arg < 64:
         bit = 1 << arg
         creds = attrs.evolve(creds, cap_bset=creds.cap_bset & ~bit | (bit if ret else 0))
     run.set_creds(c.pid, creds)
@@ -125,7 +127,7 @@ def _rlimit(run, task: Task, c, pid: int, resource: int, new, old):
     if target is not task and not check_prlimit_permission(task.creds, target.creds):
         return Errno.EPERM
     if new is None:  # a query: the log shows the limit
-        if _succeeded(c) and old is not None:
+        if _succeeded(c) and old is not None and 0 <= resource < RLIM_NLIMITS:
             run.set_rlimits(target.pid, target.rlimits.set(resource, old))
         return None
     result = do_prlimit(target.rlimits, task.creds, resource, new)

@@ -616,8 +616,12 @@ def _rlim_value(token: str) -> int:
 
 def _rlimit(token: str) -> tuple[int, int] | None:
     """``{rlim_cur=8192*1024, rlim_max=RLIM64_INFINITY}``; None for NULL or an address."""
-    m = _RLIM_FIELDS.match(token.strip())
-    return None if m is None else (_rlim_value(m.group(1)), _rlim_value(m.group(2)))
+    token = token.strip()
+    m = _RLIM_FIELDS.match(token)
+    if m is None:
+        _number(token, "rlimit")  # an address (strace could not read it), else bad
+        return None
+    return _rlim_value(m.group(1)), _rlim_value(m.group(2))
 
 
 _CAP_ITEM = re.compile(r"\s*(?:1<<(CAP_\w+)|(0[xX][0-9a-fA-F]{1,16}|\d{1,20}))"
@@ -660,17 +664,31 @@ def _cap_set(token: str) -> int:
     if value == 0:
         return 0
     if comment is None:
-        raise _Bad(f"capability set {_show(token)}: a lone -X raw word, low or high")
+        raise _Unread(f"capability set {_show(token)}: a lone -X raw word, low or high")
     bits = [xlat.CAP_NAMES.get(n) for n in re.findall(r"1<<(CAP_\w+)", comment)]
     high = "CAP_???" in comment or any(b is not None and b >= 32 for b in bits)
     return value << 32 if high else value
 
 
+class _Unread(_Bad):
+    """A call strace printed in a form that does not show its values (an address for a
+    structure, a lone -X raw capability word): skipped, not refused."""
+
+
+#: Arguments of each id call (kernel/sys.c): setuid 1, setreuid 2, setresuid 3.
+_ID_ARITY = {name + tail: count for name, count in (
+    ("setuid", 1), ("setgid", 1), ("setreuid", 2), ("setregid", 2), ("setresuid", 3),
+    ("setresgid", 3)) for tail in ("", "32")}
+_TASK_ARITY = {**_ID_ARITY, "prlimit64": 4, "setrlimit": 2, "getrlimit": 2, "ugetrlimit": 2}
+
+
 def _task_call(name: str, body: str, where: _Where) -> TaskCall | None:
-    """set*id, capget/capset, prlimit64/setrlimit/getrlimit; None if strace printed
-    something else than the values (an address for a structure it could not read)."""
+    """set*id, capget/capset, prlimit64/setrlimit/getrlimit, prctl; None if strace printed
+    something else than the values (an address for a structure it could not read) or a prctl
+    option replay does not follow. A line no strace prints (a wrong number of arguments, an
+    id that is not a number) is bad input (_Bad), as for the memory calls."""
+    args_text, ret_text, duration = _split_call(body)
     try:
-        args_text, ret_text, duration = _split_call(body)
         if name in ("capget", "capset"):
             # "1<<CAP_..." inside braces: not for _split_args, whose "<" opens a -y path
             header, _, data = args_text.partition("}")
@@ -684,16 +702,20 @@ def _task_call(name: str, body: str, where: _Where) -> TaskCall | None:
             args = _prctl_args(_split_args(args_text))
             if args is None:
                 return None
-        elif (parts := _split_args(args_text)) and name == "prlimit64":
-            args = (_signed(parts[0], "pid"), _flags(parts[1], xlat.RLIMIT_NAMES),
-                    _rlimit(parts[2]), _rlimit(parts[3]))
-        elif name in ("setrlimit", "getrlimit", "ugetrlimit"):
-            args = (_flags(parts[0], xlat.RLIMIT_NAMES), _rlimit(parts[1]))
         else:
-            args = tuple(_signed(p, "id") for p in parts)
-        ret = _parse_return(ret_text)
-    except (_Bad, IndexError):
+            parts = _split_args(args_text)
+            if len(parts) != _TASK_ARITY[name]:
+                raise _Bad(f"expected {_plural(_TASK_ARITY[name], 'argument')}, got {len(parts)}")
+            if name == "prlimit64":
+                args = (_signed(parts[0], "pid"), _flags(parts[1], xlat.RLIMIT_NAMES),
+                        _rlimit(parts[2]), _rlimit(parts[3]))
+            elif name in ("setrlimit", "getrlimit", "ugetrlimit"):
+                args = (_flags(parts[0], xlat.RLIMIT_NAMES), _rlimit(parts[1]))
+            else:
+                args = tuple(_signed(p, "id") for p in parts)
+    except _Unread:
         return None
+    ret = _parse_return(ret_text)
     pid, line, end_line, time_ns, end_ns = where
     return TaskCall(line=line, end_line=end_line, pid=pid, name=name, args=args, fd_path=None,
                     ret=ret, text=body, time_ns=time_ns, end_time_ns=end_ns,
