@@ -122,9 +122,9 @@ mappings') of the first process after its first execve.
 Replayed and checked: mmap/mmap2, munmap, mprotect, mremap, brk, madvise, mlock, mlock2,
 munlock, mlockall, munlockall, mseal, shmget, shmat, shmdt, shmctl(IPC_RMID, IPC_SET),
 pkey_mprotect, pkey_alloc, pkey_free, remap_file_pages; and the calls that change what those
-may do: setuid, setreuid, setresuid, setgid, setregid, setresgid, capset, prlimit64 and
-setrlimit (each task's credentials and limits follow them; capget and limit queries are taken
-as facts). A recording starts from its own ids, capabilities and limits, a bare log as root.
+may do: setuid, setreuid, setresuid, setgid, setregid, setresgid, capset, prlimit64,
+setrlimit and prctl's PR_SET_KEEPCAPS, PR_SET_SECUREBITS and PR_CAPBSET_DROP (each task's
+credentials and limits follow them; capget, limit and prctl queries are taken as facts). A recording starts from its own ids, capabilities and limits, a bare log as root.
 A call whose outcome rests on something strace does not print gets a note (e.g. mremap's
 hint with MREMAP_DONTUNMAP).
 """

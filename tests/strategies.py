@@ -507,8 +507,122 @@ def _quoted_path(wild: bool = True) -> st.SearchStrategy[str]:
 def _ret_text(wild: bool = True) -> st.SearchStrategy[str]:
     return _mostly(_SANE_INTS.map(lambda v: hex(v) if v else "0"), st.sampled_from((
         "0", "?", "-1 ENOMEM (Cannot allocate memory)", "-1 EINVAL (Invalid argument)",
+        "-1 EPERM (Operation not permitted)", "1", "0x30 (SECBIT_KEEP_CAPS|SECBIT_KEEP_CAPS_LOCKED)",
         "-1 EBOGUS (Nope)", "? ERESTARTNOINTR (To be restarted)", "0x7f0000000000 <0.000012>",
         "0x7f0000000000 garbage", "0 (PER_LINUX)", "3</tmp/x>", "", "9" * 4400)), 4, wild)
+
+
+def _cap_set_text(wild: bool = True) -> st.SearchStrategy[str]:
+    """A capability set as strace prints it (print_cap_bits: the low word, the high word):
+    names, ``0``, ``~(...)``, -X raw words, -X verbose comments, an unnamed high-word rest."""
+    from simulator.trace import xlat
+
+    names = st.lists(st.sampled_from(sorted(xlat.CAP_NAMES)), min_size=1, max_size=5,
+                     unique=True).map(lambda ns: "|".join("1<<" + n for n in ns))
+    word = st.integers(0, (1 << 32) - 1).map(hex)
+    good = st.one_of(
+        st.just("0"), names, names.map(lambda t: f"~({t})"),
+        st.builds("{}|{}".format, word, word),  # -X raw
+        st.builds("{} /* {} */".format, word, names),  # -X verbose
+        names.map(lambda t: t + "|0x400 /* CAP_??? */"), word)
+    bad = st.sampled_from(("1<<CAP_BOGUS", "1<<", "|", "~(", "0x1|0x2|0x3", "0x1ffffffff",
+                           "1<<CAP_CHOWN /* unterminated", "9" * 30, "٣", ""))
+    return _mostly(good, bad, 6, wild)
+
+
+def _rlimit_text(wild: bool = True) -> st.SearchStrategy[str]:
+    """``{rlim_cur=8192*1024, rlim_max=RLIM64_INFINITY}`` and other spellings."""
+    value = _mostly(st.one_of(
+        st.sampled_from(("RLIM_INFINITY", "RLIM64_INFINITY", "0", "4095")),
+        st.integers(0, 1 << 40).map(str),
+        st.integers(0, 1 << 20).map(lambda n: f"{n}*1024"),
+        st.integers(0, 1 << 30).map(lambda n: f"{n} /* {n // 1024}*1024 */")),
+        st.sampled_from(("-1", "1*", "*1024", "9" * 40, "99999999999999999999*1024", "x", "")),
+        6, wild)
+    good = st.one_of(st.builds("{{rlim_cur={}, rlim_max={}}}".format, value, value),
+                     st.sampled_from(("NULL", "0x7ffc12345678")))
+    return _mostly(good, st.sampled_from(("{rlim_cur=1}", "{rlim_cur=1, rlim_max=}", "{", "}")),
+                   8, wild)
+
+
+def _cred_shapes(n, hx, wild: bool = True) -> dict:
+    """Argument strategies of the credential and limit calls (replay_creds)."""
+    from simulator.trace import xlat
+
+    def flags(names):
+        return _flag_text(names, wild)
+
+    ident = _mostly(st.sampled_from(("0", "-1", "65534", "1000")), n, 4, wild)
+    header = st.builds("{{version={}, pid={}}}".format,
+                       st.sampled_from(("_LINUX_CAPABILITY_VERSION_3", "0x20080522",
+                                        "0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */",
+                                        "0 /* _LINUX_CAPABILITY_VERSION_??? */")),
+                       _mostly(st.sampled_from(("0", "7", "12")), n, 6, wild))
+    caps = _cap_set_text(wild)
+    data = _mostly(st.builds("{{effective={}, permitted={}, inheritable={}}}".format,
+                             caps, caps, caps), st.sampled_from(("NULL", "0x10")), 6, wild)
+    resource = flags(xlat.RLIMIT_NAMES)
+    limit = _rlimit_text(wild)
+    prctl_option = st.sampled_from(sorted(xlat.PR_NAMES) + ["0x8", "0x1c", "PR_SET_NAME",
+                                                           "0x18 /* PR_CAPBSET_DROP */"])
+    prctl_arg = st.one_of(n, flags(xlat.SECBIT_NAMES), flags(xlat.CAP_NAMES),
+                          st.just("0x63 /* CAP_??? */"))
+    shapes = {name: [ident] * count for name, count in (
+        ("setuid", 1), ("setgid32", 1), ("setreuid", 2), ("setregid32", 2),
+        ("setresuid", 3), ("setresuid32", 3), ("setresgid", 3))}
+    shapes.update({
+        "capset": [header, data], "capget": [header, data],
+        "prlimit64": [ident, resource, limit, limit],
+        "setrlimit": [resource, limit], "getrlimit": [resource, limit],
+        "ugetrlimit": [resource, limit],
+        "prctl": [prctl_option, prctl_arg],
+        "shmctl": [n, flags(xlat.IPC_CMD_NAMES), _mostly(st.just("NULL"), st.sampled_from((
+            "{shm_perm={uid=0, gid=0, mode=0600}, shm_segsz=4096, ...}", "0x7ffc0000", "{")),
+            3, wild)],
+    })
+    return shapes
+
+
+def _json_values(good: st.SearchStrategy) -> st.SearchStrategy:
+    """``good``, or a JSON value of another shape (a recording's meta.json edited by hand)."""
+    odd = st.one_of(st.none(), st.booleans(), st.integers(-(1 << 70), 1 << 70),
+                    st.floats(allow_nan=False), st.text(max_size=8),
+                    st.lists(st.integers(-2, 70000), max_size=5), st.dictionaries(
+                        st.text(max_size=4), st.integers(), max_size=2))
+    return _mostly(good, odd, 4)
+
+
+def recording_meta_patches() -> st.SearchStrategy[dict]:
+    """Keys of a recording's meta.json as a person or another tool might write them: the
+    ``creds`` (/proc/PID/status ids and capability masks), ``rlimits`` (/proc/PID/limits),
+    ``stat_mm_initial``, ``auxv``, ``personality`` and ``rlimit_stack`` that replay starts
+    from, plausible or not."""
+    from simulator.kernel.resource import RLIMIT_NAMES
+
+    ident = st.one_of(st.sampled_from((0, 65534, 1000)), st.integers(-5, 1 << 33))
+    ids = _json_values(st.lists(ident, min_size=4, max_size=4))
+    mask = _json_values(st.one_of(st.integers(0, (1 << 41) - 1).map(hex),
+                                  st.sampled_from(("0x0", "1fffeffffff", "0x", "-0x1", "zz"))))
+    creds = st.fixed_dictionaries({"uid": ids, "gid": ids, "CapEff": mask}, optional={
+        "CapPrm": mask, "CapInh": mask, "CapBnd": mask,
+        "groups": _json_values(st.lists(ident, max_size=3))})
+    value = st.one_of(st.sampled_from(("unlimited", 0, 4096, 8388608)),
+                      st.integers(-(1 << 65), 1 << 65), st.sampled_from(("8M", "", "-1")))
+    pair = _json_values(st.lists(value, min_size=2, max_size=2))
+    rlimits = st.dictionaries(st.sampled_from(sorted(RLIMIT_NAMES) + ["RLIMIT_BOGUS"]), pair,
+                              max_size=4)
+    page = st.one_of(st.integers(0, 1 << 48).map(lambda v: hex(v & ~0xFFF)),
+                     st.sampled_from(("0x555555560000", "0x1001", "nothex", "0x" + "f" * 30)))
+    return st.fixed_dictionaries({}, optional={
+        "creds": _json_values(creds), "rlimits": _json_values(rlimits),
+        "stat_mm_initial": _json_values(st.fixed_dictionaries({"start_brk": _json_values(page)})),
+        "auxv": _json_values(st.fixed_dictionaries({}, optional={
+            "AT_BASE": _json_values(page), "AT_UID": _json_values(page)})),
+        "personality": _json_values(st.lists(st.sampled_from(
+            ("PER_LINUX", "ADDR_NO_RANDOMIZE", "ADDR_LIMIT_3GB", "BOGUS")), max_size=3)),
+        "personality_raw": _json_values(st.sampled_from(("0x00040000", "0x00000000", "x"))),
+        "rlimit_stack": _json_values(value),
+    })
 
 
 @st.composite
@@ -557,6 +671,7 @@ def strace_calls(draw, wild: bool = True) -> str:
         "close": [fd],
         "exit_group": [n],
         "frobnicate": [n],
+        **_cred_shapes(n, hx, wild),
     }
     name = draw(st.sampled_from(sorted(shapes)))
     args = [draw(arg) for arg in shapes[name]]

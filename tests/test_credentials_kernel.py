@@ -83,3 +83,30 @@ def test_the_recording_holds_the_kernels_refusals(recording):
     assert meta["creds"]["uid"] == [0, 0, 0, 0] and "CapEff" in meta["creds"]
     assert meta["rlimits"]["RLIMIT_MEMLOCK"][0] >= 0
     assert any(isinstance(e, TaskCall) and e.name.startswith("setuid") for e in rec.trace.events)
+
+
+#: (call, errno) capprobe.c meets on this kernel (its comment says why each happens).
+CAP_REFUSALS = {("prctl", "EINVAL"): 2, ("prctl", "EPERM"): 3, ("capset", "EPERM"): 2}
+
+
+@pytest.fixture(scope="module", params=[64, 32])
+def caps_recording(request, tmp_path_factory):
+    if os.geteuid() != 0:
+        unavailable("capprobe drops root's privileges: it must start as root")
+    return record_probe("capprobe", request.param, tmp_path_factory.mktemp("caps"))
+
+
+def test_prctl_and_capset_rules_come_out(caps_recording, capsys):
+    """PR_SET_KEEPCAPS keeps the permitted set through setresuid (so the capset after it
+    succeeds), an inheritable bit of the permitted set needs no CAP_SETPCAP, the bounding
+    set and securebits follow prctl: every return is the kernel's."""
+    seen = _refusals(load_recording(caps_recording))
+    for key, count in CAP_REFUSALS.items():
+        assert seen[key] >= count, (key, seen)
+    capsys.readouterr()
+    assert main(["replay", str(caps_recording), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [c for c in out["calls"] if c["recorded"] != c["simulated"]] == []
+    checked = collections.Counter(c["syscall"] for c in out["calls"])
+    assert checked["prctl"] == 10 and checked["capset"] == 6
+    assert set(out["final_maps"].values()) == {"match"} and len(out["final_maps"]) == 3

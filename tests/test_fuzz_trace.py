@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator.cli import main
-from strategies import maps_texts, strace_logs
+from strategies import maps_texts, recording_meta_patches, strace_logs
 
 _PROFILE = os.environ.get("VASIM_FUZZ", "")
 #: examples per test: 60 in CI, 25,000 with VASIM_FUZZ=long, N with VASIM_FUZZ=N
@@ -121,3 +121,28 @@ def test_streaming_and_whole_text_agree(text):
     whole = outcome(lambda: parse_strace(text, path))
     if "\r" not in text:  # a file's CRs are line ends only where followed by LF
         assert streamed == whole
+
+
+#: A small recording (one process) whose meta.json the next test edits.
+RECORDING = Path(__file__).parent / "data" / "corpus" / "cat"
+
+
+@FUZZ
+@given(patch=recording_meta_patches(), json_out=st.booleans())
+def test_replay_of_a_recording_with_generated_meta(patch, json_out):
+    """A recording whose meta.json holds odd creds, rlimits, auxv, start_brk, personality or
+    RLIMIT_STACK: replayed, or refused in one line naming meta.json, never a traceback."""
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = Path(tmp) / "rec"
+        shutil.copytree(RECORDING, rec)
+        meta = json.loads((rec / "meta.json").read_text())
+        meta.update(patch)
+        (rec / "meta.json").write_text(json.dumps(meta))
+        status, out, err = run_cli(["replay", str(rec), *(["--json"] if json_out else [])])
+    assert status in (0, 1, 2), (status, err)
+    if status == 2:
+        assert err.count("\n") == 1 and err.startswith(f"{rec / 'meta.json'}: "), err
+    else:
+        assert err == ""

@@ -181,3 +181,31 @@ def test_comparable_maps_renumbers_shmem_inodes_by_identity():
     assert comparable_maps(kernel) == comparable_maps(same)
     assert comparable_maps(kernel) != comparable_maps(merged)
     assert "/memfd:test" in comparable_maps(kernel)
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"rlimit_stack": None}, None),  # null is absent: the default 8 MiB (was exit 3)
+    ([], "not a JSON object"),
+    ({"rlimit_stack": -1}, "'rlimit_stack' must be a byte count"),
+    ({"rlimits": {"RLIMIT_AS": ["unlimited", 4096]}}, "'rlimits.RLIMIT_AS': soft limit above"),
+    ({"rlimits": {"RLIMIT_DATA": [1 << 64, "unlimited"]}}, "'rlimits.RLIMIT_DATA' must be"),
+    ({"creds": {"uid": [0, 0, 0], "CapEff": "0x0"}}, "'creds.uid' must be a list of 4 ids"),
+    ({"creds": {"uid": [0, 0, 0, 0], "CapEff": "0x0", "groups": [-1]}}, "'creds.groups'"),
+    ({"stat_mm_initial": {"start_brk": "0x1001"}}, None),  # ASLR off: not read
+    ({"personality_raw": "0x0", "personality": ["PER_LINUX"],
+      "stat_mm_initial": {"start_brk": "0x1001"}}, "start_brk '0x1001' is not a page address"),
+    ({"auxv": {"AT_BASE": "zz"}}, "'auxv' must be an object of hex numbers"),
+])
+def test_a_recordings_malformed_meta_is_one_line_of_bad_input(tmp_path, capsys, patch, message):
+    rec = tmp_path / "rec"
+    shutil.copytree(Path(__file__).parent / "data" / "corpus" / "cat", rec)
+    meta = json.loads((rec / "meta.json").read_text())
+    meta = dict(meta, **patch) if isinstance(patch, dict) else patch
+    (rec / "meta.json").write_text(json.dumps(meta))
+    code = main(["replay", str(rec)])
+    err = capsys.readouterr().err
+    if message is None:
+        assert code == 0 and err == ""
+    else:
+        assert code == 2 and err.count("\n") == 1, err
+        assert err.startswith(f"{rec / 'meta.json'}: ") and message in err, err

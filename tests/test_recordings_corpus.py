@@ -3,7 +3,9 @@
 tests/data/corpus/NAME/ holds one recording each (tools/record_corpus.py lists the commands):
 distro programs, a shell pipeline, gcc (forks cc1 and as), CPython importing C extensions, a
 program mapping a file of 2 MiB or more, 32- and 64-bit threaded programs under --3gb, -L and
-unlimited stacks, and programs that fork and exec. Every memory call of every process must
+unlimited stacks, programs that fork and exec, and programs that change credentials and
+limits (setpriv, runuser, prlimit, a set-uid mount that runs with ASLR on, SysV and POSIX
+shared memory). Every memory call of every process must
 match the kernel's recorded return, and every process's final maps the kernel's
 /proc/PID/maps at exit_group, using only the facts the recording saved.
 
@@ -91,6 +93,10 @@ def test_the_corpus_has_what_the_issue_asks_for():
     assert any("ADDR_COMPAT_LAYOUT" in m["personality"] for m in metas.values())
     assert any(m["rlimit_stack"] == "unlimited" and m["arch"] == "i686" for m in metas.values())
     assert any(m["rlimit_stack"] == "unlimited" and m["arch"] == "x86_64" for m in metas.values())
+    # A set-uid program: its exec cleared setarch -R's ADDR_NO_RANDOMIZE (PER_CLEAR_ON_SETID).
+    assert any("ADDR_NO_RANDOMIZE" not in m["personality"] for m in metas.values())
+    # Programs that give up root: their calls after setresuid/setuid are checked as nobody.
+    assert sum(m["command"][0] in ("setpriv", "/usr/sbin/runuser") for m in metas.values()) == 2
     # Every process that called exit_group has its final maps.
     for name, meta in metas.items():
         rec = load_recording(DATA / "corpus" / name)

@@ -35,6 +35,8 @@ BUILDS = {
     "forkexec32": ("tests/data/corpus/src/forkexec.c", "-m32"),
     "maplarge64": ("tests/data/corpus/src/maplarge.c",),
     "maplarge32": ("tests/data/corpus/src/maplarge.c", "-m32"),
+    "mlock": ("tests/data/corpus/src/mlock.c",),
+    "dropshm32": ("tests/data/corpus/src/dropshm.c", "-m32"),
     "pthreads64": ("tests/data/recordings/src/pthreads.c", "-pthread"),
     "pthreads32": ("tests/data/recordings/src/pthreads.c", "-m32", "-pthread"),
     "map_fixed_noreplace": ("tests/data/selftests/src/map_fixed_noreplace.c",),
@@ -90,6 +92,21 @@ CORPUS_TABLE: dict[str, tuple[list[str], list[str]]] = {
     "pthreads32-unlimited": (["--32bit", "--rlimit-stack", "unlimited"], [w("pthreads32")]),
     "forkexec64": ([], [w("forkexec64")]),
     "forkexec32": (["--32bit"], [w("forkexec32")]),
+    # Credentials and limits (replay_creds): a set-uid program (its exec clears setarch -R's
+    # ADDR_NO_RANDOMIZE: ASLR on), privileges dropped with prctl(PR_SET_KEEPCAPS)+capset,
+    # runuser's fork and setuid, limits set by prlimit, SysV and POSIX shared memory.
+    "setuid-mount": ([], ["mount", "--version"]),
+    "setpriv": ([], ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "ls", "/"]),
+    "runuser": ([], ["/usr/sbin/runuser", "-u", "nobody", "--", "cat", "/etc/os-release"]),
+    "prlimit-memlock": ([], ["prlimit", "--memlock=65536:65536", "--", w("mlock")]),
+    "prlimit-as": ([], ["prlimit", "--as=100000000", "--", "python3", "-c",
+                        "b = bytearray(200000000)"]),
+    "dropshm32": (["--32bit"], [w("dropshm32")]),
+    "posix-shm": ([], ["python3", "-c", "from multiprocessing import shared_memory as s; "
+                       "m = s.SharedMemory(create=True, size=100000); m.buf[0] = 1; m.close(); "
+                       "m.unlink()"]),
+    "ipcmk": ([], ["sh", "-c", 'id=$(ipcmk -M 65536 | sed "s/.*: //"); ipcs -m >/dev/null; '
+                   'ipcrm -m "$id"']),
 }
 
 #: Ports of the kernel's selftests/mm (tests/data/selftests/src), recorded into
@@ -122,6 +139,8 @@ RAW_TABLE: dict[str, list[str]] = {
     "cat": ["/usr/bin/cat", "/etc/os-release"],
     "sh-pipeline": ["/usr/bin/sh", "-c", "ls /usr/bin | sort -r | head -n 3"],
     "forkexec64": [w("forkexec64")],
+    # A set-uid program: its exec clears the personality setarch set (ASLR on again).
+    "setuid-mount": ["/usr/bin/mount", "--version"],
 }
 
 

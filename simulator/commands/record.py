@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 
 from simulator.errors import InputError
-from simulator.units import RLIM_INFINITY
+from simulator.units import PAGE_SIZE, RLIM_INFINITY
 
 EPILOG = """\
 examples:
@@ -23,7 +23,9 @@ examples:
   vasim replay ls.rec                                 # every call and every final map compared
 
 The program runs under `setarch ARCH -R [--3gb] [-L] strace -f -y`, in this directory, with
-this environment, stdin from /dev/null, its output on this terminal. ASLR is off. Every
+this environment, stdin from /dev/null, its output on this terminal. ASLR is off (the exec of
+a set-uid program such as su or mount turns it back on, as the kernel does; meta.json's
+personality shows it and replay follows). Every
 process is held for 1 s at the end of each execve and 2 s on entry to exit_group while its
 /proc/PID/maps is read, so a run takes a few seconds longer than usual.
 
@@ -31,7 +33,8 @@ DIR holds: trace.txt (the strace log; .gz when large), initial.maps (the program
 its execve), exec-PID-K.maps (every later exec), final.maps and final-PID.maps (each process
 on entry to exit_group, forks included), files.json (path, device, inode, size and file-system
 type of every file mapped; program headers of every exec'd binary and interpreter) and
-meta.json (command, personality, RLIMIT_STACK, kernel and vasim versions).
+meta.json (command, personality, RLIMIT_STACK, the ids, capabilities and resource limits at
+the first exec, kernel and vasim versions).
 """
 
 
@@ -113,19 +116,57 @@ def vasim_version() -> str:
 def recording_process_config(meta: dict, personality, rlimit_stack):
     """Profile name and ProcessConfig of a recording: its meta.json's arch, personality and
     RLIMIT_STACK; ``personality`` flags are added, an ``rlimit_stack`` other than the CLI's
-    default (8M) replaces the recorded one."""
+    default (8M) replaces the recorded one. The recorded personality is /proc/PID/personality
+    at the first exec: without ADDR_NO_RANDOMIZE there (setarch -R's flag cleared by the
+    exec of a set-uid file, fs/exec.c ``bprm_fill_uid``: PER_CLEAR_ON_SETID) that process
+    and its children ran with ASLR on; a recording without that reading is taken as ASLR off."""
     from simulator.kernel.config import Personality, ProcessConfig
 
     recorded = Personality(0)
     for name in meta.get("personality") or ():
         if name in Personality.__members__:
             recorded |= Personality[name]
-    limit = meta.get("rlimit_stack", 8 << 20)
+    if meta.get("personality_raw") is None:
+        recorded |= Personality.ADDR_NO_RANDOMIZE
+    limit = meta.get("rlimit_stack")
+    limit = 8 << 20 if limit is None else limit
     limit = RLIM_INFINITY if limit == "unlimited" else int(limit)
     if rlimit_stack is not None and rlimit_stack != 8 << 20:
         limit = rlimit_stack
     return meta.get("arch") or "x86_64", ProcessConfig(
-        personality=recorded | personality | Personality.ADDR_NO_RANDOMIZE, rlimit_stack=limit)
+        personality=recorded | personality, rlimit_stack=limit)
+
+
+def _recorded_bases(mm, rec) -> None:
+    """With ASLR on at the first exec (a set-uid program under setarch -R): the random bases
+    the initial maps do not show. The kernel's ``mm->start_brk`` (/proc/PID/stat field 47,
+    saved as meta.json ``stat_mm_initial``; ``arch_randomize_brk``), and the mmap base: the
+    end of the interpreter's image, which binfmt_elf mapped first, top-down from
+    ``mm->mmap_base`` (found at auxv AT_BASE)."""
+    if not mm.randomize:
+        return
+    auxv = rec.meta.get("auxv")
+    base = auxv.get("AT_BASE") if isinstance(auxv, dict) else None
+    names = {e.name for e in rec.initial_maps if isinstance(base, str) and e.start == _hex(base)}
+    if mm.topdown and len(names) == 1 and "" not in names:
+        mm.mmap_base = max(e.end for e in rec.initial_maps if e.name in names)
+    stat = rec.meta.get("stat_mm_initial")
+    start = stat.get("start_brk") if isinstance(stat, dict) else None
+    if not isinstance(start, str) or mm.current_brk != mm.start_brk:
+        return
+    value = _hex(start)
+    if not 0 < value < mm.task_size or value % PAGE_SIZE:
+        raise InputError(str(rec.directory / "meta.json"), None,
+                         f"stat_mm_initial start_brk {start[:40]!r} is not a page address")
+    mm.start_brk = mm.current_brk = value
+
+
+def _hex(text: str) -> int:
+    """``0x7f..`` as a number; -1 if it is not one."""
+    try:
+        return int(text, 16) if len(text) <= 18 else -1
+    except ValueError:
+        return -1
 
 
 def simulated_finals(result, root_pid) -> dict:
@@ -170,6 +211,7 @@ def cmd_replay_recording(args) -> int:
     else:
         mm = initial_address_space(rec.trace, profile, proc, KernelConfig(), rec.initial_maps,
                                    str(rec.directory / "initial.maps"), files=rec.files)
+        _recorded_bases(mm, rec)
         result = replay(rec.trace, mm, files=rec.files, rlimit_stack=proc.rlimit_stack,
                         creds=creds, rlimits=rlimits)
     simulated = simulated_finals(result, rec.root_pid)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Protocol
 
@@ -68,6 +69,9 @@ class FileFacts:
     fstype: str | None = None
     #: /dev/zero (drivers/char/mem.c): its mappings follow ``get_unmapped_area_zero``.
     zero_device: bool = False
+    #: Set-user-ID, or set-group-ID and group-executable, on a mount without nosuid: its
+    #: exec clears PER_CLEAR_ON_SETID from the personality (fs/exec.c ``bprm_fill_uid``).
+    setid: bool = False
 
     def file_ref(self, *, readable: bool = True, writable: bool = False) -> FileRef:
         """A fresh open file (``struct file``) of this file with the given access mode."""
@@ -94,7 +98,20 @@ def stat_facts(path: str) -> FileFacts:
     if real == "/dev/zero":
         return FileFacts(real, dev_string(st.st_rdev and st.st_dev), st.st_ino,
                          fstype=filesystem_type(real), zero_device=True)
-    return FileFacts(real, dev_string(st.st_dev), st.st_ino, st.st_size, filesystem_type(real))
+    return FileFacts(real, dev_string(st.st_dev), st.st_ino, st.st_size, filesystem_type(real),
+                     setid=_setid(real, st.st_mode))
+
+
+def _setid(path: str, mode: int) -> bool:
+    """fs/exec.c ``bprm_fill_uid``: S_ISUID, or S_ISGID with S_IXGRP, and the mount allows
+    set-id (``mnt_may_suid``: not nosuid)."""
+    if not (mode & stat.S_ISUID or mode & (stat.S_ISGID | stat.S_IXGRP)
+            == stat.S_ISGID | stat.S_IXGRP):
+        return False
+    try:
+        return not os.statvfs(path).f_flag & os.ST_NOSUID
+    except OSError:
+        return True
 
 
 def host_file(path: str, *, readable: bool = True, writable: bool = True) -> FileRef:
@@ -161,6 +178,11 @@ class HostFiles:
         self.host_paths.add(path)
         return script_interpreter(path)
 
+    def setid(self, path: str) -> bool:
+        """The exec of ``path`` is a set-id exec (:attr:`FileFacts.setid`)."""
+        self.host_paths.add(path)
+        return stat_facts(path).setid
+
 
 def elf_to_json(image: ElfImage) -> dict:
     return {"dynamic": image.dynamic, "interp": image.interp, "exec_stack": image.exec_stack,
@@ -211,6 +233,10 @@ class RecordedFiles:
 
     def interpreter(self, path: str) -> str | None:
         return self.scripts.get(path)
+
+    def setid(self, path: str) -> bool:
+        """As recorded (recordings before this fact was saved: False)."""
+        return bool(self.facts(path).setid)
 
     def to_json(self) -> dict:
         data = {"version": FACTS_VERSION,

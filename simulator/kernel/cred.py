@@ -222,36 +222,87 @@ def sys_setresgid(old: Credentials, rgid: int, egid: int, sgid: int) -> Credenti
 
 def sys_capset(old: Credentials, effective: int, permitted: int,
                inheritable: int) -> Credentials | Errno:
-    """security/commoncap.c ``cap_capset`` for the calling task: the permitted set may only
-    shrink, the effective set must be within it, and inheritable bits come from the old
-    inheritable or (with CAP_SETPCAP) permitted set and the bounding set (EPERM)."""
+    """kernel/capability.c ``capset`` (each set masked to the valid capabilities,
+    ``mk_kernel_cap``) and security/commoncap.c ``cap_capset`` for the calling task: new
+    inheritable bits must come from the old inheritable or permitted set unless CAP_SETPCAP
+    (``cap_inh_is_capped``), and from the old inheritable or bounding set in any case; the
+    permitted set may only shrink; the effective set must be within the new permitted one
+    (EPERM). Measured: without CAP_SETPCAP, an inheritable bit of the permitted set is
+    allowed and one outside it refused."""
+    effective, permitted, inheritable = (v & CAP_FULL for v in (effective, permitted,
+                                                                 inheritable))
+    if not capable(old, CAP_SETPCAP) and inheritable & ~(old.cap_inheritable
+                                                         | old.cap_permitted):
+        return Errno.EPERM
+    if inheritable & ~(old.cap_inheritable | old.cap_bset):
+        return Errno.EPERM
     if permitted & ~old.cap_permitted:
         return Errno.EPERM
     if effective & ~permitted:
         return Errno.EPERM
-    allowed = old.cap_inheritable | (old.cap_permitted if capable(old, CAP_SETPCAP) else 0)
-    if inheritable & ~allowed or inheritable & ~(old.cap_inheritable | old.cap_bset):
-        return Errno.EPERM
     return attrs.evolve(old, cap_effective=effective, cap_permitted=permitted,
                         cap_inheritable=inheritable)
+
+
+#: include/uapi/linux/securebits.h: the bits PR_SET_SECUREBITS may set (NOROOT,
+#: NO_SETUID_FIXUP, KEEP_CAPS, NO_CAP_AMBIENT_RAISE, and since 6.14 EXEC_RESTRICT_FILE and
+#: EXEC_DENY_INTERACTIVE: measured, 1<<8 and 1<<10 are accepted, 1<<12 refused), and the lock
+#: bit above each.
+SECURE_ALL_BITS = 0x555
+SECURE_ALL_LOCKS = SECURE_ALL_BITS << 1
+SECBIT_KEEP_CAPS_LOCKED = 1 << 5
+
+
+def prctl_set_keepcaps(old: Credentials, arg2: int) -> Credentials | Errno:
+    """security/commoncap.c ``cap_task_prctl`` PR_SET_KEEPCAPS: 0 or 1 (EINVAL), refused
+    once SECBIT_KEEP_CAPS_LOCKED is set (EPERM)."""
+    if arg2 > 1:
+        return Errno.EINVAL
+    if old.securebits & SECBIT_KEEP_CAPS_LOCKED:
+        return Errno.EPERM
+    bits = old.securebits | SECBIT_KEEP_CAPS if arg2 else old.securebits & ~SECBIT_KEEP_CAPS
+    return attrs.evolve(old, securebits=bits)
+
+
+def prctl_set_securebits(old: Credentials, bits: int) -> Credentials | Errno:
+    """``cap_task_prctl`` PR_SET_SECUREBITS: no change to a locked bit, no unlocking, no
+    unknown bit, and CAP_SETPCAP (EPERM)."""
+    locks = old.securebits & SECURE_ALL_LOCKS
+    if ((locks >> 1) & (old.securebits ^ bits) or locks & ~bits
+            or bits & ~(SECURE_ALL_LOCKS | SECURE_ALL_BITS) or not capable(old, CAP_SETPCAP)):
+        return Errno.EPERM
+    return attrs.evolve(old, securebits=bits)
+
+
+def cap_prctl_drop(old: Credentials, cap: int) -> Credentials | Errno:
+    """security/commoncap.c ``cap_prctl_drop`` (PR_CAPBSET_DROP): CAP_SETPCAP (EPERM), then
+    a capability this kernel knows (EINVAL); the bounding set loses it."""
+    if not capable(old, CAP_SETPCAP):
+        return Errno.EPERM
+    if not 0 <= cap < len(CAP_NAMES_ORDERED):
+        return Errno.EINVAL
+    return attrs.evolve(old, cap_bset=old.cap_bset & ~(1 << cap))
 
 
 def cred_at_exec(old: Credentials) -> Credentials:
     """security/commoncap.c ``cap_bprm_creds_from_file`` for a file without set-id bits or
     file capabilities: a task with a real or effective uid 0 gets the bounding set as its
     permitted set (effective too if its euid is 0); any other task loses its capabilities
-    (no ambient set is modelled). The saved ids take the effective ones (``bprm_fill_uid``)."""
+    (no ambient set is modelled). The saved ids take the effective ones (``bprm_fill_uid``);
+    SECBIT_KEEP_CAPS is cleared."""
     if 0 in (old.uid, old.euid) and not old.securebits & 1:  # SECBIT_NOROOT
         permitted = old.cap_bset | old.cap_inheritable
         effective = permitted if old.euid == 0 else 0
     else:
         permitted = effective = 0
     return attrs.evolve(old, suid=old.euid, sgid=old.egid, fsuid=old.euid, fsgid=old.egid,
-                        cap_permitted=permitted, cap_effective=effective)
+                        cap_permitted=permitted, cap_effective=effective,
+                        securebits=old.securebits & ~SECBIT_KEEP_CAPS)
 
 
 ROOT = Credentials()
 
 __all__ = ["Credentials", "capable", "in_group_p", "sys_setuid", "sys_setreuid",
            "sys_setresuid", "sys_setgid", "sys_setregid", "sys_setresgid", "sys_capset",
-           "cred_at_exec", "CAP_NAMES", "CAP_FULL", "ROOT"]
+           "prctl_set_keepcaps", "prctl_set_securebits", "cap_prctl_drop", "cred_at_exec",
+           "CAP_NAMES", "CAP_FULL", "ROOT"]

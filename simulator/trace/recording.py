@@ -103,6 +103,85 @@ def is_recording(path) -> bool:
     return path.is_dir() and (path / "files.json").exists()
 
 
+_WORD = 1 << 64
+
+
+def _limit_ok(value) -> bool:
+    return value == "unlimited" or (type(value) is int and 0 <= value < _WORD)
+
+
+def _hex_ok(value) -> bool:
+    try:
+        return isinstance(value, str) and 0 <= int(value, 16) < _WORD and len(value) <= 18
+    except ValueError:
+        return False
+
+
+def _id_list(value, count: int | None) -> bool:
+    return (isinstance(value, list) and (count is None or len(value) == count)
+            and all(type(v) is int and 0 <= v < 1 << 32 for v in value))
+
+
+#: meta.json keys replay reads: key -> (test of the value, what it must be).
+_META_CHECKS = {
+    "pid": (lambda v: type(v) is int and 0 < v < 1 << 22, "a pid"),
+    "arch": (lambda v: isinstance(v, str), "a profile name"),
+    "personality": (lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
+                    "a list of flag names"),
+    "personality_raw": (_hex_ok, "a hex number"),
+    "rlimit_stack": (_limit_ok, "a byte count or \"unlimited\""),
+    "auxv": (lambda v: isinstance(v, dict) and all(_hex_ok(x) or type(x) is int and x >= 0
+                                                   for x in v.values()),
+             "an object of hex numbers"),
+    "stat_mm_initial": (lambda v: isinstance(v, dict) and all(_hex_ok(x) for x in v.values()),
+                        "an object of hex numbers"),
+}
+#: meta.json ``creds`` keys (/proc/PID/status) -> (test, what it must be).
+_CREDS_CHECKS = {
+    "uid": (lambda v: _id_list(v, 4), "a list of 4 ids"),
+    "gid": (lambda v: _id_list(v, 4), "a list of 4 ids"),
+    "groups": (lambda v: _id_list(v, None), "a list of ids"),
+    **{key: (_hex_ok, "a hex mask") for key in ("CapEff", "CapPrm", "CapInh", "CapBnd")},
+}
+
+
+def check_meta(meta, source: str) -> None:
+    """The keys of meta.json replay reads hold what ``vasim record`` writes (InputError
+    naming the first that does not; null counts as absent). O(size of meta)."""
+    if not isinstance(meta, dict):
+        raise InputError(source, None, "not a JSON object")
+    for key, (ok, what) in _META_CHECKS.items():
+        value = meta.get(key)
+        if value is not None and not ok(value):
+            raise InputError(source, None, f"{key!r} must be {what}, not {_short(value)}")
+    creds = meta.get("creds")
+    if creds is not None:
+        if not isinstance(creds, dict) or "uid" not in creds or "CapEff" not in creds:
+            raise InputError(source, None, f"'creds' must be an object with uid, gid, CapEff... "
+                                           f"(/proc/PID/status), not {_short(creds)}")
+        for key, (ok, what) in _CREDS_CHECKS.items():
+            if key in creds and not ok(creds[key]):
+                raise InputError(source, None,
+                                 f"'creds.{key}' must be {what}, not {_short(creds[key])}")
+    rlimits = meta.get("rlimits")
+    if rlimits is not None:
+        if not isinstance(rlimits, dict):
+            raise InputError(source, None, f"'rlimits' must be an object, not {_short(rlimits)}")
+        for name, pair in rlimits.items():
+            if not (isinstance(pair, list) and len(pair) == 2
+                    and all(_limit_ok(v) for v in pair)):
+                raise InputError(source, None, f"'rlimits.{name}' must be [soft, hard], each a "
+                                               f"byte count or \"unlimited\", not {_short(pair)}")
+            soft, hard = (_WORD - 1 if v == "unlimited" else v for v in pair)
+            if soft > hard:
+                raise InputError(source, None, f"'rlimits.{name}': soft limit above the hard")
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def load_recording(directory) -> Recording:
     """Read a recording directory (see the module docstring). Bad input is an InputError."""
     directory = Path(directory)
@@ -116,6 +195,7 @@ def load_recording(directory) -> Recording:
         meta = json.loads(meta_text)
     except json.JSONDecodeError as err:
         raise InputError(str(directory / "meta.json"), err.lineno, err.msg, err.colno) from None
+    check_meta(meta, str(directory / "meta.json"))
     initial_text = read_text(directory / "initial.maps")
     initial = (parse_maps(initial_text, str(directory / "initial.maps"))
                if initial_text is not None else None)

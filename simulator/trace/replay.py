@@ -105,6 +105,11 @@ def _exec_path(trace: Trace) -> str | None:
     return None
 
 
+#: include/uapi/linux/personality.h PER_CLEAR_ON_SETID (the flags the model has).
+PER_CLEAR_ON_SETID = (Personality.READ_IMPLIES_EXEC | Personality.ADDR_NO_RANDOMIZE
+                      | Personality.ADDR_COMPAT_LAYOUT | Personality.MMAP_PAGE_ZERO)
+
+
 def initial_address_space(trace: Trace, profile: Profile, proc: ProcessConfig,
                           kconfig: KernelConfig, initial_maps: tuple[MapsEntry, ...] | None,
                           maps_source: str, files: FileSource | None = None) -> AddressSpace:
@@ -508,6 +513,9 @@ class Replay:
         simulated = handler(self, task, c)
         if simulated is None:
             self.skipped += 1
+            if self._task_note:  # about this call, which is not listed: not the next one's
+                self.notes.append(f"{c.name} at line {return_line(c)}: {self._task_note}")
+                self._task_note = ""
             return
         yield ReplayedCall(return_line(c), c.name, c.text, format_return(c.ret),
                            format_return(simulated), c.pid, note=self._task_note)
@@ -704,6 +712,10 @@ class Replay:
                                            "started in, or pass --cwd DIR"))
         if self.personality is not None:
             task = attrs.evolve(task, personality=self.personality)
+        elif event.path and getattr(self.files, "setid", None) and self.files.setid(path):
+            # fs/exec.c bprm_fill_uid, begin_new_exec: a set-id exec clears these, so a
+            # set-uid program runs with ASLR on even under setarch -R (measured: su).
+            task = attrs.evolve(task, personality=task.personality & ~PER_CLEAR_ON_SETID)
         if self.profile_forced:
             task, bits = attrs.evolve(task, profile=self.profile), None
         profile = exec_profile(task.profile, bits)

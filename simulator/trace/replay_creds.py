@@ -12,6 +12,8 @@ limit of the next exec follow what the program did:
 * ``prlimit64`` (own pid, 0, or another task the log shows), ``setrlimit`` are replayed the
   same way. A limit the model has no value for (RLIMIT_CORE, RLIMIT_NOFILE... until a query
   shows it) cannot be checked: a successful set then only makes it known.
+* ``prctl`` PR_SET_KEEPCAPS, PR_SET_SECUREBITS and PR_CAPBSET_DROP are replayed too (the
+  securebits decide what setuid leaves of the capabilities).
 * ``capget``, ``getrlimit``/``ugetrlimit`` and ``prlimit64`` without a new limit are facts,
   not checked: what they report becomes the task's (a log's first ``capget`` shows the
   capabilities a recording started with, e.g. a container's root without CAP_SYS_RESOURCE).
@@ -26,7 +28,9 @@ import attrs
 
 from simulator.kernel import cred as _cred
 from simulator.kernel.cred import CAP_SYS_RESOURCE, Credentials, capable
-from simulator.kernel.resource import RLIMIT_NAMES, RLIMIT_STACK, Rlimits, do_prlimit
+from simulator.kernel.resource import (
+    RLIM_NLIMITS, RLIMIT_NAMES, RLIMIT_STACK, Rlimits, do_prlimit,
+)
 from simulator.kernel.task import Task
 from simulator.kernel.uapi import Errno
 from simulator.units import RLIM_INFINITY
@@ -73,6 +77,40 @@ def _capget(run, task: Task, c):
     return None
 
 
+_PR_GET_KEEPCAPS, _PR_SET_KEEPCAPS, _PR_CAPBSET_READ, _PR_CAPBSET_DROP = 7, 8, 23, 24
+_PR_GET_SECUREBITS, _PR_SET_SECUREBITS = 27, 28
+_PRCTL_SETS = {_PR_SET_KEEPCAPS: _cred.prctl_set_keepcaps,
+               _PR_SET_SECUREBITS: _cred.prctl_set_securebits,
+               _PR_CAPBSET_DROP: _cred.cap_prctl_drop}
+
+
+def _prctl(run, task: Task, c):
+    """security/commoncap.c ``cap_task_prctl``: PR_SET_KEEPCAPS, PR_SET_SECUREBITS and
+    PR_CAPBSET_DROP are checked and applied; PR_GET_KEEPCAPS, PR_GET_SECUREBITS and
+    PR_CAPBSET_READ are facts (what they return becomes the task's)."""
+    option, arg = c.args
+    change = _PRCTL_SETS.get(option)
+    if change is not None:
+        result = change(task.creds, arg)
+        if isinstance(result, Errno):
+            return result
+        run.set_creds(c.pid, result)
+        return 0
+    if not _succeeded(c):
+        return None
+    creds, ret = task.creds, c.ret
+    if option == _PR_GET_SECUREBITS:
+        creds = attrs.evolve(creds, securebits=ret)
+    elif option == _PR_GET_KEEPCAPS:
+        keep = _cred.SECBIT_KEEP_CAPS
+        creds = attrs.evolve(creds, securebits=creds.securebits & ~keep | (keep if ret else 0))
+    elif option == _PR_CAPBSET_READ and ret in (0, 1) and 0 <= arg < 64:
+        bit = 1 << arg
+        creds = attrs.evolve(creds, cap_bset=creds.cap_bset & ~bit | (bit if ret else 0))
+    run.set_creds(c.pid, creds)
+    return None
+
+
 def check_prlimit_permission(caller: Credentials, target: Credentials) -> bool:
     """kernel/sys.c ``check_prlimit_permission`` for another task: the caller's real ids
     equal all of the target's, or CAP_SYS_RESOURCE."""
@@ -89,7 +127,7 @@ def _rlimit(run, task: Task, c, pid: int, resource: int, new, old):
     if target is not task and not check_prlimit_permission(task.creds, target.creds):
         return Errno.EPERM
     if new is None:  # a query: the log shows the limit
-        if _succeeded(c) and old is not None:
+        if _succeeded(c) and old is not None and 0 <= resource < RLIM_NLIMITS:
             run.set_rlimits(target.pid, target.rlimits.set(resource, old))
         return None
     result = do_prlimit(target.rlimits, task.creds, resource, new)
@@ -133,6 +171,7 @@ TASK_HANDLERS = {
     "setrlimit": _setrlimit,
     "getrlimit": _getrlimit,
     "ugetrlimit": _getrlimit,
+    "prctl": _prctl,
 }
 TASK_HANDLERS.update({name + "32": TASK_HANDLERS[name] for name in
                       ("setuid", "setreuid", "setresuid", "setgid", "setregid", "setresgid")})
@@ -141,7 +180,8 @@ TASK_HANDLERS.update({name + "32": TASK_HANDLERS[name] for name in
 def is_query(c) -> bool:
     """A call that only reports (capget, getrlimit, prlimit64 without a new limit)."""
     return (c.name in ("capget", "getrlimit", "ugetrlimit")
-            or (c.name == "prlimit64" and c.args[2] is None))
+            or (c.name == "prlimit64" and c.args[2] is None)
+            or (c.name == "prctl" and c.args[0] not in _PRCTL_SETS))
 
 
 def initial_credentials(meta: dict | None) -> Credentials:

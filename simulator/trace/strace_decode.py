@@ -30,7 +30,7 @@ OTHER_MEMORY_SYSCALLS = frozenset({
 #: Calls that change (or report) credentials and resource limits: :class:`TaskCall`.
 _ID_CALLS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid")
 TASK_SYSCALLS = frozenset({*_ID_CALLS, *(n + "32" for n in _ID_CALLS), "capget", "capset",
-                           "prlimit64", "setrlimit", "getrlimit", "ugetrlimit"})
+                           "prlimit64", "setrlimit", "getrlimit", "ugetrlimit", "prctl"})
 FILE_SYSCALLS = frozenset({"open", "openat", "openat2", "creat", "memfd_create", "close", "dup",
                            "dup2", "dup3", "fcntl", "execve", "execveat", "chdir", "fchdir",
                            "unlink", "unlinkat"})
@@ -616,30 +616,79 @@ def _rlim_value(token: str) -> int:
 
 def _rlimit(token: str) -> tuple[int, int] | None:
     """``{rlim_cur=8192*1024, rlim_max=RLIM64_INFINITY}``; None for NULL or an address."""
-    m = _RLIM_FIELDS.match(token.strip())
-    return None if m is None else (_rlim_value(m.group(1)), _rlim_value(m.group(2)))
+    token = token.strip()
+    m = _RLIM_FIELDS.match(token)
+    if m is None:
+        _number(token, "rlimit")  # an address (strace could not read it), else bad
+        return None
+    return _rlim_value(m.group(1)), _rlim_value(m.group(2))
+
+
+_CAP_ITEM = re.compile(r"\s*(?:1<<(CAP_\w+)|(0[xX][0-9a-fA-F]{1,16}|\d{1,20}))"
+                       r"\s*(?:/\*(.*?)\*/)?\s*(?:\||$)")
 
 
 def _cap_set(token: str) -> int:
-    """``1<<CAP_CHOWN|1<<CAP_KILL``, ``0``, ``~(1<<CAP_SYS_RESOURCE)`` (all but these)."""
-    token = _COMMENT.sub("", token).strip()
+    """A capability set as strace prints its two 32-bit words (capability.c
+    ``print_cap_bits``: the low word, ``|``, the high word, each left out when it is 0 and the
+    other is not): ``1<<CAP_CHOWN|1<<CAP_MAC_OVERRIDE``, ``0``, ``~(1<<CAP_SYS_RESOURCE)``
+    (all but these). A number among names is the high word's unnamed bits
+    (``0x400 /* CAP_??? */``); with -X raw two numbers are the low and high word
+    (``0xfeffffff|0x1ff``), and a lone one is the word its -X verbose comment names. A lone
+    raw number could be either word: refused (_Bad), not guessed."""
+    token = token.strip()
     if token.startswith("~(") and token.endswith(")"):
         return xlat.CAP_FULL & ~_cap_set(token[2:-1])
-    value = 0
-    for part in token.split("|"):
-        part = part.strip()
-        if part.startswith("1<<") and part[3:] in xlat.CAP_NAMES:
-            value |= 1 << xlat.CAP_NAMES[part[3:]]
+    names, numbers, index = 0, [], 0
+    while index < len(token):
+        m = _CAP_ITEM.match(token, index)
+        if m is None or m.end() == index:
+            raise _Bad(f"cannot parse capability set {_show(token)}")
+        name, number, comment = m.groups()
+        if name is not None:
+            if name not in xlat.CAP_NAMES:
+                raise _Bad(f"unknown capability {_show(name)}")
+            names |= 1 << xlat.CAP_NAMES[name]
         else:
-            value |= _number(part, "capability set")
-    return value
+            numbers.append((_number(number, "capability set"), comment))
+        index = m.end()
+    if any(value >= 1 << 32 for value, _ in numbers):
+        raise _Bad(f"capability word {_show(token)} does not fit in 32 bits")
+    if names:
+        return names | sum(value for value, _ in numbers) << 32
+    if len(numbers) == 2:
+        return numbers[0][0] | numbers[1][0] << 32
+    if len(numbers) != 1:
+        raise _Bad(f"cannot parse capability set {_show(token)}")
+    value, comment = numbers[0]
+    if value == 0:
+        return 0
+    if comment is None:
+        raise _Unread(f"capability set {_show(token)}: a lone -X raw word, low or high")
+    bits = [xlat.CAP_NAMES.get(n) for n in re.findall(r"1<<(CAP_\w+)", comment)]
+    high = "CAP_???" in comment or any(b is not None and b >= 32 for b in bits)
+    return value << 32 if high else value
+
+
+class _Unread(_Bad):
+    """A call strace printed in a form that does not show its values (an address for a
+    structure, a lone -X raw capability word): skipped, not refused."""
+
+
+#: Arguments of each id call (kernel/sys.c): setuid 1, setreuid 2, setresuid 3.
+_ID_ARITY = {name + tail: count for name, count in (
+    ("setuid", 1), ("setgid", 1), ("setreuid", 2), ("setregid", 2), ("setresuid", 3),
+    ("setresgid", 3)) for tail in ("", "32")}
+_TASK_ARITY = {**_ID_ARITY, "prlimit64": 4, "setrlimit": 2, "getrlimit": 2, "ugetrlimit": 2}
 
 
 def _task_call(name: str, body: str, where: _Where) -> TaskCall | None:
-    """set*id, capget/capset, prlimit64/setrlimit/getrlimit; None if strace printed
-    something else than the values (an address for a structure it could not read)."""
+    """set*id, capget/capset, prlimit64/setrlimit/getrlimit, prctl; None if strace printed
+    something else than the values (an address for a structure it could not read) or a prctl
+    option replay does not follow. A line no strace prints (a wrong number of arguments, an
+    id that is not a number) is bad input (_Bad), as for the memory calls."""
+    args_text, ret_text, duration = _split_call(body)
     try:
-        args_text, ret_text, duration = _split_call(body)
         if name in ("capget", "capset"):
             # "1<<CAP_..." inside braces: not for _split_args, whose "<" opens a -y path
             header, _, data = args_text.partition("}")
@@ -649,20 +698,52 @@ def _task_call(name: str, body: str, where: _Where) -> TaskCall | None:
                 return None
             args = (int(pid.group(1)), *(_cap_set(fields[k]) for k in
                                          ("effective", "permitted", "inheritable")))
-        elif (parts := _split_args(args_text)) and name == "prlimit64":
-            args = (_signed(parts[0], "pid"), _flags(parts[1], xlat.RLIMIT_NAMES),
-                    _rlimit(parts[2]), _rlimit(parts[3]))
-        elif name in ("setrlimit", "getrlimit", "ugetrlimit"):
-            args = (_flags(parts[0], xlat.RLIMIT_NAMES), _rlimit(parts[1]))
+        elif name == "prctl":
+            args = _prctl_args(_split_args(args_text))
+            if args is None:
+                return None
         else:
-            args = tuple(_signed(p, "id") for p in parts)
-        ret = _parse_return(ret_text)
-    except (_Bad, IndexError):
+            parts = _split_args(args_text)
+            if len(parts) != _TASK_ARITY[name]:
+                raise _Bad(f"expected {_plural(_TASK_ARITY[name], 'argument')}, got {len(parts)}")
+            if name == "prlimit64":
+                args = (_signed(parts[0], "pid"), _flags(parts[1], xlat.RLIMIT_NAMES),
+                        _rlimit(parts[2]), _rlimit(parts[3]))
+            elif name in ("setrlimit", "getrlimit", "ugetrlimit"):
+                args = (_flags(parts[0], xlat.RLIMIT_NAMES), _rlimit(parts[1]))
+            else:
+                args = tuple(_signed(p, "id") for p in parts)
+    except _Unread:
         return None
+    ret = _parse_return(ret_text)
     pid, line, end_line, time_ns, end_ns = where
     return TaskCall(line=line, end_line=end_line, pid=pid, name=name, args=args, fd_path=None,
                     ret=ret, text=body, time_ns=time_ns, end_time_ns=end_ns,
                     duration_ns=duration)
+
+
+_PRCTL_ARG = {8: "num", 28: xlat.SECBIT_NAMES, 23: xlat.CAP_NAMES, 24: xlat.CAP_NAMES}
+
+
+def _prctl_args(parts: list[str]) -> tuple[int, int | None] | None:
+    """``prctl(PR_SET_KEEPCAPS, 1)``, ``prctl(PR_SET_SECUREBITS, SECBIT_KEEP_CAPS|...)``,
+    ``prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN)``, ``prctl(PR_GET_SECUREBITS)`` and their -X raw
+    and verbose forms: (option, arg2 or None). None for the options replay does not follow."""
+    if not parts:
+        raise _Bad("prctl without an option")
+    option = _COMMENT.sub("", parts[0]).strip()
+    value = xlat.PR_NAMES.get(option)
+    if value is None and _NUMBER.match(option) and len(option) <= _MAX_NUMBER_CHARS:
+        value = _number(option, "option")
+    if value not in xlat.PR_NAMES.values():
+        return None
+    kind = _PRCTL_ARG.get(value)
+    if kind is None:
+        return value, None
+    if len(parts) < 2:
+        raise _Bad(f"prctl option {option} without its argument")
+    arg = parts[1]
+    return value, _number(arg, "arg2") if kind == "num" else _flags(arg, kind)
 
 
 #: How each interesting call's text becomes an event; file calls default to _file_event.

@@ -71,6 +71,19 @@ PERSONALITY_NAMES = {
 #: personality(0xffffffff) only reads the current persona (kernel/exec_domain.c).
 PERSONALITY_QUERY = 0xFFFFFFFF
 
+#: prctl(2) options replay follows (include/uapi/linux/prctl.h) and the securebits names
+#: strace prints for PR_SET_SECUREBITS (include/uapi/linux/securebits.h).
+PR_NAMES = {"PR_GET_KEEPCAPS": 7, "PR_SET_KEEPCAPS": 8, "PR_CAPBSET_READ": 23,
+            "PR_CAPBSET_DROP": 24, "PR_GET_SECUREBITS": 27, "PR_SET_SECUREBITS": 28}
+SECBIT_NAMES = {
+    "SECBIT_NOROOT": 0x1, "SECBIT_NOROOT_LOCKED": 0x2, "SECBIT_NO_SETUID_FIXUP": 0x4,
+    "SECBIT_NO_SETUID_FIXUP_LOCKED": 0x8, "SECBIT_KEEP_CAPS": 0x10,
+    "SECBIT_KEEP_CAPS_LOCKED": 0x20, "SECBIT_NO_CAP_AMBIENT_RAISE": 0x40,
+    "SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED": 0x80, "SECBIT_EXEC_RESTRICT_FILE": 0x100,
+    "SECBIT_EXEC_RESTRICT_FILE_LOCKED": 0x200, "SECBIT_EXEC_DENY_INTERACTIVE": 0x400,
+    "SECBIT_EXEC_DENY_INTERACTIVE_LOCKED": 0x800,
+}
+
 #: Syscalls strace older than the call prints as ``syscall_0xNNN(...)``. Numbers from 403 on
 #: are the same on every architecture (the unified numbering since Linux 5.1).
 UNIFIED_SYSCALLS = {462: "mseal"}
