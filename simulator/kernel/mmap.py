@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from simulator.kernel import events as ev
 from simulator.kernel.anon import anon_vma_prepare
+from simulator.kernel.pgtable import mm_populate, unmap_region
 from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.mlock import can_do_mlock, mlock_future_ok
 from simulator.kernel.munmap import gather_munmap_vmas
@@ -197,9 +198,10 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
     if not flags & MAP_FIXED and hint and result != round_hint_to_min(mm, hint):
         mm._event(ev.HintIgnored, hint=hint, length=length, result=result,
                   reason=hint_refusal(mm, round_hint_to_min(mm, hint), length))
-    if flags & _POPULATING and vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE:
-        # populate_vma_page_range faults private writable pages in for write (FOLL_WRITE).
-        anon_vma_prepare(mm, mm.vma_at(result))
+    if flags & _POPULATING:
+        # mm_populate: private writable pages are faulted in for write (FOLL_WRITE), the
+        # rest for read, which may take the THP path (.pgtable).
+        mm_populate(mm, result, result + length)
     note_growth_room(mm, result, result + length)
     return result
 
@@ -224,6 +226,7 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
         for vma in gathered:
             mm._remove(vma)
         mm.zap_guard_markers(addr, end)
+        unmap_region(mm, gathered, addr, end)  # vms_clean_up_area: zap, free_pgtables
         mm._event(ev.FixedReplaced, addr=addr, length=length, destroyed=tuple(destroyed))
     if accountable_mapping(file, vm_flags):
         vm_flags |= VM_ACCOUNT

@@ -19,6 +19,7 @@ from simulator.kernel import events as ev
 from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.mlock import mlock_future_ok
 from simulator.kernel.munmap import sys_munmap, unmap_range
+from simulator.kernel.pgtable import move_page_tables
 from simulator.kernel.versions import kernel_rules
 from simulator.kernel.uapi import MAP_FIXED, MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED, \
     MREMAP_MAYMOVE, Errno
@@ -206,6 +207,7 @@ def move_vma(mm, req: _Request, vma: Vma, new_addr: int, pgoff: int):
     moved = {p - req.addr + new_addr for p in mm.guard_pages
              if req.addr <= p < req.addr + min(req.old_len, req.new_len)}
     vma_merge_new_range(mm, copy)
+    move_page_tables(mm, req.addr, new_addr, min(req.old_len, req.new_len))
     if req.flags & MREMAP_DONTUNMAP:
         old = mm.vma_at(req.addr)
         if old is not None:
