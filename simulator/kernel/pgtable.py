@@ -125,8 +125,12 @@ def zap_range(mm, start: int, end: int, reclaim: bool) -> None:
         state = pmds.get(index)
         if state is None:
             continue
-        whole = start <= index << PMD_SHIFT and (index + 1) << PMD_SHIFT <= end
-        if whole and (state != PT_TABLE or reclaim):
+        base = index << PMD_SHIFT
+        whole = start <= base and base + PMD_SIZE <= end
+        # try_get_and_clear_pmd: only a table left with every entry none (a guard marker
+        # survives MADV_DONTNEED and keeps it).
+        if whole and (state != PT_TABLE
+                      or reclaim and not mm.guard_markers_in(base, base + PMD_SIZE)):
             del pmds[index]
         elif state != PT_TABLE:
             pmds[index] = PT_TABLE
