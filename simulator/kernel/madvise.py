@@ -25,7 +25,7 @@ changed. A sealed VMA refuses the discarding advices on anonymous memory it cann
 from __future__ import annotations
 
 from simulator.kernel.anon import anon_vma_prepare
-from simulator.kernel.pgtable import populate, zap_range
+from simulator.kernel.pgtable import install_tables, populate, zap_range
 from simulator.kernel.merge import vma_modify
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import (
@@ -216,6 +216,7 @@ def madvise_guard_install(mm, vma, start, end, advice):
     if vma.is_anonymous:
         anon_vma_prepare(mm, vma)
     mm.guard_pages = mm.guard_pages.union(range(start, end, PAGE_SIZE))
+    install_tables(mm, start, end)  # walk_page_range allocates the PTE tables the markers use
     return None
 
 

@@ -105,6 +105,13 @@ def mm_populate(mm, start: int, end: int) -> None:
             populate(mm, lo, hi, vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE)
 
 
+def install_tables(mm, start: int, end: int) -> None:
+    """A PTE table in every PMD of ``[start, end)`` (MADV_GUARD_INSTALL's page walk, which
+    splits a huge PMD). O(PMDs in the range)."""
+    for index in range(start >> PMD_SHIFT, ((end - 1) >> PMD_SHIFT) + 1):
+        mm.pmds[index] = PT_TABLE
+
+
 def split_huge_pmd_at(mm, addr: int) -> None:
     """``vma_adjust_trans_huge``/``split_huge_pmd_address``: a VMA boundary at ``addr`` inside
     a huge PMD splits it into a PTE table. O(1)."""

@@ -114,6 +114,11 @@ def handle_fault(mm, address: int, write: bool = True) -> Fault:
         vma = _check_stack_guard_page(mm, vma, address)
         if vma is None:
             return Fault.SIGSEGV
+    if address & PAGE_MASK in mm.guard_pages:
+        # handle_pte_marker: PTE_MARKER_GUARD is VM_FAULT_SIGSEGV (the PTE is not none, so
+        # neither the THP path nor do_anonymous_page runs: no anon_vma).
+        mm._event(ev.Segfault, addr=address, write=write, reason="guard marker")
+        return Fault.SIGSEGV
     if beyond_eof(vma, address):
         if write and not vma.flags & VM_SHARED:
             # do_cow_fault: the anon_vma comes first, even if the file read that follows
