@@ -222,6 +222,16 @@ def move_vma(mm, req: _Request, vma: Vma, new_addr: int, pgoff: int):
     return new_addr
 
 
+def vma_multi_allowed(vma: Vma) -> bool:
+    """``vma_multi_allowed``: a VMA may be one of several moved at once unless its file has a
+    ``get_unmapped_area`` of its own that might not obey MREMAP_FIXED: special mappings and
+    SysV shm attaches (``shm_get_unmapped_area``); shmem, hugetlb and regular files
+    (``thp_get_unmapped_area``) are known good."""
+    if vma.special is not None:
+        return False
+    return vma.file is None or vma.file.shm_id is None
+
+
 def remap_move(mm, req: _Request):
     """MREMAP_FIXED with ``old_len == new_len``: move every VMA piece in the range to the same
     offset at the destination; holes are kept (and the destination under them left alone)."""
@@ -236,7 +246,7 @@ def remap_move(mm, req: _Request):
         offset = vstart - last_end if last_end is not None else 0
         last_end = vend
         vma = mm.vma_at(max(vstart, start))
-        if vma.special is not None and (index or vend < end):
+        if not vma_multi_allowed(vma) and (index or vend < end):
             return Errno.EFAULT
         a = max(vstart, start)
         length = min(end, vend) - a
