@@ -19,7 +19,7 @@ from simulator.kernel import events as ev
 from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.mlock import mlock_future_ok
 from simulator.kernel.munmap import sys_munmap, unmap_range
-from simulator.kernel.pgtable import move_page_tables
+from simulator.kernel.pgtable import mm_populate, move_page_tables
 from simulator.kernel.versions import kernel_rules
 from simulator.kernel.uapi import MAP_FIXED, MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED, \
     MREMAP_MAYMOVE, Errno
@@ -68,9 +68,12 @@ def sys_mremap(mm, addr: int, old_len: int, new_len: int, flags: int, new_addr: 
     err = check_prep_vma(mm, req, vma)
     if err is not None:
         return err
-    if req.moving:
-        return mremap_to(mm, req)
-    return mremap_at(mm, req, vma)
+    old_len, locked = req.old_len, vma.flags & VM_LOCKED
+    result = mremap_to(mm, req) if req.moving else mremap_at(mm, req, vma)
+    if locked and req.new_len > old_len and not isinstance(result, Errno):
+        # do_mremap: a locked VMA that grew has its new part populated (populate_expand).
+        mm_populate(mm, result + old_len, result + req.new_len)
+    return result
 
 
 def check_mremap_params(mm, req: _Request) -> Errno | None:
