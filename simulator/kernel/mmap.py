@@ -6,7 +6,6 @@ The order of checks is the kernel's, because the first failing check decides the
 from __future__ import annotations
 
 from simulator.kernel import events as ev
-from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.pgtable import mm_populate, unmap_region
 from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.mlock import can_do_mlock, mlock_future_ok
