@@ -39,6 +39,12 @@ def run_and_compare(binary, setarch, bits, rlimit, seed, scratch_files, *, smaps
     ops = probe_ops.generate(rng, n_ops, bits=bits, n_files=len(scratch_files))
     run = kernel_probe.run_probe(binary, ops, setarch=setarch, rlimit_stack=rlimit,
                                  scratch_files=scratch_files, smaps=smaps)
+    compare_run(run, setarch, rlimit, seed, scratch_files, smaps=smaps)
+
+
+def compare_run(run, setarch, rlimit, seed, scratch_files, *, smaps=False):
+    """Replay a probe run on the model: same result, maps (and with ``smaps`` VmFlags) after
+    every op. Returns the model's address space."""
     mm = differential.model_for(run, setarch, rlimit)
     refs = differential.scratch_refs(scratch_files)
     mm._check()
@@ -55,6 +61,7 @@ def run_and_compare(binary, setarch, bits, rlimit, seed, scratch_files, *, smaps
             kernel = {(e.start, e.end): e.vmflags for e in parse_maps(step.smaps)}
             model = {(v.start, v.end): smaps_vmflags(v.flags) for v in mm.vmas()}
             assert model == {k: v for k, v in kernel.items() if k in model}, context
+    return mm
 
 
 @pytest.mark.parametrize("seed", SEEDS)

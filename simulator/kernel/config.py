@@ -74,6 +74,10 @@ class KernelConfig:
     max_map_count: int = 65530
     #: CONFIG_TRANSPARENT_HUGEPAGE with 6.18's placement rule for large anonymous mappings.
     thp: bool = True
+    #: ``/sys/kernel/mm/transparent_hugepage/enabled``: "always", "madvise" (this machine,
+    #: CONFIG_TRANSPARENT_HUGEPAGE_MADVISE) or "never"; which anonymous VMAs a fault may map
+    #: with a huge PMD (simulator/kernel/pgtable.py), hugepages-2048kB at "inherit".
+    thp_enabled: str = "madvise"
     #: ``vm.mmap_rnd_bits`` / ``vm.mmap_rnd_compat_bits``; None means the profile's default.
     mmap_rnd_bits: int | None = None
     mmap_rnd_compat_bits: int | None = None

@@ -24,6 +24,7 @@ import random
 
 from simulator.kernel.gaps import GapIndex
 from simulator.kernel.mm import AddressSpace
+from simulator.kernel.pgtable import copy_page_range
 from simulator.kernel.vma import (
     VM_DONTCOPY, VM_LOCKED, VM_LOCKONFAULT, VM_WIPEONFORK, new_anon_vma_id,
 )
@@ -68,4 +69,5 @@ def dup_mmap(parent: AddressSpace) -> AddressSpace:
     # survive in a range left out (VM_DONTCOPY).
     child.guard_pages = frozenset(p for p in parent.guard_pages
                                   if child.vma_at(p) is not None)
+    copy_page_range(parent, child)
     return child

@@ -25,6 +25,7 @@ changed. A sealed VMA refuses the discarding advices on anonymous memory it cann
 from __future__ import annotations
 
 from simulator.kernel.anon import anon_vma_prepare
+from simulator.kernel.pgtable import install_tables, populate, zap_range
 from simulator.kernel.merge import vma_modify
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import (
@@ -165,6 +166,11 @@ def madvise_dontneed_free(mm, vma, start, end, advice):
         return Errno.EINVAL
     if advice == MADV_FREE and not vma.is_anonymous:
         return Errno.EINVAL
+    if advice != MADV_FREE:
+        # zap_page_range_single: huge PMDs go or split, and (CONFIG_PT_RECLAIM, x86_64 6.18:
+        # madvise_dontneed_single_vma) the PTE tables it empties whole go too. MADV_FREE
+        # only marks pages lazily free: the tables stay.
+        zap_range(mm, start, end, reclaim=True)
     return None
 
 
@@ -210,6 +216,7 @@ def madvise_guard_install(mm, vma, start, end, advice):
     if vma.is_anonymous:
         anon_vma_prepare(mm, vma)
     mm.guard_pages = mm.guard_pages.union(range(start, end, PAGE_SIZE))
+    install_tables(mm, start, end)  # walk_page_range allocates the PTE tables the markers use
     return None
 
 
@@ -328,6 +335,7 @@ def madvise_populate(mm, start: int, end: int, write: bool) -> int | Errno:
             return Errno.EFAULT
         if mm.guard_markers_in(start, stop):  # a guard marker faults as SIGSEGV would
             return Errno.EFAULT
+        populate(mm, start, stop, write)
         start = stop
     return 0
 

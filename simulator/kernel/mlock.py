@@ -18,6 +18,7 @@ with the VMA already locked; measured on the kernel here.
 from __future__ import annotations
 
 from simulator.kernel.merge import vma_modify
+from simulator.kernel.pgtable import mm_populate
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import (
     VM_ACCESS_FLAGS, VM_DROPPABLE, VM_HUGETLB, VM_IO, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT,
@@ -127,6 +128,7 @@ def do_mlock(mm, start: int, length: int, flags: int) -> int | Errno:
     err = apply_vma_lock_flags(mm, start, length, flags)
     if err:
         return err
+    mm_populate(mm, start, start + length)
     return _populate_error(mm, start, start + length) or 0
 
 
@@ -185,7 +187,10 @@ def sys_mlockall(mm, flags: int) -> int | Errno:
     limit = mm.rlimit_memlock & ~(PAGE_SIZE - 1)
     if flags & MCL_CURRENT and mm.total_vm() > limit and not mm.cap_ipc_lock:
         return Errno.ENOMEM
-    return apply_mlockall_flags(mm, flags)
+    result = apply_mlockall_flags(mm, flags)
+    if flags & MCL_CURRENT:
+        mm_populate(mm, 0, mm.task_size)
+    return result
 
 
 def sys_munlockall(mm) -> int:

@@ -82,6 +82,10 @@ class AddressSpace:
         #: DONTNEED and mprotect leave them; populating one is EFAULT. Immutable, replaced on
         #: change, so a copied address space never shares changes with its original.
         self.guard_pages: frozenset[int] = frozenset()
+        #: Page-table presence per PMD index (:mod:`.pgtable`): PT_TABLE, PT_HUGE or
+        #: PT_HUGE_ZERO; absent is ``pmd_none``. It decides whether a read fault takes the THP
+        #: path, which gives the VMA an anon_vma.
+        self.pmds: dict[int, int] = {}
         #: PF_RANDOMIZE (fs/binfmt_elf.c load_elf_binary).
         self.randomize = (not proc.personality & Personality.ADDR_NO_RANDOMIZE
                           and kconfig.randomize_va_space != 0)
@@ -263,6 +267,8 @@ class AddressSpace:
     def _split(self, vma: Vma, addr: int) -> tuple[Vma, Vma]:
         """``__split_vma``: cut at ``addr`` into two VMAs sharing file, anon_vma and flags."""
         assert vma.start < addr < vma.end and addr % PAGE_SIZE == 0
+        if self.pmds:
+            _split_huge_pmd_at(self, addr)  # vma_adjust_trans_huge
         start, end, flags, pgoff, *rest = vma
         low = make_vma((start, addr, flags, pgoff, *rest))
         high = make_vma((addr, end, flags, pgoff + ((addr - start) >> PAGE_SHIFT), *rest))
@@ -594,6 +600,7 @@ from simulator.kernel.mprotect import sys_mprotect as _sys_mprotect  # noqa: E40
 from simulator.kernel.mremap import sys_mremap as _sys_mremap  # noqa: E402
 from simulator.kernel.munmap import sys_munmap as _sys_munmap  # noqa: E402
 from simulator.kernel.stack import handle_fault as _handle_fault  # noqa: E402
+from simulator.kernel.pgtable import split_huge_pmd_at as _split_huge_pmd_at  # noqa: E402
 from simulator.kernel import mlock as _mlock, pkeys as _pkeys, shm as _shm  # noqa: E402
 from simulator.kernel.madvise import do_madvise as _do_madvise  # noqa: E402
 from simulator.kernel.mprotect import do_mprotect_pkey as _do_mprotect_pkey  # noqa: E402

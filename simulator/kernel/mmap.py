@@ -6,11 +6,11 @@ The order of checks is the kernel's, because the first failing check decides the
 from __future__ import annotations
 
 from simulator.kernel import events as ev
-from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.cred import CAP_SYS_RAWIO, capable
 from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.mlock import can_do_mlock, mlock_future_ok
 from simulator.kernel.munmap import gather_munmap_vmas
+from simulator.kernel.pgtable import mm_populate, unmap_region
 from simulator.kernel.uapi import (
     MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB,
     MAP_LOCKED, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
@@ -199,9 +199,10 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
     if not flags & MAP_FIXED and hint and result != round_hint_to_min(mm, hint):
         mm._event(ev.HintIgnored, hint=hint, length=length, result=result,
                   reason=hint_refusal(mm, round_hint_to_min(mm, hint), length))
-    if flags & _POPULATING and vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE:
-        # populate_vma_page_range faults private writable pages in for write (FOLL_WRITE).
-        anon_vma_prepare(mm, mm.vma_at(result))
+    if flags & _POPULATING:
+        # mm_populate: private writable pages are faulted in for write (FOLL_WRITE), the
+        # rest for read, which may take the THP path (.pgtable).
+        mm_populate(mm, result, result + length)
     note_growth_room(mm, result, result + length)
     return result
 
@@ -226,6 +227,7 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
         for vma in gathered:
             mm._remove(vma)
         mm.zap_guard_markers(addr, end)
+        unmap_region(mm, gathered, addr, end)  # vms_clean_up_area: zap, free_pgtables
         mm._event(ev.FixedReplaced, addr=addr, length=length, destroyed=tuple(destroyed))
     if accountable_mapping(file, vm_flags):
         vm_flags |= VM_ACCOUNT

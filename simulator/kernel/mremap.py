@@ -19,6 +19,7 @@ from simulator.kernel import events as ev
 from simulator.kernel.merge import vma_merge_new_range
 from simulator.kernel.mlock import mlock_future_ok
 from simulator.kernel.munmap import sys_munmap, unmap_range
+from simulator.kernel.pgtable import mm_populate, move_page_tables
 from simulator.kernel.versions import kernel_rules
 from simulator.kernel.uapi import MAP_FIXED, MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED, \
     MREMAP_MAYMOVE, Errno
@@ -67,9 +68,12 @@ def sys_mremap(mm, addr: int, old_len: int, new_len: int, flags: int, new_addr: 
     err = check_prep_vma(mm, req, vma)
     if err is not None:
         return err
-    if req.moving:
-        return mremap_to(mm, req)
-    return mremap_at(mm, req, vma)
+    old_len, locked = req.old_len, vma.flags & VM_LOCKED
+    result = mremap_to(mm, req) if req.moving else mremap_at(mm, req, vma)
+    if locked and req.new_len > old_len and not isinstance(result, Errno):
+        # do_mremap: a locked VMA that grew has its new part populated (populate_expand).
+        mm_populate(mm, result + old_len, result + req.new_len)
+    return result
 
 
 def check_mremap_params(mm, req: _Request) -> Errno | None:
@@ -206,6 +210,7 @@ def move_vma(mm, req: _Request, vma: Vma, new_addr: int, pgoff: int):
     moved = {p - req.addr + new_addr for p in mm.guard_pages
              if req.addr <= p < req.addr + min(req.old_len, req.new_len)}
     vma_merge_new_range(mm, copy)
+    move_page_tables(mm, req.addr, new_addr, min(req.old_len, req.new_len))
     if req.flags & MREMAP_DONTUNMAP:
         old = mm.vma_at(req.addr)
         if old is not None:
@@ -218,6 +223,16 @@ def move_vma(mm, req: _Request, vma: Vma, new_addr: int, pgoff: int):
     mm.zap_guard_markers(req.addr, req.addr + req.old_len)
     mm.guard_pages = mm.guard_pages | moved
     return new_addr
+
+
+def vma_multi_allowed(vma: Vma) -> bool:
+    """``vma_multi_allowed``: a VMA may be one of several moved at once unless its file has a
+    ``get_unmapped_area`` of its own that might not obey MREMAP_FIXED: special mappings and
+    SysV shm attaches (``shm_get_unmapped_area``); shmem, hugetlb and regular files
+    (``thp_get_unmapped_area``) are known good."""
+    if vma.special is not None:
+        return False
+    return vma.file is None or vma.file.shm_id is None
 
 
 def remap_move(mm, req: _Request):
@@ -234,7 +249,7 @@ def remap_move(mm, req: _Request):
         offset = vstart - last_end if last_end is not None else 0
         last_end = vend
         vma = mm.vma_at(max(vstart, start))
-        if vma.special is not None and (index or vend < end):
+        if not vma_multi_allowed(vma) and (index or vend < end):
             return Errno.EFAULT
         a = max(vstart, start)
         length = min(end, vend) - a

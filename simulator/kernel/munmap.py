@@ -10,6 +10,7 @@ whole unmap EPERM.
 
 from __future__ import annotations
 
+from simulator.kernel.pgtable import unmap_region
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import VM_SEALED, Vma
 from simulator.units import PAGE_MASK, page_align
@@ -56,6 +57,7 @@ def unmap_range(mm, start: int, end: int) -> list[Vma] | Errno:
     for vma in vmas:
         mm._remove(vma)
     mm.zap_guard_markers(start, end)
+    unmap_region(mm, vmas, start, end)
     return vmas
 
 

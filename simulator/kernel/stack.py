@@ -18,6 +18,7 @@ import enum
 from simulator.kernel import events as ev
 from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.config import GuardMode
+from simulator.kernel.pgtable import handle_mm_fault
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import (
     VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHARED, VM_WRITE, Vma, beyond_eof, is_accessible,
@@ -113,11 +114,18 @@ def handle_fault(mm, address: int, write: bool = True) -> Fault:
         vma = _check_stack_guard_page(mm, vma, address)
         if vma is None:
             return Fault.SIGSEGV
-    if write and not vma.flags & VM_SHARED:
-        # do_anonymous_page / do_cow_fault: the anon_vma comes first, even if the file read
-        # that follows fails.
-        anon_vma_prepare(mm, vma)
+    if address & PAGE_MASK in mm.guard_pages:
+        # handle_pte_marker: PTE_MARKER_GUARD is VM_FAULT_SIGSEGV (the PTE is not none, so
+        # neither the THP path nor do_anonymous_page runs: no anon_vma).
+        mm._event(ev.Segfault, addr=address, write=write, reason="guard marker")
+        return Fault.SIGSEGV
     if beyond_eof(vma, address):
+        if write and not vma.flags & VM_SHARED:
+            # do_cow_fault: the anon_vma comes first, even if the file read that follows
+            # fails (and no page table is installed).
+            anon_vma_prepare(mm, vma)
         mm._event(ev.Segfault, addr=address, write=write, reason="beyond the end of the file")
         return Fault.SIGBUS
+    # do_anonymous_page / do_cow_fault / the THP path (anon_vma even on a read): .pgtable
+    handle_mm_fault(mm, vma, address, write)
     return Fault.OK

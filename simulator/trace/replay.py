@@ -151,6 +151,7 @@ def _snapshot(mm: AddressSpace) -> AddressSpace:
     copy._gaps = mm._gaps.copy()
     copy.unmerged_splits = set(mm.unmerged_splits)
     copy.forked_anon_vmas = set(mm.forked_anon_vmas)
+    copy.pmds = dict(mm.pmds)
     return copy
 
 
