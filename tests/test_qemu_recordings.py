@@ -67,17 +67,6 @@ KNOWN_DIFFERENCES = {
     "aarch64-39:probe-s1-inf":
         "op 0 mmap 0x0 0x40000000 PROT_READ|WRITE MAP_PRIVATE|ANON: kernel -ENOMEM, model "
         "0x2000200000; " + _OVERCOMMIT,
-    "arm-3g:probe-s2-8388608":
-        "op 88 mmap 0x1000 0x1000 PROT_READ|WRITE MAP_PRIVATE|ANON|FIXED (as root): kernel "
-        "-EINVAL, model 0x1000; the rule that refuses it on 32-bit arm is not found yet",
-    "arm-3g:probe-s2-inf":
-        "op 28 mremap 0x42608000 0x129000 0x129000 MAYMOVE|DONTUNMAP: the kernel keeps "
-        "42608000-42731000 and 42731000-4285a000 r--p as two VMAs, the model merges them into "
-        "42608000-4285a000 (as on aarch64-compat)",
-    "aarch64-compat:probe-s2-inf":
-        "op 28 mremap 0x42609000 0x129000 0x129000 MAYMOVE|DONTUNMAP: both return 0x42732000; "
-        "the kernel keeps 42609000-42732000 and 42732000-4285b000 r--p as two VMAs, the model "
-        "merges them into 42609000-4285b000",
 }
 
 

@@ -145,6 +145,11 @@ class Profile:
     #: glibc's MALLOC_ALIGNMENT for this userland: 16 (x86_64, i386, aarch64), 8 on 32-bit arm
     #: (measured on arm64 compat under QEMU: the DTV heap is a page smaller than on i386).
     malloc_alignment: int = 16
+    #: FIRST_USER_ADDRESS: the lowest address a user mapping may have. 0 (include/linux/
+    #: pgtable.h) except on 32-bit arm, 2 * PAGE_SIZE (arch/arm/include/asm/pgtable.h), where
+    #: ``arch_mmap_check`` refuses a MAP_FIXED below it (EINVAL) and the top-down search
+    #: stops at it (arch/arm/mm/mmap.c).
+    first_user_address: int = 0
 
     def task_limits(self, personality: Personality) -> TaskLimits:
         if self.limits_3gb is not None and personality & Personality.ADDR_LIMIT_3GB:
@@ -370,6 +375,7 @@ def _arm(name: str, page_offset: int, config: str) -> Profile:
                                 SpecialMapping("[vdso]", 1, _VDSO_FLAGS)), sigpage_hint=True),),
         lsm_mmap_min_addr=32768,
         gate=GateArea("[vectors]", 0xFFFF0000, 0xFFFF1000, "r-xp"),
+        first_user_address=2 * PAGE_SIZE,
     )
 
 

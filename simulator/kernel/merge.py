@@ -50,14 +50,23 @@ def can_merge_remove_vma(vma: Vma) -> bool:
     return vma.file is None or vma.file.shm_id is None
 
 
-def vma_merge_new_range(mm, new: Vma) -> Vma:
+def vma_merge_new_range(mm, new: Vma, apart: Vma | None = None) -> Vma:
     """Insert the free range ``new`` covers, merged with ``prev`` and/or ``next`` if allowed.
 
     With both neighbours mergeable, ``prev`` and ``next`` must also agree with each other
     (``can_vma_merge_right``: their anon_vmas); otherwise only ``prev`` is extended.
-    Returns the VMA now covering the range.
+    ``apart`` is a VMA that must not be a merge partner (``copy_vma``'s ``keep_source``,
+    which clears ``vmg.prev``/``vmg.next`` when they are the source). Returns the VMA now
+    covering the range.
     """
     prev, nxt = mm._vmas.neighbours(new.start)
+    if apart is not None:
+        if prev is not None and prev.start == apart.start:
+            prev = None
+            mm.unmerged_splits.add(new.start)  # left apart, though mergeable
+        if nxt is not None and nxt.start == apart.start:
+            nxt = None
+            mm.unmerged_splits.add(new.end)
     left = prev is not None and prev.end == new.start and mm.is_mergeable(prev, new)
     right = nxt is not None and nxt.start == new.end and mm.is_mergeable(new, nxt)
     if left and right and not (_anon_compatible(prev, nxt) and can_merge_remove_vma(nxt)):

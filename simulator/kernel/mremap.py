@@ -199,13 +199,17 @@ def move_vma(mm, req: _Request, vma: Vma, new_addr: int, pgoff: int):
     if mm.map_count >= mm.max_map_count - 3:
         mm._map_count_exceeded("mremap")
         return Errno.ENOMEM
+    apart = None
     if vma.is_anonymous and vma.anon_vma is None:
         pgoff = new_addr >> PAGE_SHIFT  # never written: re-linearised like a fresh mmap
+        if (req.flags & MREMAP_DONTUNMAP
+                and kernel_rules(mm.kconfig.version).dontunmap_keeps_source_apart):
+            apart = vma
     copy = vma._replace(start=new_addr, end=new_addr + req.new_len, pgoff=pgoff)
     # move_page_tables: guard markers go with the pages (also with MREMAP_DONTUNMAP).
     moved = {p - req.addr + new_addr for p in mm.guard_pages
              if req.addr <= p < req.addr + min(req.old_len, req.new_len)}
-    vma_merge_new_range(mm, copy)
+    vma_merge_new_range(mm, copy, apart)
     if req.flags & MREMAP_DONTUNMAP:
         old = mm.vma_at(req.addr)
         if old is not None:

@@ -33,6 +33,11 @@ class KernelRules:
     #: ``vma_to_resize`` checks the source range (so a failing call still unmaps it); 6.18
     #: checks the source first.
     mremap_unmaps_destination_first: bool = False
+    #: mm/vma.c ``copy_vma(..., keep_source)`` under MREMAP_DONTUNMAP of a never-faulted
+    #: anonymous VMA: Debian's 6.12.118 will not merge the moved range into the source VMA
+    #: it leaves behind (two VMAs, measured under QEMU on arm and arm64 compat); this host's
+    #: 6.18.44 merges them into one (measured: tests/test_rules_mremap_brk.py).
+    dontunmap_keeps_source_apart: bool = False
 
     def specials_for(self, blocks: tuple[SpecialBlock, ...]) -> tuple[SpecialBlock, ...]:
         for newest, here in self.specials:
@@ -72,7 +77,8 @@ RULES: dict[str, KernelRules] = {
                                           (AARCH64_COMPAT.specials, _ARM64_COMPAT_6_12),
                                           (ARM_3G.specials, _ARM_6_12)),
                         mremap_vma_before_new_addr=True, static_pie_probe_alignment=True,
-                        mremap_unmaps_destination_first=True),
+                        mremap_unmaps_destination_first=True,
+                        dontunmap_keeps_source_apart=True),
 }
 
 
