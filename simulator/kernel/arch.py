@@ -288,11 +288,11 @@ def _measured(profile: Profile, version: str) -> Profile:
         f"re-record with: python tools/qemu/record.py {profile.name})"))
 
 
-I386_3G = _measured(_i386_native("i386-3g", 0xC0000000, "CONFIG_VMSPLIT_3G (3G/1G)"), "6.12")
-I386_3G_OPT = _measured(_i386_native("i386-3g-opt", 0xB0000000, "CONFIG_VMSPLIT_3G_OPT"), "6.12")
-I386_2G = _measured(_i386_native("i386-2g", 0x80000000, "CONFIG_VMSPLIT_2G (2G/2G)"), "6.12")
-I386_2G_OPT = _measured(_i386_native("i386-2g-opt", 0x78000000, "CONFIG_VMSPLIT_2G_OPT"), "6.12")
-I386_1G = _measured(_i386_native("i386-1g", 0x40000000, "CONFIG_VMSPLIT_1G (1G/3G)"), "6.12")
+I386_3G = _measured(_i386_native("i386-3g", 0xC0000000, "CONFIG_VMSPLIT_3G (3G/1G)"), "6.12.118")
+I386_3G_OPT = _measured(_i386_native("i386-3g-opt", 0xB0000000, "CONFIG_VMSPLIT_3G_OPT"), "6.12.118")
+I386_2G = _measured(_i386_native("i386-2g", 0x80000000, "CONFIG_VMSPLIT_2G (2G/2G)"), "6.12.118")
+I386_2G_OPT = _measured(_i386_native("i386-2g-opt", 0x78000000, "CONFIG_VMSPLIT_2G_OPT"), "6.12.118")
+I386_1G = _measured(_i386_native("i386-1g", 0x40000000, "CONFIG_VMSPLIT_1G (1G/3G)"), "6.12.118")
 
 # --------------------------------------------------------------------------------------------
 # arm64 (mm/util.c layout, mm/mmap.c placement): arch/arm64/include/asm/{processor,elf}.h,
@@ -330,7 +330,7 @@ AARCH64_52 = _arm64("aarch64-52", 52, 52, "64-bit process on arm64, 52-bit VA (L
                     "only when a hint asks")
 
 _AARCH32_TASK = 0x100000000 - PAGE_SIZE
-AARCH64_COMPAT = Profile(
+AARCH64_COMPAT = _measured(Profile(
     name="aarch64-compat",
     summary="32-bit (AArch32) process on an arm64 kernel: 4 GiB minus a page",
     provenance=("derived from source (no arm64 machine here): arch/arm64/include/asm/processor.h "
@@ -350,7 +350,7 @@ AARCH64_COMPAT = Profile(
         SpecialBlock((SpecialMapping("[sigpage]", 1, _VDSO_FLAGS),)),
     ),
     lsm_mmap_min_addr=32768,
-)
+), "6.12.118")
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,7 +379,7 @@ def _arm(name: str, page_offset: int, config: str) -> Profile:
     )
 
 
-ARM_3G = _arm("arm-3g", 0xC0000000, "CONFIG_VMSPLIT_3G")
+ARM_3G = _measured(_arm("arm-3g", 0xC0000000, "CONFIG_VMSPLIT_3G"), "6.12.118")
 ARM_2G = _arm("arm-2g", 0x80000000, "CONFIG_VMSPLIT_2G")
 ARM_1G = _arm("arm-1g", 0x40000000, "CONFIG_VMSPLIT_1G")
 
