@@ -17,12 +17,14 @@ import pytest
 from simulator.host.elf import read_elf
 from simulator.kernel import events as ev
 from simulator.kernel.arch import get_profile
+from simulator.kernel.config import KernelConfig
 from simulator.kernel.exec import exec_layout
 from simulator.kernel.uapi import (
     MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE, MREMAP_DONTUNMAP, MREMAP_FIXED,
     MREMAP_MAYMOVE, PROT_READ, PROT_WRITE, Errno,
 )
 from simulator.units import MiB, PAGE_SIZE
+from strategies import fresh_address_space
 from test_rules_mmap import I686, X64, both, mmap_op, topdown_slot
 from test_rules_vma import FILL, VICTIM, at_map_count, ranges
 
@@ -183,8 +185,6 @@ def test_mremap_dontunmap_of_an_unfaulted_vma_merges_with_the_source(probes):
     assert ranges(b, 1) == [(B, B + 4 * P, "r--p")]
     b.assert_model_agrees()
 
-    from simulator.kernel.config import KernelConfig
-    from strategies import fresh_address_space
     mm = fresh_address_space("x86_64", kconfig=KernelConfig(version="6.12"))
     assert mm.mmap(B, 2 * P, PROT_READ, FIXED) == B
     assert mm.mremap(B, 2 * P, 2 * P, MAYMOVE | MFIXED | DONTUNMAP, B + 2 * P) == B + 2 * P

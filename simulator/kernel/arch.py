@@ -324,8 +324,10 @@ def _arm64(name: str, va_bits: int, task_bits_max: int, summary: str) -> Profile
     )
 
 
-AARCH64_39 = _arm64("aarch64-39", 39, 39, "64-bit process on arm64, 4 KiB pages, 39-bit VA (3 levels)")
-AARCH64_48 = _arm64("aarch64-48", 48, 48, "64-bit process on arm64, 4 KiB pages, 48-bit VA (4 levels)")
+AARCH64_39 = _measured(_arm64("aarch64-39", 39, 39,
+                              "64-bit process on arm64, 4 KiB pages, 39-bit VA (3 levels)"), "6.12.118")
+AARCH64_48 = _measured(_arm64("aarch64-48", 48, 48,
+                              "64-bit process on arm64, 4 KiB pages, 48-bit VA (4 levels)"), "6.12.118")
 AARCH64_52 = _arm64("aarch64-52", 52, 52, "64-bit process on arm64, 52-bit VA (LPA2); above 48 bits "
                     "only when a hint asks")
 

@@ -334,6 +334,18 @@ class AddressSpace:
         # the ignore_rlimit_data boot option the mapping is refused.
         return limit[0] == 0 and pages <= limit[1] >> PAGE_SHIFT
 
+    def vm_enough_memory(self, nbytes: int) -> bool:
+        """mm/util.c ``__vm_enough_memory`` (``security_vm_enough_memory_mm``): may ``nbytes``
+        more be committed? vm.overcommit_memory 0 (OVERCOMMIT_GUESS) refuses one request
+        larger than RAM + swap (``KernelConfig.totalram_pages + total_swap_pages``), whatever
+        is already committed; 1 never refuses; 2's limit counts every process's commitment
+        (Committed_AS) and is not modelled. Callers charge VM_ACCOUNT memory: mmap of private
+        writable or shared anonymous memory, brk, mprotect to writable, mremap growth. O(1)."""
+        if self.kconfig.overcommit_memory != 0:
+            return True
+        pages = nbytes >> PAGE_SHIFT
+        return pages <= self.kconfig.totalram_pages + self.kconfig.total_swap_pages
+
     def data_vm(self) -> int:
         """``mm->data_vm`` in bytes: VMAs that are private, writable and not a stack
         (``is_data_mapping``). O(n)."""

@@ -24,7 +24,7 @@ from simulator.kernel.uapi import MAP_FIXED, MAP_SHARED, MREMAP_DONTUNMAP, MREMA
     MREMAP_MAYMOVE, Errno
 from simulator.kernel.unmapped_area import get_unmapped_area
 from simulator.kernel.vma import (
-    VM_DONTEXPAND, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_PFNMAP, VM_SEALED, VM_SHARED,
+    VM_ACCOUNT, VM_DONTEXPAND, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_PFNMAP, VM_SEALED, VM_SHARED,
     VM_SPECIAL, Vma,
 )
 from simulator.units import PAGE_MASK, PAGE_SHIFT, page_align
@@ -139,6 +139,8 @@ def mremap_at(mm, req: _Request, vma: Vma):
     if vma.end - req.addr == req.old_len and vma_expandable(mm, vma, delta):
         if vma.flags & VM_SPECIAL:
             return Errno.ENOMEM
+        if vma.flags & VM_ACCOUNT and not mm.vm_enough_memory(delta):
+            return Errno.ENOMEM  # the overcommit check, even with MREMAP_MAYMOVE
         extension = vma._replace(start=vma.end, end=vma.end + delta,
                                  pgoff=vma.pgoff + vma.pages)
         vma_merge_new_range(mm, extension)
@@ -198,6 +200,10 @@ def move_vma(mm, req: _Request, vma: Vma, new_addr: int, pgoff: int):
     empty)."""
     if mm.map_count >= mm.max_map_count - 3:
         mm._map_count_exceeded("mremap")
+        return Errno.ENOMEM
+    # The overcommit check charges the growth (MREMAP_DONTUNMAP: all of the new range).
+    to_account = req.new_len if req.flags & MREMAP_DONTUNMAP else req.new_len - req.old_len
+    if vma.flags & VM_ACCOUNT and to_account > 0 and not mm.vm_enough_memory(to_account):
         return Errno.ENOMEM
     apart = None
     if vma.is_anonymous and vma.anon_vma is None:

@@ -365,6 +365,15 @@ def exec_strings(argv: list[str], env: dict[str, str]) -> int:
             + sum(len(a) + 1 for a in argv))
 
 
+def meminfo(text: str, key: str) -> str:
+    """One /proc/meminfo value ("509956 kB"; "0 kB" when the kernel has no such line, as
+    SwapTotal without CONFIG_SWAP)."""
+    for line in text.splitlines():
+        if line.startswith(key + ":"):
+            return line.split(":", 1)[1].strip()
+    return "0 kB"
+
+
 def records(profile: str, cats, stats, runs, tags, config, frag, command, qemu,
             files: dict[str, Path]) -> list[dict]:
     keys = sorted({opt.split()[1] if opt.startswith("# ") else opt.split("=")[0] for opt in frag}
@@ -381,7 +390,8 @@ def records(profile: str, cats, stats, runs, tags, config, frag, command, qemu,
         "mmap_min_addr": int(cats["/proc/sys/vm/mmap_min_addr"]),
         "overcommit_memory": int(cats["/proc/sys/vm/overcommit_memory"]),
         "randomize_va_space": int(cats["/proc/sys/kernel/randomize_va_space"]),
-        "mem_total": cats["/proc/meminfo"].splitlines()[0].split(":")[1].strip(),
+        "mem_total": meminfo(cats["/proc/meminfo"], "MemTotal"),
+        "swap_total": meminfo(cats["/proc/meminfo"], "SwapTotal"),
         "cmdline": cats["/proc/cmdline"].strip(),
         "command": command, "qemu": qemu,
         "env": dict(kernel_probe.DEFAULT_ENV, VASIM_PROBE_SMAPS="0"),
