@@ -87,6 +87,9 @@ def kernel_config(meta: dict) -> KernelConfig:
                         randomize_va_space=meta["randomize_va_space"],
                         overcommit_memory=meta["overcommit_memory"],
                         thp=config.get("CONFIG_TRANSPARENT_HUGEPAGE") == "y",
+                        # tinyconfig leaves KSM out (recordings before CONFIG_KSM was
+                        # recorded were all tinyconfig builds)
+                        ksm=config.get("CONFIG_KSM") == "y", swap=config.get("CONFIG_SWAP") == "y",
                         totalram_pages=_kb(meta["mem_total"]) // 4,
                         total_swap_pages=_kb(meta.get("swap_total", "0 kB")) // 4,
                         version=".".join(meta["release"].split(".")[:2]))

@@ -150,6 +150,11 @@ class Profile:
     #: ``arch_mmap_check`` refuses a MAP_FIXED below it (EINVAL) and the top-down search
     #: stops at it (arch/arm/mm/mmap.c).
     first_user_address: int = 0
+    #: CONFIG_ARCH_HAS_PKEYS: without it pkey_mprotect, pkey_alloc and pkey_free are
+    #: kernel/sys_ni.c stubs (ENOSYS). x86_64 kernels (X86_INTEL_MEMORY_PROTECTION_KEYS,
+    #: also for ia32 tasks) and arm64 (ARM64_POE, 6.12+) have it; native i386 and 32-bit arm
+    #: never (measured on arm under QEMU).
+    arch_has_pkeys: bool = True
 
     def task_limits(self, personality: Personality) -> TaskLimits:
         if self.limits_3gb is not None and personality & Personality.ADDR_LIMIT_3GB:
@@ -277,6 +282,7 @@ def _i386_native(name: str, page_offset: int, config: str) -> Profile:
         map_32bit=False,
         nonpie_base=0x08048000,
         specials=X86_VDSO,
+        arch_has_pkeys=False,  # X86_INTEL_MEMORY_PROTECTION_KEYS depends on X86_64
     )
 
 
@@ -378,12 +384,13 @@ def _arm(name: str, page_offset: int, config: str) -> Profile:
         lsm_mmap_min_addr=32768,
         gate=GateArea("[vectors]", 0xFFFF0000, 0xFFFF1000, "r-xp"),
         first_user_address=2 * PAGE_SIZE,
+        arch_has_pkeys=False,
     )
 
 
 ARM_3G = _measured(_arm("arm-3g", 0xC0000000, "CONFIG_VMSPLIT_3G"), "6.12.118")
-ARM_2G = _arm("arm-2g", 0x80000000, "CONFIG_VMSPLIT_2G")
-ARM_1G = _arm("arm-1g", 0x40000000, "CONFIG_VMSPLIT_1G")
+ARM_2G = _measured(_arm("arm-2g", 0x80000000, "CONFIG_VMSPLIT_2G"), "6.12.118")
+ARM_1G = _measured(_arm("arm-1g", 0x40000000, "CONFIG_VMSPLIT_1G"), "6.12.118")
 
 PROFILES: dict[str, Profile] = {
     p.name: p

@@ -105,6 +105,11 @@ class KernelConfig:
     #: reference machine's CPU has no ``pku`` in /proc/cpuinfo: pkey_alloc returns EINVAL and
     #: pkey_mprotect accepts only pkey -1 (arch/x86/include/asm/pkeys.h).
     pkeys: bool = False
+    #: CONFIG_KSM: without it MADV_MERGEABLE and MADV_UNMERGEABLE are EINVAL
+    #: (mm/madvise.c ``madvise_behavior_valid``). Distribution kernels have it.
+    ksm: bool = True
+    #: CONFIG_SWAP: without it MADV_WILLNEED on anonymous memory is EBADF.
+    swap: bool = True
     #: Kernel version whose rules apply (simulator/kernel/versions.py): "6.18" or "6.12".
     version: str = "6.18"
 

@@ -17,11 +17,12 @@ with the VMA already locked; measured on the kernel here.
 
 from __future__ import annotations
 
+from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.merge import vma_modify
 from simulator.kernel.uapi import Errno
 from simulator.kernel.vma import (
     VM_ACCESS_FLAGS, VM_DROPPABLE, VM_HUGETLB, VM_IO, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT,
-    VM_PFNMAP, VM_SPECIAL, Vma, beyond_eof,
+    VM_PFNMAP, VM_SHARED, VM_SPECIAL, VM_WRITE, Vma, beyond_eof,
 )
 from simulator.units import PAGE_MASK, PAGE_SIZE, page_align
 
@@ -127,7 +128,20 @@ def do_mlock(mm, start: int, length: int, flags: int) -> int | Errno:
     err = apply_vma_lock_flags(mm, start, length, flags)
     if err:
         return err
+    populate_anon(mm, start, start + length)
     return _populate_error(mm, start, start + length) or 0
+
+
+def populate_anon(mm, start: int, end: int) -> None:
+    """mm/gup.c ``populate_vma_page_range`` (``__mm_populate`` after mlock and
+    mlockall(MCL_CURRENT)): a locked private writable VMA is faulted in for write
+    (FOLL_WRITE), which gives it an anon_vma; VM_LOCKONFAULT, inaccessible and VM_IO/PFNMAP
+    ones are skipped. O(VMAs in the range)."""
+    for vma in mm.vmas_in(start, end):
+        if (vma.flags & (VM_LOCKED | VM_LOCKONFAULT) == VM_LOCKED
+                and vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE
+                and not vma.flags & (VM_IO | VM_PFNMAP) and vma.special is None):
+            anon_vma_prepare(mm, vma)
 
 
 def sys_mlock(mm, start: int, length: int) -> int | Errno:
@@ -171,6 +185,8 @@ def apply_mlockall_flags(mm, flags: int) -> int:
         newflags = (current.flags & ~VM_LOCKED_MASK) | to_add
         result = mlock_fixup(mm, current, prev, current.start, current.end, newflags)
         prev = current if isinstance(result, Errno) else result
+    if flags & MCL_CURRENT:
+        populate_anon(mm, 0, mm.task_size)
     return 0
 
 

@@ -25,6 +25,7 @@ from simulator.kernel.resource import RLIMIT_DATA, RLIMIT_STACK, Rlimits
 from simulator.kernel.gaps import GapIndex
 from simulator.kernel.procfs import format_maps_line
 from simulator.kernel.uapi import Errno
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.vmalist import VmaList
 from simulator.kernel.vma import (
     VM_GROWSDOWN, VM_SHADOW_STACK, VM_SHARED, VM_SPECIAL, VM_STICKY, VM_WRITE, Vma, make_vma,
@@ -510,19 +511,19 @@ class AddressSpace:
 
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int):
         """pkey_mprotect(2): 0 or an Errno. See :mod:`simulator.kernel.pkeys`."""
-        result = _do_mprotect_pkey(self, addr, length, prot, pkey)
+        result = _do_mprotect_pkey(self, addr, length, prot, pkey) if self.profile.arch_has_pkeys else Errno.ENOSYS
         self.calls += 1
         return result
 
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0):
         """pkey_alloc(2): a key or an Errno."""
-        result = _pkeys.sys_pkey_alloc(self, flags, access_rights)
+        result = _pkeys.sys_pkey_alloc(self, flags, access_rights) if self.profile.arch_has_pkeys else Errno.ENOSYS
         self.calls += 1
         return result
 
     def pkey_free(self, pkey: int):
         """pkey_free(2): 0 or an Errno."""
-        result = _pkeys.sys_pkey_free(self, pkey)
+        result = _pkeys.sys_pkey_free(self, pkey) if self.profile.arch_has_pkeys else Errno.ENOSYS
         self.calls += 1
         return result
 
@@ -578,7 +579,11 @@ class AddressSpace:
                 left_split = vma.start in self.unmerged_splits
                 # Pieces of a SysV shm attach are only merged where no VMA is deleted.
                 shm_piece = vma.file is not None and vma.file.shm_id is not None
-                assert (both_stacks or heap_floor or left_split or shm_piece
+                # 6.12: an anon_vma is not lent to a neighbour without one (merge.py
+                # _lends_anon), so such a pair may stay apart.
+                anon_apart = ((prev.anon_vma is None) != (vma.anon_vma is None)
+                              and not kernel_rules(self.kconfig.version).anon_vma_into_anonless)
+                assert (both_stacks or heap_floor or left_split or shm_piece or anon_apart
                         or not self.is_mergeable(prev, vma)), \
                     f"unmerged neighbours {prev} {vma}"
             prev = vma

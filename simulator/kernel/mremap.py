@@ -59,10 +59,16 @@ def sys_mremap(mm, addr: int, old_len: int, new_len: int, flags: int, new_addr: 
     vma = mm.vma_at(req.addr)
     if (vma is not None and req.flags & MREMAP_FIXED
             and kernel_rules(mm.kconfig.version).mremap_unmaps_destination_first):
-        # 6.12 mremap_to: do_munmap(new_addr, new_len) before vma_to_resize checks the source
+        # 6.12 mremap_to: do_munmap(new_addr, new_len), and for a shrinking move the tail's
+        # do_munmap(addr + new_len, old_len - new_len), before vma_to_resize checks the source
         err = unmap_range(mm, req.new_addr, req.new_addr + req.new_len)
         if isinstance(err, Errno):
             return err
+        if req.old_len > req.new_len:
+            err = sys_munmap(mm, req.addr + req.new_len, req.old_len - req.new_len)
+            if isinstance(err, Errno):
+                return err
+            req.old_len = req.new_len
         vma = mm.vma_at(req.addr)
     err = check_prep_vma(mm, req, vma)
     if err is not None:

@@ -278,7 +278,7 @@ KERNEL_KEYS = {
     # MIN_THREADS .. MAX_THREADS, any pids.max, tasks already running.
     "pid_max": _int(301, 4 * 1024 * 1024), "threads_max": _int(20, 0x3FFFFFFF),
     "pids_max": _int(0, 1 << 62), "tasks": _int(0, 4 * 1024 * 1024),
-    "pkeys": _bool,
+    "pkeys": _bool, "ksm": _bool, "swap": _bool,
     "version": _choice(*KERNEL_VERSIONS),
 }
 GLIBC_KEYS = {
