@@ -99,11 +99,14 @@ def kernel_config(meta: dict) -> KernelConfig:
 def recorded_profile(meta: dict):
     """The profile of the recording's name, with what its kernel's config decides that the
     profile assumes: CONFIG_ARCH_HAS_PKEYS (a tinyconfig x86_64 kernel has no pkey syscalls;
-    recordings made before it was recorded keep the profile's value)."""
+    recordings made before it was recorded keep the profile's value) and, on x86_64,
+    CONFIG_X86_VSYSCALL_EMULATION (tinyconfig leaves it out: no [vsyscall] gate)."""
     profile = get_profile(meta["profile"])
     pkeys = meta["config"].get("CONFIG_ARCH_HAS_PKEYS")
     if pkeys is not None:
         profile = attrs.evolve(profile, arch_has_pkeys=pkeys == "y")
+    if meta["config"].get("CONFIG_X86_VSYSCALL_EMULATION") == "n":
+        profile = attrs.evolve(profile, gate=None)
     return profile
 
 

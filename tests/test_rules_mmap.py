@@ -661,7 +661,8 @@ def _fresh(name: str) -> AddressSpace:
 
 def test_x86_5level_hint_above_47_bits():
     """arch/x86/kernel/sys_x86_64.c + arch/x86/mm/mmap.c with LA57 (TASK_SIZE_MAX = 2^56 - 4096,
-    DEFAULT_MAP_WINDOW = 2^47 - 4096; derived, no LA57 CPU here):
+    DEFAULT_MAP_WINDOW = 2^47 - 4096; no LA57 CPU here, but the same hints on a real 6.12.118
+    kernel under QEMU give these addresses: tests/data/qemu/x86_64-5level, probe-hints):
 
     * a free hint above 2^47 passes ``mmap_address_hint_valid`` and is honoured;
     * an occupied hint above 2^47 searches top-down with ``high_limit = mmap_base +

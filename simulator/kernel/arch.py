@@ -193,6 +193,14 @@ def _x86_limits(window: int, task_size: int, pie_base: int | None = None) -> Tas
     )
 
 
+def _measured(profile: Profile, version: str) -> Profile:
+    """A profile whose values a real kernel of its kind confirmed: tools/qemu/record.py booted
+    it under QEMU and tests/test_qemu_recordings.py replays what it did."""
+    return attrs.evolve(profile, provenance=(
+        f"measured on Linux {version} under QEMU (tests/data/qemu/{profile.name}.jsonl.gz, "
+        f"re-record with: python tools/qemu/record.py {profile.name})"))
+
+
 # DEFAULT_MAP_WINDOW = (1 << 47) - PAGE_SIZE; TASK_SIZE_MAX is the same with 4-level paging and
 # (1 << 56) - PAGE_SIZE with LA57. ELF_ET_DYN_BASE = DEFAULT_MAP_WINDOW / 3 * 2.
 _X86_WINDOW = (1 << 47) - PAGE_SIZE
@@ -220,7 +228,7 @@ X86_64 = Profile(
     gate=X86_VSYSCALL,
 )
 
-X86_64_5LEVEL = attrs.evolve(
+X86_64_5LEVEL = _measured(attrs.evolve(
     X86_64,
     name="x86_64-5level",
     summary="64-bit process on an x86_64 kernel with 5-level paging (56-bit; above 47 bits only on request)",
@@ -229,7 +237,7 @@ X86_64_5LEVEL = attrs.evolve(
         "arch/x86/mm/mmap.c mmap_address_hint_valid(), arch/x86/kernel/sys_x86_64.c"
     ),
     limits=_x86_limits(_X86_WINDOW, (1 << 56) - PAGE_SIZE, _X86_PIE64),
-)
+), "6.12.118")
 
 # IA32_PAGE_OFFSET: 0xFFFFe000 (the top two pages are reserved), 0xc0000000 with ADDR_LIMIT_3GB.
 # COMPAT_ELF_ET_DYN_BASE = TASK_UNMAPPED_BASE + 16 MiB (fs/compat_binfmt_elf.c).
@@ -284,14 +292,6 @@ def _i386_native(name: str, page_offset: int, config: str) -> Profile:
         specials=X86_VDSO,
         arch_has_pkeys=False,  # X86_INTEL_MEMORY_PROTECTION_KEYS depends on X86_64
     )
-
-
-def _measured(profile: Profile, version: str) -> Profile:
-    """A profile whose values a real kernel of its kind confirmed: tools/qemu/record.py booted
-    it under QEMU and tests/test_qemu_recordings.py replays what it did."""
-    return attrs.evolve(profile, provenance=(
-        f"measured on Linux {version} under QEMU (tests/data/qemu/{profile.name}.jsonl.gz, "
-        f"re-record with: python tools/qemu/record.py {profile.name})"))
 
 
 I386_3G = _measured(_i386_native("i386-3g", 0xC0000000, "CONFIG_VMSPLIT_3G (3G/1G)"), "6.12.118")

@@ -393,7 +393,8 @@ def records(profile: str, cats, stats, runs, tags, config, frag, command, qemu,
                      "CONFIG_X86_5LEVEL", "CONFIG_HIGHMEM", "CONFIG_TRANSPARENT_HUGEPAGE",
                      "CONFIG_LSM_MMAP_MIN_ADDR", "CONFIG_DEFAULT_MMAP_MIN_ADDR",
                      "CONFIG_ARCH_MMAP_RND_BITS", "CONFIG_COMPAT_BRK", "CONFIG_SMP",
-                     "CONFIG_KSM", "CONFIG_ARCH_HAS_PKEYS", "CONFIG_SWAP"})
+                     "CONFIG_KSM", "CONFIG_ARCH_HAS_PKEYS", "CONFIG_SWAP",
+                     "CONFIG_X86_VSYSCALL_EMULATION"})
     version = cats["/proc/version"].strip()
     out = [{
         "kind": "meta", "profile": profile, "version": version,
