@@ -209,7 +209,9 @@ _X86_PIE64 = _X86_WINDOW // 3 * 2
 X86_64 = Profile(
     name="x86_64",
     summary="64-bit process on an x86_64 kernel, 4-level paging (47-bit user space)",
-    provenance="checked against the real Linux 6.18 x86_64 kernel (tests/test_differential*.py)",
+    provenance=("checked against the real Linux 6.18 x86_64 kernel (tests/test_differential*.py); "
+                "measured on Linux 6.12.118 under QEMU too, with that version's rules "
+                "(tests/data/qemu/x86_64.jsonl.gz, re-record with: python tools/qemu/record.py x86_64)"),
     kernel_bits=64,
     task_bits=64,
     limits=_x86_limits(_X86_WINDOW, _X86_WINDOW, _X86_PIE64),
