@@ -9,7 +9,8 @@ tests/test_qemu_recordings.py replays on the model in CI (no QEMU needed there).
 
 The guest runs
   * the kernel probe (tests/probe/probe.c) on random sequences from tests/probe_ops.py,
-    for several RLIMIT_STACK values: every call's result and /proc/self/maps after it;
+    for several RLIMIT_STACK values: every call's result and /proc/self/maps after it, and
+    the profile's fixed ``hint_ops`` script if it has one (hints above 2^47 or 2^48);
   * a maps printer (tools/qemu/maps.c) built PIE, non-PIE, static and static-PIE: the
     layout exec leaves, per RLIMIT_STACK;
   * the thread counter (tests/probe/thrcount.c), PIE and non-PIE: threads until
