@@ -685,7 +685,8 @@ def test_x86_5level_hint_above_47_bits():
 
 def test_aarch64_52bit_hint_above_48_bits():
     """arch/arm64/include/asm/processor.h ``arch_get_mmap_end``/``arch_get_mmap_base`` with
-    VA_BITS=52 (derived): DEFAULT_MAP_WINDOW = 2^48; a hint above it gives mmap_end = 2^52 and
+    VA_BITS=52 (measured under QEMU too: tests/data/qemu/aarch64-52, probe-hints):
+    DEFAULT_MAP_WINDOW = 2^48; a hint above it gives mmap_end = 2^52 and
     the top-down ``high = mmap_base + TASK_SIZE - DEFAULT_MAP_WINDOW`` = 0xfffff8000000 +
     (2^52 - 2^48) = 0xffffff8000000. mm/mmap.c ``generic_get_unmapped_area_topdown``."""
     mm = _fresh("aarch64-52")
