@@ -5,7 +5,7 @@ pyelftools serves ELFCLASS32 and ELFCLASS64 with one code path and a word size.
 
 Provenance. ``x86_64`` and ``i686`` (a 32-bit process on an x86_64 kernel) are checked against
 the real Linux 6.18 kernel this project is developed on (differential tests in tests/). Every
-profile, x86_64 included, was also measured on a real Linux 6.12.118 kernel of its
+other profile, and x86_64 too, was measured on a real Linux 6.12.118 kernel of its
 architecture and split under QEMU (tools/qemu/record.py, replayed by
 tests/test_qemu_recordings.py); each profile's ``provenance`` says so. The values still name
 the kernel source they come from.
