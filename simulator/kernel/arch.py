@@ -193,6 +193,10 @@ def _x86_limits(window: int, task_size: int, pie_base: int | None = None) -> Tas
     )
 
 
+#: The kernel release tools/qemu/record.py builds (Debian's linux-source-6.12).
+_QEMU = "6.12.118"
+
+
 def _measured(profile: Profile, version: str) -> Profile:
     """A profile whose values a real kernel of its kind confirmed: tools/qemu/record.py booted
     it under QEMU and tests/test_qemu_recordings.py replays what it did."""
@@ -211,7 +215,8 @@ X86_64 = Profile(
     summary="64-bit process on an x86_64 kernel, 4-level paging (47-bit user space)",
     provenance=("checked against the real Linux 6.18 x86_64 kernel (tests/test_differential*.py); "
                 "measured on Linux 6.12.118 under QEMU too, with that version's rules "
-                "(tests/data/qemu/x86_64.jsonl.gz, re-record with: python tools/qemu/record.py x86_64)"),
+                "(tests/data/qemu/x86_64.jsonl.gz, re-record with: "
+                "python tools/qemu/record.py x86_64)"),
     kernel_bits=64,
     task_bits=64,
     limits=_x86_limits(_X86_WINDOW, _X86_WINDOW, _X86_PIE64),
@@ -239,7 +244,7 @@ X86_64_5LEVEL = _measured(attrs.evolve(
         "arch/x86/mm/mmap.c mmap_address_hint_valid(), arch/x86/kernel/sys_x86_64.c"
     ),
     limits=_x86_limits(_X86_WINDOW, (1 << 56) - PAGE_SIZE, _X86_PIE64),
-), "6.12.118")
+), _QEMU)
 
 # IA32_PAGE_OFFSET: 0xFFFFe000 (the top two pages are reserved), 0xc0000000 with ADDR_LIMIT_3GB.
 # COMPAT_ELF_ET_DYN_BASE = TASK_UNMAPPED_BASE + 16 MiB (fs/compat_binfmt_elf.c).
@@ -296,11 +301,11 @@ def _i386_native(name: str, page_offset: int, config: str) -> Profile:
     )
 
 
-I386_3G = _measured(_i386_native("i386-3g", 0xC0000000, "CONFIG_VMSPLIT_3G (3G/1G)"), "6.12.118")
-I386_3G_OPT = _measured(_i386_native("i386-3g-opt", 0xB0000000, "CONFIG_VMSPLIT_3G_OPT"), "6.12.118")
-I386_2G = _measured(_i386_native("i386-2g", 0x80000000, "CONFIG_VMSPLIT_2G (2G/2G)"), "6.12.118")
-I386_2G_OPT = _measured(_i386_native("i386-2g-opt", 0x78000000, "CONFIG_VMSPLIT_2G_OPT"), "6.12.118")
-I386_1G = _measured(_i386_native("i386-1g", 0x40000000, "CONFIG_VMSPLIT_1G (1G/3G)"), "6.12.118")
+I386_3G = _measured(_i386_native("i386-3g", 0xC0000000, "CONFIG_VMSPLIT_3G (3G/1G)"), _QEMU)
+I386_3G_OPT = _measured(_i386_native("i386-3g-opt", 0xB0000000, "CONFIG_VMSPLIT_3G_OPT"), _QEMU)
+I386_2G = _measured(_i386_native("i386-2g", 0x80000000, "CONFIG_VMSPLIT_2G (2G/2G)"), _QEMU)
+I386_2G_OPT = _measured(_i386_native("i386-2g-opt", 0x78000000, "CONFIG_VMSPLIT_2G_OPT"), _QEMU)
+I386_1G = _measured(_i386_native("i386-1g", 0x40000000, "CONFIG_VMSPLIT_1G (1G/3G)"), _QEMU)
 
 # --------------------------------------------------------------------------------------------
 # arm64 (mm/util.c layout, mm/mmap.c placement): arch/arm64/include/asm/{processor,elf}.h,
@@ -333,11 +338,11 @@ def _arm64(name: str, va_bits: int, task_bits_max: int, summary: str) -> Profile
 
 
 AARCH64_39 = _measured(_arm64("aarch64-39", 39, 39,
-                              "64-bit process on arm64, 4 KiB pages, 39-bit VA (3 levels)"), "6.12.118")
+                              "64-bit process on arm64, 4 KiB pages, 39-bit VA (3 levels)"), _QEMU)
 AARCH64_48 = _measured(_arm64("aarch64-48", 48, 48,
-                              "64-bit process on arm64, 4 KiB pages, 48-bit VA (4 levels)"), "6.12.118")
+                              "64-bit process on arm64, 4 KiB pages, 48-bit VA (4 levels)"), _QEMU)
 AARCH64_52 = _measured(_arm64("aarch64-52", 52, 52, "64-bit process on arm64, 52-bit VA (LPA2); "
-                              "above 48 bits only when a hint asks"), "6.12.118")
+                              "above 48 bits only when a hint asks"), _QEMU)
 
 _AARCH32_TASK = 0x100000000 - PAGE_SIZE
 AARCH64_COMPAT = _measured(Profile(
@@ -360,7 +365,7 @@ AARCH64_COMPAT = _measured(Profile(
         SpecialBlock((SpecialMapping("[sigpage]", 1, _VDSO_FLAGS),)),
     ),
     lsm_mmap_min_addr=32768,
-), "6.12.118")
+), _QEMU)
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,9 +395,9 @@ def _arm(name: str, page_offset: int, config: str) -> Profile:
     )
 
 
-ARM_3G = _measured(_arm("arm-3g", 0xC0000000, "CONFIG_VMSPLIT_3G"), "6.12.118")
-ARM_2G = _measured(_arm("arm-2g", 0x80000000, "CONFIG_VMSPLIT_2G"), "6.12.118")
-ARM_1G = _measured(_arm("arm-1g", 0x40000000, "CONFIG_VMSPLIT_1G"), "6.12.118")
+ARM_3G = _measured(_arm("arm-3g", 0xC0000000, "CONFIG_VMSPLIT_3G"), _QEMU)
+ARM_2G = _measured(_arm("arm-2g", 0x80000000, "CONFIG_VMSPLIT_2G"), _QEMU)
+ARM_1G = _measured(_arm("arm-1g", 0x40000000, "CONFIG_VMSPLIT_1G"), _QEMU)
 
 PROFILES: dict[str, Profile] = {
     p.name: p

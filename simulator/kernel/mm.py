@@ -511,19 +511,22 @@ class AddressSpace:
 
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int):
         """pkey_mprotect(2): 0 or an Errno. See :mod:`simulator.kernel.pkeys`."""
-        result = _do_mprotect_pkey(self, addr, length, prot, pkey) if self.profile.arch_has_pkeys else Errno.ENOSYS
+        result = (_do_mprotect_pkey(self, addr, length, prot, pkey)
+                  if self.profile.arch_has_pkeys else Errno.ENOSYS)  # no pkey syscalls
         self.calls += 1
         return result
 
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0):
         """pkey_alloc(2): a key or an Errno."""
-        result = _pkeys.sys_pkey_alloc(self, flags, access_rights) if self.profile.arch_has_pkeys else Errno.ENOSYS
+        result = (_pkeys.sys_pkey_alloc(self, flags, access_rights)
+                  if self.profile.arch_has_pkeys else Errno.ENOSYS)
         self.calls += 1
         return result
 
     def pkey_free(self, pkey: int):
         """pkey_free(2): 0 or an Errno."""
-        result = _pkeys.sys_pkey_free(self, pkey) if self.profile.arch_has_pkeys else Errno.ENOSYS
+        result = (_pkeys.sys_pkey_free(self, pkey)
+                  if self.profile.arch_has_pkeys else Errno.ENOSYS)
         self.calls += 1
         return result
 

@@ -24,8 +24,8 @@ from simulator.kernel.uapi import MAP_FIXED, MAP_SHARED, MREMAP_DONTUNMAP, MREMA
     MREMAP_MAYMOVE, Errno
 from simulator.kernel.unmapped_area import get_unmapped_area
 from simulator.kernel.vma import (
-    VM_ACCOUNT, VM_DONTEXPAND, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_PFNMAP, VM_SEALED, VM_SHARED,
-    VM_SPECIAL, Vma,
+    VM_ACCOUNT, VM_DONTEXPAND, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_PFNMAP, VM_SEALED,
+    VM_SHARED, VM_SPECIAL, Vma,
 )
 from simulator.units import PAGE_MASK, PAGE_SHIFT, page_align
 
