@@ -21,6 +21,7 @@ import gzip
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 
 import differential
@@ -49,35 +50,9 @@ def records(path: Path) -> list[dict]:
     return _CACHE[path]
 
 
-_OVERCOMMIT = ("the VM has 512 MiB of RAM and no swap: vm.overcommit_memory=0's heuristic "
-               "(mm/util.c __vm_enough_memory) refuses one private writable mapping larger than "
-               "RAM + swap; the model does not model RAM")
 #: Recorded runs where the model still disagrees with the kernel, with the measured and the
 #: modelled values. They are strict xfails: when the model learns the rule, they fail.
-KNOWN_DIFFERENCES = {
-    "aarch64-48:probe-s1-1073741824":
-        "op 90 mmap 0x0 0x40000000 PROT_READ|WRITE|EXEC MAP_PRIVATE|ANON: kernel -ENOMEM, "
-        "model 0xffff75400000; " + _OVERCOMMIT,
-    "aarch64-48:probe-s1-inf":
-        "op 0 mmap 0x0 0x40000000 PROT_READ|WRITE MAP_PRIVATE|ANON: kernel -ENOMEM, model "
-        "0x400000200000; " + _OVERCOMMIT,
-    "aarch64-39:probe-s1-1073741824":
-        "op 90 mmap 0x0 0x40000000 PROT_READ|WRITE|EXEC MAP_PRIVATE|ANON: kernel -ENOMEM, "
-        "model 0x7f75400000; " + _OVERCOMMIT,
-    "aarch64-39:probe-s1-inf":
-        "op 0 mmap 0x0 0x40000000 PROT_READ|WRITE MAP_PRIVATE|ANON: kernel -ENOMEM, model "
-        "0x2000200000; " + _OVERCOMMIT,
-    "arm-3g:probe-s2-8388608":
-        "op 88 mmap 0x1000 0x1000 PROT_READ|WRITE MAP_PRIVATE|ANON|FIXED (as root): kernel "
-        "-EINVAL, model 0x1000; the rule that refuses it on 32-bit arm is not found yet",
-    "arm-3g:probe-s2-inf":
-        "op 28 mremap 0x42608000 0x129000 0x129000 MAYMOVE|DONTUNMAP: the kernel keeps "
-        "42608000-42731000 and 42731000-4285a000 r--p as two VMAs, the model merges them into "
-        "42608000-4285a000 (as on aarch64-compat)",
-    "aarch64-compat:probe-s2-inf":
-        "op 28 mremap 0x42609000 0x129000 0x129000 MAYMOVE|DONTUNMAP: both return 0x42732000; "
-        "the kernel keeps 42609000-42732000 and 42732000-4285b000 r--p as two VMAs, the model "
-        "merges them into 42609000-4285b000",
+KNOWN_DIFFERENCES: dict[str, str] = {
 }
 
 
@@ -97,6 +72,13 @@ def rlimit(value: str | int) -> int:
     return RLIM_INFINITY if value == "inf" else int(value)
 
 
+def _kb(text: str) -> int:
+    """/proc/meminfo's "509956 kB"; MemTotal is totalram_pages() in KiB (4 KiB pages here)."""
+    value, unit = text.split()
+    assert unit == "kB", text
+    return int(value)
+
+
 def kernel_config(meta: dict) -> KernelConfig:
     """The recorded kernel's sysctls and config choices, as the model's knobs."""
     config = meta["config"]
@@ -106,7 +88,26 @@ def kernel_config(meta: dict) -> KernelConfig:
                         randomize_va_space=meta["randomize_va_space"],
                         overcommit_memory=meta["overcommit_memory"],
                         thp=config.get("CONFIG_TRANSPARENT_HUGEPAGE") == "y",
+                        # tinyconfig leaves KSM out (recordings before CONFIG_KSM was
+                        # recorded were all tinyconfig builds)
+                        ksm=config.get("CONFIG_KSM") == "y", swap=config.get("CONFIG_SWAP") == "y",
+                        totalram_pages=_kb(meta["mem_total"]) // 4,
+                        total_swap_pages=_kb(meta.get("swap_total", "0 kB")) // 4,
                         version=".".join(meta["release"].split(".")[:2]))
+
+
+def recorded_profile(meta: dict):
+    """The profile of the recording's name, with what its kernel's config decides that the
+    profile assumes: CONFIG_ARCH_HAS_PKEYS (a tinyconfig x86_64 kernel has no pkey syscalls;
+    recordings made before it was recorded keep the profile's value) and, on x86_64,
+    CONFIG_X86_VSYSCALL_EMULATION (tinyconfig leaves it out: no [vsyscall] gate)."""
+    profile = get_profile(meta["profile"])
+    pkeys = meta["config"].get("CONFIG_ARCH_HAS_PKEYS")
+    if pkeys is not None:
+        profile = attrs.evolve(profile, arch_has_pkeys=pkeys == "y")
+    if meta["config"].get("CONFIG_X86_VSYSCALL_EMULATION") == "n":
+        profile = attrs.evolve(profile, gate=None)
+    return profile
 
 
 def process_config(rec: dict) -> ProcessConfig:
@@ -127,7 +128,7 @@ def test_there_are_recordings():
 
 
 def test_provenance_says_which_profiles_were_measured():
-    """A profile says "measured on Linux X.Y under QEMU" only when it has a recording here,
+    """A profile says "measured on Linux X.Y.Z under QEMU" only when it has a recording here,
     from a kernel of that version, and a recording of a profile that says nothing of it is a
     known difference listed in KNOWN_DIFFERENCES."""
     from simulator.kernel.arch import PROFILES
@@ -136,9 +137,8 @@ def test_provenance_says_which_profiles_were_measured():
     for name, profile in PROFILES.items():
         if name not in recorded:
             assert "under QEMU" not in profile.provenance, name
-        elif profile.provenance.startswith("measured"):
-            version = ".".join(recorded[name].split(".")[:2])
-            assert profile.provenance.startswith(f"measured on Linux {version} under QEMU"), name
+        elif "under QEMU" in profile.provenance:
+            assert f"measured on Linux {recorded[name]} under QEMU" in profile.provenance, name
             assert not any(key.startswith(name + ":") for key in KNOWN_DIFFERENCES), name
         else:
             assert any(key.startswith(name + ":") for key in KNOWN_DIFFERENCES), name
@@ -148,7 +148,7 @@ def test_provenance_says_which_profiles_were_measured():
 def test_probe_sequences_match_the_recorded_kernel(path, index):
     recs = records(path)
     meta, rec = recs[0], recs[index]
-    profile = get_profile(meta["profile"])
+    profile = recorded_profile(meta)
     files = [FileRef(r["path"], r["dev"], r["inode"], size=r["size"])
              for r in recs if r["kind"] == "file"]
     mm = address_space_from_maps(parse_maps(rec["initial_smaps"], "<initial smaps>"), profile,
@@ -192,7 +192,7 @@ def test_thread_counts_match_the_recorded_kernel(path, index, tmp_path):
     before = tmp_path / "before.maps"
     before.write_text(rec["before"])
     task_limited = rec["count"] >= meta["threads_max"] - OTHER_TASKS
-    mm = address_space_from_maps(read_maps(str(before)), get_profile(meta["profile"]),
+    mm = address_space_from_maps(read_maps(str(before)), recorded_profile(meta),
                                  proc=process_config(rec), kconfig=kernel_config(meta),
                                  source=str(before))
     process = attach_process(mm)
@@ -245,7 +245,7 @@ def test_exec_layouts_match_the_recorded_kernel(path, index):
     proc = ProcessConfig(personality=Personality.ADDR_NO_RANDOMIZE,
                          rlimit_stack=rlimit(rec["rlimit_stack"]),
                          exec_strings=rec["exec_strings"])
-    mm = exec_layout(get_profile(meta["profile"]), exe, interp, kconfig=kernel_config(meta),
+    mm = exec_layout(recorded_profile(meta), exe, interp, kconfig=kernel_config(meta),
                      proc=proc)
     mm._check()
     paths = (rec["binary"],) + ((exe.interp,) if exe.interp else ())

@@ -22,11 +22,13 @@ import os
 import re
 import shutil
 
+import attrs
 import pytest
 
 import differential
 import kernel_probe
 from conftest import probe_for
+from strategies import fresh_address_space
 from simulator.kernel import events as ev
 from simulator.kernel.config import KernelConfig
 from simulator.kernel.exec import exec_layout
@@ -659,7 +661,8 @@ def _fresh(name: str) -> AddressSpace:
 
 def test_x86_5level_hint_above_47_bits():
     """arch/x86/kernel/sys_x86_64.c + arch/x86/mm/mmap.c with LA57 (TASK_SIZE_MAX = 2^56 - 4096,
-    DEFAULT_MAP_WINDOW = 2^47 - 4096; derived, no LA57 CPU here):
+    DEFAULT_MAP_WINDOW = 2^47 - 4096; no LA57 CPU here, but the same hints on a real 6.12.118
+    kernel under QEMU give these addresses: tests/data/qemu/x86_64-5level, probe-hints):
 
     * a free hint above 2^47 passes ``mmap_address_hint_valid`` and is honoured;
     * an occupied hint above 2^47 searches top-down with ``high_limit = mmap_base +
@@ -682,7 +685,8 @@ def test_x86_5level_hint_above_47_bits():
 
 def test_aarch64_52bit_hint_above_48_bits():
     """arch/arm64/include/asm/processor.h ``arch_get_mmap_end``/``arch_get_mmap_base`` with
-    VA_BITS=52 (derived): DEFAULT_MAP_WINDOW = 2^48; a hint above it gives mmap_end = 2^52 and
+    VA_BITS=52 (measured under QEMU too: tests/data/qemu/aarch64-52, probe-hints):
+    DEFAULT_MAP_WINDOW = 2^48; a hint above it gives mmap_end = 2^52 and
     the top-down ``high = mmap_base + TASK_SIZE - DEFAULT_MAP_WINDOW`` = 0xfffff8000000 +
     (2^52 - 2^48) = 0xffffff8000000. mm/mmap.c ``generic_get_unmapped_area_topdown``."""
     mm = _fresh("aarch64-52")
@@ -691,4 +695,56 @@ def test_aarch64_52bit_hint_above_48_bits():
     for _ in range(4):
         assert mm.mmap(0, 64 * MiB, RW, ANON) + 64 * MiB <= 1 << 48
     assert mm.mmap((1 << 48) - P, 2 * P, RW, ANON) < 1 << 48
+    mm._check()
+
+
+# --------------------------------------------------------------------------- overcommit
+
+G = 1 << 30
+OB = 0x7F0000000000  # far from the probe's own mappings
+
+
+def test_overcommit_heuristic_refuses_one_request_larger_than_ram_and_swap(probes):
+    """mm/util.c ``__vm_enough_memory`` with vm.overcommit_memory 0 (OVERCOMMIT_GUESS): an
+    accounted request of more pages than ``totalram_pages() + total_swap_pages`` is ENOMEM.
+    This machine has MemTotal 24683792 kB = 6170948 pages and no swap (KernelConfig's
+    documented default), so 100 GiB (26214400 pages) is refused wherever it is charged:
+
+        mmap 100G rw private anon          -> ENOMEM (mmap_region, VM_ACCOUNT)
+        mmap 100G rw private anon NORESERVE-> mapped (not accounted)
+        mmap 100G r-- private, mprotect rw -> ENOMEM (mprotect_fixup charges it)
+        mmap 100G rw shared anon           -> ENOMEM (shmem_zero_setup -> shmem_acct_size)
+        mremap 1G -> 100G                  -> ENOMEM (the growth is charged)
+        brk(brk0 + 100G)                   -> the old break (do_brk_flags)
+    while 4 GiB (1048576 pages) is no problem (Observed here on 6.18.44)."""
+    NR = ANON | MAP_NORESERVE
+    ops = [mmap_op(0, 100 * G, RW, ANON), mmap_op(0, 100 * G, RW, NR), "munmap r1 " + hex(100 * G),
+           mmap_op(OB, 100 * G, PROT_READ, FIXED), f"mprotect {OB:#x} {100 * G:#x} 0x3",
+           f"munmap {OB:#x} {100 * G:#x}",
+           mmap_op(0, 100 * G, RW, MAP_SHARED | MAP_ANONYMOUS),
+           mmap_op(OB, G, RW, FIXED), f"mremap {OB:#x} {G:#x} {100 * G:#x} 0x1 0x0",
+           f"brk brk0+{100 * G:#x}", f"mremap {OB:#x} {G:#x} {4 * G:#x} 0x1 0x0",
+           f"munmap {OB:#x} {4 * G:#x}", mmap_op(0, 4 * G, RW, ANON)]
+    b = both(probes, ops)
+    for i in (0, 4, 6, 8):
+        assert b.kernel(i) == "-ENOMEM", (i, b.kernel(i))
+    assert b.k(1) and b.k(3) == OB and b.k(7) == OB and b.k(10) == OB and b.k(12)
+    assert b.k(9) == b.run.brk0
+    b.assert_model_agrees()
+
+
+def test_overcommit_knobs():
+    """The model's knobs: RAM + swap pages bound one request (a 512 MiB VM refuses 1 GiB, as
+    the QEMU recordings show on arm64), vm.overcommit_memory 1 never refuses, and a
+    MAP_FIXED that replaces accounted memory is charged only for what it adds."""
+    small = KernelConfig(totalram_pages=128 * 1024, total_swap_pages=64 * 1024)  # 512M + 256M
+    mm = fresh_address_space("x86_64", kconfig=small)
+    assert mm.mmap(0, G, RW, ANON) == Errno.ENOMEM
+    a = mm.mmap(0, 768 * MiB, RW, ANON)  # exactly RAM + swap: allowed
+    assert not isinstance(a, Errno)
+    assert mm.mmap(a, 768 * MiB + P, RW, FIXED) == a  # charged one page
+    assert mm.brk(mm.current_brk + G) == mm.current_brk
+    mm._check()
+    mm = fresh_address_space("x86_64", kconfig=attrs.evolve(small, overcommit_memory=1))
+    assert not isinstance(mm.mmap(0, 100 * G, RW, ANON), Errno)
     mm._check()

@@ -17,12 +17,14 @@ import pytest
 from simulator.host.elf import read_elf
 from simulator.kernel import events as ev
 from simulator.kernel.arch import get_profile
+from simulator.kernel.config import KernelConfig
 from simulator.kernel.exec import exec_layout
 from simulator.kernel.uapi import (
     MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE, MREMAP_DONTUNMAP, MREMAP_FIXED,
     MREMAP_MAYMOVE, PROT_READ, PROT_WRITE, Errno,
 )
 from simulator.units import MiB, PAGE_SIZE
+from strategies import fresh_address_space
 from test_rules_mmap import I686, X64, both, mmap_op, topdown_slot
 from test_rules_vma import FILL, VICTIM, at_map_count, ranges
 
@@ -161,6 +163,34 @@ def test_mremap_dontunmap(probes):
     assert ranges(b, 2) == [(B, B + 2 * P, "rw-p")]
     assert ranges(b, 3, lo=B - P) == [(B - P, B + 2 * P, "rw-p")]
     b.assert_model_agrees()
+
+
+def test_mremap_dontunmap_of_an_unfaulted_vma_merges_with_the_source(probes):
+    """mm/vma.c ``copy_vma``: a never-faulted anonymous VMA gets the new range's linear pgoff,
+    so a destination right above the source continues it and, on 6.18, merges into the very
+    VMA MREMAP_DONTUNMAP leaves behind: one VMA (Observed here on 6.18.44)::
+
+        B [2P r--, never touched]  -> mremap(B, 2P, 2P, MAYMOVE|DONTUNMAP|FIXED, B+2P)
+        6.18: [B, B+4P) r--p        6.12.118: [B, B+2P) and [B+2P, B+4P), two VMAs
+
+    Debian's 6.12.118 (``copy_vma(..., keep_source)``) clears ``vmg.prev``/``vmg.next`` when
+    they are the source: measured under QEMU on 32-bit arm and arm64 compat
+    (tests/data/qemu/arm-3g, aarch64-compat probe-s2-inf op 28), replayed here on the model
+    with ``version = "6.12"`` (versions.py ``dontunmap_keeps_source_apart``).
+    """
+    ops = [mmap_op(B, 2 * P, PROT_READ, FIXED),
+           mremap_op(B, 2 * P, 2 * P, MAYMOVE | MFIXED | DONTUNMAP, B + 2 * P)]
+    b = both(probes, ops)
+    assert b.k(1) == B + 2 * P
+    assert ranges(b, 1) == [(B, B + 4 * P, "r--p")]
+    b.assert_model_agrees()
+
+    mm = fresh_address_space("x86_64", kconfig=KernelConfig(version="6.12"))
+    assert mm.mmap(B, 2 * P, PROT_READ, FIXED) == B
+    assert mm.mremap(B, 2 * P, 2 * P, MAYMOVE | MFIXED | DONTUNMAP, B + 2 * P) == B + 2 * P
+    assert [(v.start, v.end) for v in mm.vmas_in(B, B + 4 * P)] == [(B, B + 2 * P),
+                                                                  (B + 2 * P, B + 4 * P)]
+    mm._check()
 
 
 def test_mremap_fixed_moves_several_vmas_with_their_holes(probes):

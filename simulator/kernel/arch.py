@@ -4,11 +4,11 @@ Policy is data. Every profile runs the same engine; they differ only in these va
 pyelftools serves ELFCLASS32 and ELFCLASS64 with one code path and a word size.
 
 Provenance. ``x86_64`` and ``i686`` (a 32-bit process on an x86_64 kernel) are checked against
-the real Linux 6.18 kernel this project is developed on (differential tests in tests/). The
-native i386 splits were measured on real Linux 6.12 kernels under QEMU (tools/qemu/record.py,
-replayed by tests/test_qemu_recordings.py). The other profiles are derived from the kernel
-source, and each profile's ``provenance`` says from which files; aarch64-39, aarch64-48
-and aarch64-compat have QEMU recordings too, with the differences still open listed there.
+the real Linux 6.18 kernel this project is developed on (differential tests in tests/). Every
+other profile, and x86_64 too, was measured on a real Linux 6.12.118 kernel of its
+architecture and split under QEMU (tools/qemu/record.py, replayed by
+tests/test_qemu_recordings.py); each profile's ``provenance`` says so. The values still name
+the kernel source they come from.
 """
 
 from __future__ import annotations
@@ -145,6 +145,16 @@ class Profile:
     #: glibc's MALLOC_ALIGNMENT for this userland: 16 (x86_64, i386, aarch64), 8 on 32-bit arm
     #: (measured on arm64 compat under QEMU: the DTV heap is a page smaller than on i386).
     malloc_alignment: int = 16
+    #: FIRST_USER_ADDRESS: the lowest address a user mapping may have. 0 (include/linux/
+    #: pgtable.h) except on 32-bit arm, 2 * PAGE_SIZE (arch/arm/include/asm/pgtable.h), where
+    #: ``arch_mmap_check`` refuses a MAP_FIXED below it (EINVAL) and the top-down search
+    #: stops at it (arch/arm/mm/mmap.c).
+    first_user_address: int = 0
+    #: CONFIG_ARCH_HAS_PKEYS: without it pkey_mprotect, pkey_alloc and pkey_free are
+    #: kernel/sys_ni.c stubs (ENOSYS). x86_64 kernels (X86_INTEL_MEMORY_PROTECTION_KEYS,
+    #: also for ia32 tasks) and arm64 (ARM64_POE, 6.12+) have it; native i386 and 32-bit arm
+    #: never (measured on arm under QEMU).
+    arch_has_pkeys: bool = True
 
     def task_limits(self, personality: Personality) -> TaskLimits:
         if self.limits_3gb is not None and personality & Personality.ADDR_LIMIT_3GB:
@@ -183,6 +193,18 @@ def _x86_limits(window: int, task_size: int, pie_base: int | None = None) -> Tas
     )
 
 
+#: The kernel release tools/qemu/record.py builds (Debian's linux-source-6.12).
+_QEMU = "6.12.118"
+
+
+def _measured(profile: Profile, version: str) -> Profile:
+    """A profile whose values a real kernel of its kind confirmed: tools/qemu/record.py booted
+    it under QEMU and tests/test_qemu_recordings.py replays what it did."""
+    return attrs.evolve(profile, provenance=(
+        f"measured on Linux {version} under QEMU (tests/data/qemu/{profile.name}.jsonl.gz, "
+        f"re-record with: python tools/qemu/record.py {profile.name})"))
+
+
 # DEFAULT_MAP_WINDOW = (1 << 47) - PAGE_SIZE; TASK_SIZE_MAX is the same with 4-level paging and
 # (1 << 56) - PAGE_SIZE with LA57. ELF_ET_DYN_BASE = DEFAULT_MAP_WINDOW / 3 * 2.
 _X86_WINDOW = (1 << 47) - PAGE_SIZE
@@ -191,7 +213,10 @@ _X86_PIE64 = _X86_WINDOW // 3 * 2
 X86_64 = Profile(
     name="x86_64",
     summary="64-bit process on an x86_64 kernel, 4-level paging (47-bit user space)",
-    provenance="checked against the real Linux 6.18 x86_64 kernel (tests/test_differential*.py)",
+    provenance=("checked against the real Linux 6.18 x86_64 kernel (tests/test_differential*.py); "
+                "measured on Linux 6.12.118 under QEMU too, with that version's rules "
+                "(tests/data/qemu/x86_64.jsonl.gz, re-record with: "
+                "python tools/qemu/record.py x86_64)"),
     kernel_bits=64,
     task_bits=64,
     limits=_x86_limits(_X86_WINDOW, _X86_WINDOW, _X86_PIE64),
@@ -210,7 +235,7 @@ X86_64 = Profile(
     gate=X86_VSYSCALL,
 )
 
-X86_64_5LEVEL = attrs.evolve(
+X86_64_5LEVEL = _measured(attrs.evolve(
     X86_64,
     name="x86_64-5level",
     summary="64-bit process on an x86_64 kernel with 5-level paging (56-bit; above 47 bits only on request)",
@@ -219,7 +244,7 @@ X86_64_5LEVEL = attrs.evolve(
         "arch/x86/mm/mmap.c mmap_address_hint_valid(), arch/x86/kernel/sys_x86_64.c"
     ),
     limits=_x86_limits(_X86_WINDOW, (1 << 56) - PAGE_SIZE, _X86_PIE64),
-)
+), _QEMU)
 
 # IA32_PAGE_OFFSET: 0xFFFFe000 (the top two pages are reserved), 0xc0000000 with ADDR_LIMIT_3GB.
 # COMPAT_ELF_ET_DYN_BASE = TASK_UNMAPPED_BASE + 16 MiB (fs/compat_binfmt_elf.c).
@@ -272,22 +297,15 @@ def _i386_native(name: str, page_offset: int, config: str) -> Profile:
         map_32bit=False,
         nonpie_base=0x08048000,
         specials=X86_VDSO,
+        arch_has_pkeys=False,  # X86_INTEL_MEMORY_PROTECTION_KEYS depends on X86_64
     )
 
 
-def _measured(profile: Profile, version: str) -> Profile:
-    """A profile whose values a real kernel of its kind confirmed: tools/qemu/record.py booted
-    it under QEMU and tests/test_qemu_recordings.py replays what it did."""
-    return attrs.evolve(profile, provenance=(
-        f"measured on Linux {version} under QEMU (tests/data/qemu/{profile.name}.jsonl.gz, "
-        f"re-record with: python tools/qemu/record.py {profile.name})"))
-
-
-I386_3G = _measured(_i386_native("i386-3g", 0xC0000000, "CONFIG_VMSPLIT_3G (3G/1G)"), "6.12")
-I386_3G_OPT = _measured(_i386_native("i386-3g-opt", 0xB0000000, "CONFIG_VMSPLIT_3G_OPT"), "6.12")
-I386_2G = _measured(_i386_native("i386-2g", 0x80000000, "CONFIG_VMSPLIT_2G (2G/2G)"), "6.12")
-I386_2G_OPT = _measured(_i386_native("i386-2g-opt", 0x78000000, "CONFIG_VMSPLIT_2G_OPT"), "6.12")
-I386_1G = _measured(_i386_native("i386-1g", 0x40000000, "CONFIG_VMSPLIT_1G (1G/3G)"), "6.12")
+I386_3G = _measured(_i386_native("i386-3g", 0xC0000000, "CONFIG_VMSPLIT_3G (3G/1G)"), _QEMU)
+I386_3G_OPT = _measured(_i386_native("i386-3g-opt", 0xB0000000, "CONFIG_VMSPLIT_3G_OPT"), _QEMU)
+I386_2G = _measured(_i386_native("i386-2g", 0x80000000, "CONFIG_VMSPLIT_2G (2G/2G)"), _QEMU)
+I386_2G_OPT = _measured(_i386_native("i386-2g-opt", 0x78000000, "CONFIG_VMSPLIT_2G_OPT"), _QEMU)
+I386_1G = _measured(_i386_native("i386-1g", 0x40000000, "CONFIG_VMSPLIT_1G (1G/3G)"), _QEMU)
 
 # --------------------------------------------------------------------------------------------
 # arm64 (mm/util.c layout, mm/mmap.c placement): arch/arm64/include/asm/{processor,elf}.h,
@@ -319,13 +337,15 @@ def _arm64(name: str, va_bits: int, task_bits_max: int, summary: str) -> Profile
     )
 
 
-AARCH64_39 = _arm64("aarch64-39", 39, 39, "64-bit process on arm64, 4 KiB pages, 39-bit VA (3 levels)")
-AARCH64_48 = _arm64("aarch64-48", 48, 48, "64-bit process on arm64, 4 KiB pages, 48-bit VA (4 levels)")
-AARCH64_52 = _arm64("aarch64-52", 52, 52, "64-bit process on arm64, 52-bit VA (LPA2); above 48 bits "
-                    "only when a hint asks")
+AARCH64_39 = _measured(_arm64("aarch64-39", 39, 39,
+                              "64-bit process on arm64, 4 KiB pages, 39-bit VA (3 levels)"), _QEMU)
+AARCH64_48 = _measured(_arm64("aarch64-48", 48, 48,
+                              "64-bit process on arm64, 4 KiB pages, 48-bit VA (4 levels)"), _QEMU)
+AARCH64_52 = _measured(_arm64("aarch64-52", 52, 52, "64-bit process on arm64, 52-bit VA (LPA2); "
+                              "above 48 bits only when a hint asks"), _QEMU)
 
 _AARCH32_TASK = 0x100000000 - PAGE_SIZE
-AARCH64_COMPAT = Profile(
+AARCH64_COMPAT = _measured(Profile(
     name="aarch64-compat",
     summary="32-bit (AArch32) process on an arm64 kernel: 4 GiB minus a page",
     provenance=("derived from source (no arm64 machine here): arch/arm64/include/asm/processor.h "
@@ -345,7 +365,7 @@ AARCH64_COMPAT = Profile(
         SpecialBlock((SpecialMapping("[sigpage]", 1, _VDSO_FLAGS),)),
     ),
     lsm_mmap_min_addr=32768,
-)
+), _QEMU)
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,12 +390,14 @@ def _arm(name: str, page_offset: int, config: str) -> Profile:
                                 SpecialMapping("[vdso]", 1, _VDSO_FLAGS)), sigpage_hint=True),),
         lsm_mmap_min_addr=32768,
         gate=GateArea("[vectors]", 0xFFFF0000, 0xFFFF1000, "r-xp"),
+        first_user_address=2 * PAGE_SIZE,
+        arch_has_pkeys=False,
     )
 
 
-ARM_3G = _arm("arm-3g", 0xC0000000, "CONFIG_VMSPLIT_3G")
-ARM_2G = _arm("arm-2g", 0x80000000, "CONFIG_VMSPLIT_2G")
-ARM_1G = _arm("arm-1g", 0x40000000, "CONFIG_VMSPLIT_1G")
+ARM_3G = _measured(_arm("arm-3g", 0xC0000000, "CONFIG_VMSPLIT_3G"), _QEMU)
+ARM_2G = _measured(_arm("arm-2g", 0x80000000, "CONFIG_VMSPLIT_2G"), _QEMU)
+ARM_1G = _measured(_arm("arm-1g", 0x40000000, "CONFIG_VMSPLIT_1G"), _QEMU)
 
 PROFILES: dict[str, Profile] = {
     p.name: p

@@ -20,6 +20,8 @@ def do_brk_flags(mm, prev: Vma | None, addr: int, length: int, vm_flags: int = 0
     if mm.map_count > mm.max_map_count:
         mm._map_count_exceeded("brk")
         return Errno.ENOMEM
+    if not mm.vm_enough_memory(length):
+        return Errno.ENOMEM
     new = Vma(addr, addr + length, vm_flags, addr >> PAGE_SHIFT)
     if prev is not None and prev.end == addr and mm.is_mergeable(prev, new):
         merged = prev._replace(end=addr + length)

@@ -83,6 +83,11 @@ class KernelConfig:
     mmap_rnd_compat_bits: int | None = None
     #: ``vm.overcommit_memory`` (2 makes MAP_NORESERVE count, mm/mmap.c do_mmap).
     overcommit_memory: int = 0
+    #: ``totalram_pages()`` and ``total_swap_pages``: with overcommit_memory 0 one accounted
+    #: request larger than their sum is ENOMEM (mm/util.c ``__vm_enough_memory``). The
+    #: reference machine's: MemTotal 24683792 kB = 6170948 pages, no swap.
+    totalram_pages: int = 6170948
+    total_swap_pages: int = 0
     #: The caller has CAP_SYS_RAWIO (root), so MAP_FIXED below mmap_min_addr is allowed.
     cap_sys_rawio: bool = True
     #: ``kernel.pid_max`` of the process's pid namespace (per namespace since 6.14):
@@ -104,6 +109,11 @@ class KernelConfig:
     #: reference machine's CPU has no ``pku`` in /proc/cpuinfo: pkey_alloc returns EINVAL and
     #: pkey_mprotect accepts only pkey -1 (arch/x86/include/asm/pkeys.h).
     pkeys: bool = False
+    #: CONFIG_KSM: without it MADV_MERGEABLE and MADV_UNMERGEABLE are EINVAL
+    #: (mm/madvise.c ``madvise_behavior_valid``). Distribution kernels have it.
+    ksm: bool = True
+    #: CONFIG_SWAP: without it MADV_WILLNEED on anonymous memory is EBADF.
+    swap: bool = True
     #: Kernel version whose rules apply (simulator/kernel/versions.py): "6.18" or "6.12".
     version: str = "6.18"
 

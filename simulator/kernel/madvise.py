@@ -28,6 +28,7 @@ from simulator.kernel.anon import anon_vma_prepare
 from simulator.kernel.pgtable import install_tables, populate, zap_range
 from simulator.kernel.merge import vma_modify
 from simulator.kernel.uapi import Errno
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.vma import (
     VM_DONTCOPY, VM_DONTDUMP, VM_DONTEXPAND, VM_HUGEPAGE, VM_HUGETLB, VM_IO, VM_LOCKED,
     VM_MAYBE_GUARD, VM_MAYSHARE, VM_MAYWRITE, VM_MERGEABLE, VM_MIXEDMAP, VM_NOHUGEPAGE,
@@ -175,7 +176,10 @@ def madvise_dontneed_free(mm, vma, start, end, advice):
 
 
 def madvise_willneed(mm, vma, start, end, advice):
-    """Read-ahead or swap-in: no refusal (CONFIG_SWAP)."""
+    """Read-ahead or swap-in: no refusal, except on anonymous memory of a kernel without
+    CONFIG_SWAP (``KernelConfig.swap``), where it is EBADF (measured under QEMU)."""
+    if vma.file is None and not mm.kconfig.swap:
+        return Errno.EBADF
     return None
 
 
@@ -246,14 +250,21 @@ _PAGE_ADVICE = {
     MADV_GUARD_REMOVE: madvise_guard_remove, MADV_COLLAPSE: madvise_collapse,
 }
 _THP_ADVICE = frozenset({MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE})
+_KSM_ADVICE = frozenset({MADV_MERGEABLE, MADV_UNMERGEABLE})
+_GUARD_ADVICE = frozenset({MADV_GUARD_INSTALL, MADV_GUARD_REMOVE})
 _POPULATE = frozenset({MADV_POPULATE_READ, MADV_POPULATE_WRITE})
 
 
 def madvise_behavior_valid(mm, advice: int) -> bool:
     """``madvise_behavior_valid`` for this machine's config: KSM and THP built in,
-    CONFIG_MEMORY_FAILURE off (MADV_HWPOISON and MADV_SOFT_OFFLINE are EINVAL, measured)."""
+    CONFIG_MEMORY_FAILURE off (MADV_HWPOISON and MADV_SOFT_OFFLINE are EINVAL, measured).
+    ``KernelConfig.thp``/``ksm`` turn those off; the guard advice came in 6.13."""
     if advice in _THP_ADVICE:
         return mm.kconfig.thp
+    if advice in _KSM_ADVICE:
+        return mm.kconfig.ksm
+    if advice in _GUARD_ADVICE and not kernel_rules(mm.kconfig.version).madvise_guard:
+        return False
     return advice in _FLAG_ADVICE or advice in _PAGE_ADVICE or advice in _POPULATE
 
 

@@ -12,6 +12,7 @@ Two VMAs are compatible when :meth:`AddressSpace.is_mergeable` says so.
 from __future__ import annotations
 
 from simulator.kernel.uapi import Errno
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.vma import VM_SPECIAL, VM_STICKY, Vma, make_vma
 from simulator.units import PAGE_SHIFT
 
@@ -25,6 +26,16 @@ def _with(vma: Vma, start: int, end: int, pgoff: int, anon_vma, flags: int | Non
 
 def _anon_compatible(a: Vma, b: Vma) -> bool:
     return a.anon_vma is None or b.anon_vma is None or a.anon_vma == b.anon_vma
+
+
+def _lends_anon(mm, source: Vma, target: Vma) -> bool:
+    """May ``source`` (the range being merged) merge into the neighbour ``target`` as far as
+    their anon_vmas go? 6.12's ``is_mergeable_anon_vma(vmg->anon_vma, target->anon_vma,
+    target)`` refuses when only the source has one (the target's empty anon_vma_chain is not
+    ``list_is_singular``); 6.18 takes it over (``dup_anon_vma``). versions.py
+    ``anon_vma_into_anonless``."""
+    return (source.anon_vma is None or target.anon_vma is not None
+            or kernel_rules(mm.kconfig.version).anon_vma_into_anonless)
 
 
 def _first_anon(*vmas: Vma) -> int | None:
@@ -50,16 +61,27 @@ def can_merge_remove_vma(vma: Vma) -> bool:
     return vma.file is None or vma.file.shm_id is None
 
 
-def vma_merge_new_range(mm, new: Vma) -> Vma:
+def vma_merge_new_range(mm, new: Vma, apart: Vma | None = None) -> Vma:
     """Insert the free range ``new`` covers, merged with ``prev`` and/or ``next`` if allowed.
 
     With both neighbours mergeable, ``prev`` and ``next`` must also agree with each other
     (``can_vma_merge_right``: their anon_vmas); otherwise only ``prev`` is extended.
-    Returns the VMA now covering the range.
+    ``apart`` is a VMA that must not be a merge partner (``copy_vma``'s ``keep_source``,
+    which clears ``vmg.prev``/``vmg.next`` when they are the source). Returns the VMA now
+    covering the range.
     """
     prev, nxt = mm._vmas.neighbours(new.start)
-    left = prev is not None and prev.end == new.start and mm.is_mergeable(prev, new)
-    right = nxt is not None and nxt.start == new.end and mm.is_mergeable(new, nxt)
+    if apart is not None:
+        if prev is not None and prev.start == apart.start:
+            prev = None
+            mm.unmerged_splits.add(new.start)  # left apart, though mergeable
+        if nxt is not None and nxt.start == apart.start:
+            nxt = None
+            mm.unmerged_splits.add(new.end)
+    left = (prev is not None and prev.end == new.start and mm.is_mergeable(prev, new)
+            and _lends_anon(mm, new, prev))
+    right = (nxt is not None and nxt.start == new.end and mm.is_mergeable(new, nxt)
+             and _lends_anon(mm, new, nxt))
     if left and right and not (_anon_compatible(prev, nxt) and can_merge_remove_vma(nxt)):
         right = False
     if left:
@@ -95,9 +117,10 @@ def vma_merge_existing_range(mm, prev: Vma | None, middle: Vma, start: int, end:
         return None
     rng = _with(middle, start, end, middle.pgoff_at(start), middle.anon_vma, flags)
     merge_left = (left_side and prev is not None and prev is not middle
-                  and mm.is_mergeable(prev, rng))
+                  and mm.is_mergeable(prev, rng) and _lends_anon(mm, rng, prev))
     nxt = mm.next_vma(middle) if right_side else None
-    merge_right = nxt is not None and mm.is_mergeable(rng, nxt)
+    merge_right = (nxt is not None and mm.is_mergeable(rng, nxt)
+                   and _lends_anon(mm, rng, nxt))
     if merge_left and merge_right and not _anon_compatible(prev, nxt):
         merge_right = False
     if not (merge_left or merge_right):

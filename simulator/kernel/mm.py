@@ -25,6 +25,7 @@ from simulator.kernel.resource import RLIMIT_DATA, RLIMIT_STACK, Rlimits
 from simulator.kernel.gaps import GapIndex
 from simulator.kernel.procfs import format_maps_line
 from simulator.kernel.uapi import Errno
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.vmalist import VmaList
 from simulator.kernel.vma import (
     VM_GROWSDOWN, VM_SHADOW_STACK, VM_SHARED, VM_SPECIAL, VM_STICKY, VM_WRITE, Vma, make_vma,
@@ -340,6 +341,18 @@ class AddressSpace:
         # the ignore_rlimit_data boot option the mapping is refused.
         return limit[0] == 0 and pages <= limit[1] >> PAGE_SHIFT
 
+    def vm_enough_memory(self, nbytes: int) -> bool:
+        """mm/util.c ``__vm_enough_memory`` (``security_vm_enough_memory_mm``): may ``nbytes``
+        more be committed? vm.overcommit_memory 0 (OVERCOMMIT_GUESS) refuses one request
+        larger than RAM + swap (``KernelConfig.totalram_pages + total_swap_pages``), whatever
+        is already committed; 1 never refuses; 2's limit counts every process's commitment
+        (Committed_AS) and is not modelled. Callers charge VM_ACCOUNT memory: mmap of private
+        writable or shared anonymous memory, brk, mprotect to writable, mremap growth. O(1)."""
+        if self.kconfig.overcommit_memory != 0:
+            return True
+        pages = nbytes >> PAGE_SHIFT
+        return pages <= self.kconfig.totalram_pages + self.kconfig.total_swap_pages
+
     def data_vm(self) -> int:
         """``mm->data_vm`` in bytes: VMAs that are private, writable and not a stack
         (``is_data_mapping``). O(n)."""
@@ -504,19 +517,22 @@ class AddressSpace:
 
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int):
         """pkey_mprotect(2): 0 or an Errno. See :mod:`simulator.kernel.pkeys`."""
-        result = _do_mprotect_pkey(self, addr, length, prot, pkey)
+        result = (_do_mprotect_pkey(self, addr, length, prot, pkey)
+                  if self.profile.arch_has_pkeys else Errno.ENOSYS)  # no pkey syscalls
         self.calls += 1
         return result
 
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0):
         """pkey_alloc(2): a key or an Errno."""
-        result = _pkeys.sys_pkey_alloc(self, flags, access_rights)
+        result = (_pkeys.sys_pkey_alloc(self, flags, access_rights)
+                  if self.profile.arch_has_pkeys else Errno.ENOSYS)
         self.calls += 1
         return result
 
     def pkey_free(self, pkey: int):
         """pkey_free(2): 0 or an Errno."""
-        result = _pkeys.sys_pkey_free(self, pkey)
+        result = (_pkeys.sys_pkey_free(self, pkey)
+                  if self.profile.arch_has_pkeys else Errno.ENOSYS)
         self.calls += 1
         return result
 
@@ -572,7 +588,11 @@ class AddressSpace:
                 left_split = vma.start in self.unmerged_splits
                 # Pieces of a SysV shm attach are only merged where no VMA is deleted.
                 shm_piece = vma.file is not None and vma.file.shm_id is not None
-                assert (both_stacks or heap_floor or left_split or shm_piece
+                # 6.12: an anon_vma is not lent to a neighbour without one (merge.py
+                # _lends_anon), so such a pair may stay apart.
+                anon_apart = ((prev.anon_vma is None) != (vma.anon_vma is None)
+                              and not kernel_rules(self.kconfig.version).anon_vma_into_anonless)
+                assert (both_stacks or heap_floor or left_split or shm_piece or anon_apart
                         or not self.is_mergeable(prev, vma)), \
                     f"unmerged neighbours {prev} {vma}"
             prev = vma

@@ -223,6 +223,17 @@ def mmap_region(mm, file: FileRef | None, addr: int, length: int, vm_flags: int,
     # mappings, but the splits the gather made stay (vms_abort_munmap_vmas).
     if not mm.may_expand_vm(added, vm_flags):
         return Errno.ENOMEM
+    # The overcommit check charges what the mapping adds to the commitment: a private
+    # writable mapping, less the accounted memory it replaces; shared anonymous memory
+    # (shmem_zero_setup -> shmem_acct_size) all of it, unless MAP_NORESERVE.
+    if accountable_mapping(file, vm_flags):
+        charged = length - sum(v.end - v.start for v in gathered if v.flags & VM_ACCOUNT) \
+            if destroyed else length
+        if charged and not mm.vm_enough_memory(charged):
+            return Errno.ENOMEM
+    elif (vm_flags & (VM_SHARED | VM_NORESERVE) == VM_SHARED
+          and (file is None or file.zero_device) and not mm.vm_enough_memory(length)):
+        return Errno.ENOMEM
     if destroyed:
         for vma in gathered:
             mm._remove(vma)

@@ -32,6 +32,8 @@ def mprotect_fixup(mm, vma: Vma, prev: Vma | None, start: int, end: int,
         if not mm.may_expand_vm(end - start, newflags) and mm.may_expand_vm(end - start, oldflags):
             return Errno.ENOMEM
         if not oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE):
+            if not mm.vm_enough_memory(end - start):
+                return Errno.ENOMEM
             newflags |= VM_ACCOUNT
     elif oldflags & VM_ACCOUNT and vma.is_anonymous and vma.anon_vma is None:
         newflags &= ~VM_ACCOUNT

@@ -25,8 +25,8 @@ from simulator.kernel.uapi import MAP_FIXED, MAP_SHARED, MREMAP_DONTUNMAP, MREMA
     MREMAP_MAYMOVE, Errno
 from simulator.kernel.unmapped_area import get_unmapped_area
 from simulator.kernel.vma import (
-    VM_DONTEXPAND, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_PFNMAP, VM_SEALED, VM_SHARED,
-    VM_SPECIAL, Vma,
+    VM_ACCOUNT, VM_DONTEXPAND, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_PFNMAP, VM_SEALED,
+    VM_SHARED, VM_SPECIAL, Vma,
 )
 from simulator.units import PAGE_MASK, PAGE_SHIFT, page_align
 
@@ -60,10 +60,16 @@ def sys_mremap(mm, addr: int, old_len: int, new_len: int, flags: int, new_addr: 
     vma = mm.vma_at(req.addr)
     if (vma is not None and req.flags & MREMAP_FIXED
             and kernel_rules(mm.kconfig.version).mremap_unmaps_destination_first):
-        # 6.12 mremap_to: do_munmap(new_addr, new_len) before vma_to_resize checks the source
+        # 6.12 mremap_to: do_munmap(new_addr, new_len), and for a shrinking move the tail's
+        # do_munmap(addr + new_len, old_len - new_len), before vma_to_resize checks the source
         err = unmap_range(mm, req.new_addr, req.new_addr + req.new_len)
         if isinstance(err, Errno):
             return err
+        if req.old_len > req.new_len:
+            err = sys_munmap(mm, req.addr + req.new_len, req.old_len - req.new_len)
+            if isinstance(err, Errno):
+                return err
+            req.old_len = req.new_len
         vma = mm.vma_at(req.addr)
     err = check_prep_vma(mm, req, vma)
     if err is not None:
@@ -143,6 +149,8 @@ def mremap_at(mm, req: _Request, vma: Vma):
     if vma.end - req.addr == req.old_len and vma_expandable(mm, vma, delta):
         if vma.flags & VM_SPECIAL:
             return Errno.ENOMEM
+        if vma.flags & VM_ACCOUNT and not mm.vm_enough_memory(delta):
+            return Errno.ENOMEM  # the overcommit check, even with MREMAP_MAYMOVE
         extension = vma._replace(start=vma.end, end=vma.end + delta,
                                  pgoff=vma.pgoff + vma.pages)
         vma_merge_new_range(mm, extension)
@@ -203,13 +211,21 @@ def move_vma(mm, req: _Request, vma: Vma, new_addr: int, pgoff: int):
     if mm.map_count >= mm.max_map_count - 3:
         mm._map_count_exceeded("mremap")
         return Errno.ENOMEM
+    # The overcommit check charges the growth (MREMAP_DONTUNMAP: all of the new range).
+    to_account = req.new_len if req.flags & MREMAP_DONTUNMAP else req.new_len - req.old_len
+    if vma.flags & VM_ACCOUNT and to_account > 0 and not mm.vm_enough_memory(to_account):
+        return Errno.ENOMEM
+    apart = None
     if vma.is_anonymous and vma.anon_vma is None:
         pgoff = new_addr >> PAGE_SHIFT  # never written: re-linearised like a fresh mmap
+        if (req.flags & MREMAP_DONTUNMAP
+                and kernel_rules(mm.kconfig.version).dontunmap_keeps_source_apart):
+            apart = vma
     copy = vma._replace(start=new_addr, end=new_addr + req.new_len, pgoff=pgoff)
     # move_page_tables: guard markers go with the pages (also with MREMAP_DONTUNMAP).
     moved = {p - req.addr + new_addr for p in mm.guard_pages
              if req.addr <= p < req.addr + min(req.old_len, req.new_len)}
-    vma_merge_new_range(mm, copy)
+    vma_merge_new_range(mm, copy, apart)
     move_page_tables(mm, req.addr, new_addr, min(req.old_len, req.new_len))
     if req.flags & MREMAP_DONTUNMAP:
         old = mm.vma_at(req.addr)

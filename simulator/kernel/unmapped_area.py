@@ -250,10 +250,6 @@ def generic_get_unmapped_area(mm, file, addr, length, pgoff, flags, vm_flags):
 # ---------------------------------------------------------------------------------------------
 # 32-bit arm: arch/arm/mm/mmap.c (caches assumed non-aliasing, as on ARMv7: no colouring)
 
-#: include/asm-generic/pgtable.h on arm: FIRST_USER_ADDRESS = 2 * PAGE_SIZE.
-ARM_FIRST_USER_ADDRESS = 2 * PAGE_SIZE
-
-
 def _arm_hint_ok(mm, addr: int, length: int) -> bool:
     """arm's hint test: under TASK_SIZE and clear of the next VMA's guard gap (no
     mmap_min_addr or prev test)."""
@@ -271,7 +267,7 @@ def arm_get_unmapped_area_topdown(mm, file, addr, length, pgoff, flags, vm_flags
         addr = page_align(addr)
         if _arm_hint_ok(mm, addr, length):
             return addr
-    info = UnmappedAreaInfo(length=length, low_limit=ARM_FIRST_USER_ADDRESS,
+    info = UnmappedAreaInfo(length=length, low_limit=mm.profile.first_user_address,
                             high_limit=mm.mmap_base, topdown=True, align_offset=pgoff << PAGE_SHIFT)
     found = vm_unmapped_area(mm, info)
     if not isinstance(found, Errno):
@@ -364,7 +360,12 @@ def get_unmapped_area(mm, file: FileRef | None, addr: int, length: int, pgoff: i
     without a hint (length a multiple of PMD_SIZE) take the THP path; shared anonymous memory
     takes shmem's (plain, with shmem THP off). Then: no mapping may end above TASK_SIZE, and
     the address must be page-aligned (this is where an unaligned MAP_FIXED gets EINVAL).
+    First of all, ``arch_mmap_check``: on 32-bit arm (arch/arm/include/uapi/asm/mman.h) a
+    MAP_FIXED address below FIRST_USER_ADDRESS (the profile's ``first_user_address``) is
+    EINVAL, for mmap, mremap to a fixed address, shmat and brk alike.
     """
+    if flags & MAP_FIXED and addr < mm.profile.first_user_address:
+        return Errno.EINVAL
     if length > mm.task_size:
         return Errno.ENOMEM
     if file is not None and file.zero_device and flags & MAP_SHARED:

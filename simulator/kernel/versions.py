@@ -29,10 +29,23 @@ class KernelRules:
     #: maps it wherever mmap puts it, unmaps it and maps it again at that address aligned down
     #: to its p_align; 6.18 takes mmap's address as it is.
     static_pie_probe_alignment: bool = False
-    #: mm/mremap.c ``mremap_to`` with MREMAP_FIXED: 6.12 unmaps the destination before
-    #: ``vma_to_resize`` checks the source range (so a failing call still unmaps it); 6.18
-    #: checks the source first.
+    #: mm/mremap.c ``mremap_to`` with MREMAP_FIXED: 6.12 unmaps the destination, and for a
+    #: shrinking move the source's tail, before ``vma_to_resize`` checks the source range
+    #: (so a failing call still unmaps them); 6.18 checks the source first.
     mremap_unmaps_destination_first: bool = False
+    #: mm/vma.c ``copy_vma(..., keep_source)`` under MREMAP_DONTUNMAP of a never-faulted
+    #: anonymous VMA: Debian's 6.12.118 will not merge the moved range into the source VMA
+    #: it leaves behind (two VMAs, measured under QEMU on arm and arm64 compat); this host's
+    #: 6.18.44 merges them into one (measured: tests/test_rules_mremap_brk.py).
+    dontunmap_keeps_source_apart: bool = False
+    #: mm/madvise.c: MADV_GUARD_INSTALL and MADV_GUARD_REMOVE (102, 103) came in 6.13; 6.12's
+    #: ``madvise_behavior_valid`` refuses them (EINVAL, measured under QEMU).
+    madvise_guard: bool = True
+    #: mm/vma.c ``is_mergeable_anon_vma``: may a range that has an anon_vma merge into a
+    #: neighbour that has none? 6.18 (measured here) dups it into the neighbour; 6.12 refuses
+    #: (the neighbour's empty anon_vma_chain is not ``list_is_singular``), so e.g. munlock of
+    #: the faulted-in first half of a VMA leaves two VMAs (measured under QEMU on arm).
+    anon_vma_into_anonless: bool = True
 
     def specials_for(self, blocks: tuple[SpecialBlock, ...]) -> tuple[SpecialBlock, ...]:
         for newest, here in self.specials:
@@ -72,7 +85,9 @@ RULES: dict[str, KernelRules] = {
                                           (AARCH64_COMPAT.specials, _ARM64_COMPAT_6_12),
                                           (ARM_3G.specials, _ARM_6_12)),
                         mremap_vma_before_new_addr=True, static_pie_probe_alignment=True,
-                        mremap_unmaps_destination_first=True),
+                        mremap_unmaps_destination_first=True,
+                        dontunmap_keeps_source_apart=True, madvise_guard=False,
+                        anon_vma_into_anonless=False),
 }
 
 

@@ -273,11 +273,12 @@ KERNEL_KEYS = {
     "legacy_va_layout": _int(0, 1), "randomize_va_space": _int(0, 2),
     "max_map_count": _int(1, 1 << 31), "thp": _bool, "mmap_rnd_bits": _int(0, 40),
     "mmap_rnd_compat_bits": _int(0, 40), "overcommit_memory": _int(0, 2), "cap_sys_rawio": _bool,
+    "totalram_pages": _int(1, 1 << 52), "total_swap_pages": _int(0, 1 << 52),
     # Task limits (kernel/fork.c copy_process): kernel/pid.c pid_max_min .. PID_MAX_LIMIT,
     # MIN_THREADS .. MAX_THREADS, any pids.max, tasks already running.
     "pid_max": _int(301, 4 * 1024 * 1024), "threads_max": _int(20, 0x3FFFFFFF),
     "pids_max": _int(0, 1 << 62), "tasks": _int(0, 4 * 1024 * 1024),
-    "pkeys": _bool,
+    "pkeys": _bool, "ksm": _bool, "swap": _bool,
     "version": _choice(*KERNEL_VERSIONS),
 }
 GLIBC_KEYS = {

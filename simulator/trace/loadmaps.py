@@ -155,13 +155,18 @@ def address_space_from_maps(entries: tuple[MapsEntry, ...], profile: Profile, *,
                   anon_name=anon_name)
         private_written = (assume_written and flags & (VM_WRITE | VM_SHARED) == VM_WRITE
                            and special is None)
+        prev = vmas[-1] if vmas else None
+        # The heap right after the executable's anonymous bss (brk never merges them) shares
+        # its anon_vma once both are written (mm/rmap.c find_mergeable_anon_vma looks at both
+        # neighbours), so mprotect or mlock over both merges them (measured under QEMU).
+        heap_on_bss = (entry.name == "[heap]" and prev is not None and prev.end == vma.start
+                       and prev.file is None and prev.special is None and prev.flags == flags)
         if private_written or entry.name == "[stack]":
-            prev = vmas[-1] if vmas else None
             shared = (prev is not None and prev.end == vma.start and prev.file is file
                       and prev.anon_vma is not None
                       and prev.pgoff + prev.pages == vma.pgoff)
             vma = vma._replace(anon_vma=prev.anon_vma if shared else new_anon_vma_id())
-        if vmas and mm.is_mergeable(vmas[-1], vma):
+        if vmas and mm.is_mergeable(vmas[-1], vma) and not heap_on_bss:
             vmas[-1] = vmas[-1]._replace(nomerge=next(_nomerge_ids))
             vma = vma._replace(nomerge=next(_nomerge_ids))
         vmas.append(vma)

@@ -9,7 +9,8 @@ tests/test_qemu_recordings.py replays on the model in CI (no QEMU needed there).
 
 The guest runs
   * the kernel probe (tests/probe/probe.c) on random sequences from tests/probe_ops.py,
-    for several RLIMIT_STACK values: every call's result and /proc/self/maps after it;
+    for several RLIMIT_STACK values: every call's result and /proc/self/maps after it, and
+    the profile's fixed ``hint_ops`` script if it has one (hints above 2^47 or 2^48);
   * a maps printer (tools/qemu/maps.c) built PIE, non-PIE, static and static-PIE: the
     layout exec leaves, per RLIMIT_STACK;
   * the thread counter (tests/probe/thrcount.c), PIE and non-PIE: threads until
@@ -246,8 +247,10 @@ def rl(value) -> str:
     return INF if value == INF else str(value)
 
 
-def make_plan(bits: int, kinds: list[str]) -> tuple[list[str], dict[str, bytes], dict[str, dict]]:
-    """Plan lines for /init, extra files (probe scripts), and what each RUN tag is."""
+def make_plan(bits: int, kinds: list[str], hint_ops: list[str] = ()) -> tuple[
+        list[str], dict[str, bytes], dict[str, dict]]:
+    """Plan lines for /init, extra files (probe scripts), and what each RUN tag is.
+    ``hint_ops`` (the profile's, if any) is one more probe script, run as is."""
     lines = ["CAT /proc/version", "CAT /proc/sys/kernel/threads-max",
              "CAT /proc/sys/vm/mmap_min_addr", "CAT /proc/sys/vm/overcommit_memory",
              "CAT /proc/sys/kernel/randomize_va_space", "CAT /proc/meminfo", "CAT /proc/cmdline"]
@@ -263,6 +266,13 @@ def make_plan(bits: int, kinds: list[str]) -> tuple[list[str], dict[str, bytes],
             tags[tag] = {"kind": "probe", "seed": seed, "rlimit_stack": rl(limit), "ops": ops}
             lines.append(f"RUN {tag} {rl(limit)} /bin/probe /scripts/{tag} "
                          + " ".join(p for p, _ in SCRATCH))
+    if hint_ops:
+        tag = f"probe-hints-{rl(PROBE_RLIMITS[0])}"
+        extra[f"/scripts/{tag}"] = "".join(op + "\n" for op in hint_ops).encode()
+        tags[tag] = {"kind": "probe", "seed": 0, "rlimit_stack": rl(PROBE_RLIMITS[0]),
+                     "ops": list(hint_ops)}
+        lines.append(f"RUN {tag} {rl(PROBE_RLIMITS[0])} /bin/probe /scripts/{tag} "
+                     + " ".join(p for p, _ in SCRATCH))
     for kind in kinds:
         for limit in EXEC_RLIMITS:
             tag = f"exec-{kind}-{rl(limit)}"
@@ -329,8 +339,10 @@ def parse_console(lines: list[str]) -> tuple[dict[str, str], dict[str, tuple], d
 def normalize_shmem_inodes(prun):
     """Renumber shmem inodes 1, 2, 3... in order of first appearance, as
     kernel_probe.normalize_shmem_inodes does on the host, keeping the kernel's own column
-    padding (which is narrower on a 32-bit kernel)."""
-    numbering: dict[str, str] = {}
+    padding (which is narrower on a 32-bit kernel). A SysV segment's inode is its shm id
+    (ipc/shm.c newseg), which in a fresh VM is small and may equal a /dev/zero inode: the
+    numbering tells the two kinds apart."""
+    numbering: dict[tuple[str, str], str] = {}
 
     def fix(text):
         if text is None or not any(p in text for p in kernel_probe._SHMEM_PATHS):
@@ -340,7 +352,8 @@ def normalize_shmem_inodes(prun):
             m = kernel_probe._INODE_LINE_RE.match(line)
             if m and m.group(4).startswith(kernel_probe._SHMEM_PATHS):
                 column = len(m.group(1)) + len(m.group(2)) + len(m.group(3))
-                head = m.group(1) + numbering.setdefault(m.group(2), str(len(numbering) + 1))
+                key = ("/SYSV" if m.group(4).startswith("/SYSV") else "shmem", m.group(2))
+                head = m.group(1) + numbering.setdefault(key, str(len(numbering) + 1))
                 line = head + " " * max(1, column - len(head)) + m.group(4)
             out.append(line)
         return "\n".join(out)
@@ -365,13 +378,24 @@ def exec_strings(argv: list[str], env: dict[str, str]) -> int:
             + sum(len(a) + 1 for a in argv))
 
 
+def meminfo(text: str, key: str) -> str:
+    """One /proc/meminfo value ("509956 kB"; "0 kB" when the kernel has no such line, as
+    SwapTotal without CONFIG_SWAP)."""
+    for line in text.splitlines():
+        if line.startswith(key + ":"):
+            return line.split(":", 1)[1].strip()
+    return "0 kB"
+
+
 def records(profile: str, cats, stats, runs, tags, config, frag, command, qemu,
             files: dict[str, Path]) -> list[dict]:
     keys = sorted({opt.split()[1] if opt.startswith("# ") else opt.split("=")[0] for opt in frag}
                   | {"CONFIG_PAGE_OFFSET", "CONFIG_ARM64_VA_BITS", "CONFIG_PGTABLE_LEVELS",
                      "CONFIG_X86_5LEVEL", "CONFIG_HIGHMEM", "CONFIG_TRANSPARENT_HUGEPAGE",
                      "CONFIG_LSM_MMAP_MIN_ADDR", "CONFIG_DEFAULT_MMAP_MIN_ADDR",
-                     "CONFIG_ARCH_MMAP_RND_BITS", "CONFIG_COMPAT_BRK", "CONFIG_SMP"})
+                     "CONFIG_ARCH_MMAP_RND_BITS", "CONFIG_COMPAT_BRK", "CONFIG_SMP",
+                     "CONFIG_KSM", "CONFIG_ARCH_HAS_PKEYS", "CONFIG_SWAP",
+                     "CONFIG_X86_VSYSCALL_EMULATION"})
     version = cats["/proc/version"].strip()
     out = [{
         "kind": "meta", "profile": profile, "version": version,
@@ -381,7 +405,8 @@ def records(profile: str, cats, stats, runs, tags, config, frag, command, qemu,
         "mmap_min_addr": int(cats["/proc/sys/vm/mmap_min_addr"]),
         "overcommit_memory": int(cats["/proc/sys/vm/overcommit_memory"]),
         "randomize_va_space": int(cats["/proc/sys/kernel/randomize_va_space"]),
-        "mem_total": cats["/proc/meminfo"].splitlines()[0].split(":")[1].strip(),
+        "mem_total": meminfo(cats["/proc/meminfo"], "MemTotal"),
+        "swap_total": meminfo(cats["/proc/meminfo"], "SwapTotal"),
         "cmdline": cats["/proc/cmdline"].strip(),
         "command": command, "qemu": qemu,
         "env": dict(kernel_probe.DEFAULT_ENV, VASIM_PROBE_SMAPS="0"),
@@ -435,7 +460,8 @@ def main(argv=None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     files = build_programs(arch, work)
-    plan, extra, tags = make_plan(arch["bits"], exec_kinds(arch))
+    plan, extra, tags = make_plan(arch["bits"], exec_kinds(arch),
+                                  profiles["profile"][name].get("hint_ops", []))
     extra["/plan"] = "".join(line + "\n" for line in plan).encode()
     cpio = work / "initramfs.cpio"
     cpio.write_bytes(initramfs(files, extra))
