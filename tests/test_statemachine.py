@@ -176,11 +176,16 @@ def compare_search(mm, info) -> None:
 class AddressSpaceMachine(RuleBasedStateMachine):
 
     @initialize(layout=layouts(), rlimit=rlimit_stacks(),
-                max_map_count=st.sampled_from((DEFAULT_MAX, DEFAULT_MAX) + SMALL_MAX))
-    def exec_fresh(self, layout, rlimit, max_map_count):
+                max_map_count=st.sampled_from((DEFAULT_MAX, DEFAULT_MAX) + SMALL_MAX),
+                overcommit=st.sampled_from((0, 1)))
+    def exec_fresh(self, layout, rlimit, max_map_count, overcommit):
         name, personality = layout
+        # vm.overcommit_memory 1 lets brk grow across a 64-bit layout's terabytes to the next
+        # mapping, so the guard-gap rule there is reached; 0 (the default) refuses a charge
+        # larger than RAM + swap first (brk's oracle below).
         self.mm = fresh_address_space(name, personality, rlimit,
-                                      KernelConfig(max_map_count=max_map_count))
+                                      KernelConfig(max_map_count=max_map_count,
+                                                   overcommit_memory=overcommit))
         #: Splits left by calls refused at a special mapping (vms_abort_munmap_vmas keeps
         #: them): the kernel's ``map_count <= max_map_count + 1`` holds after every call that
         #: succeeds, and such a refusal may add one more past it (measured: EINVAL at [vvar]).
@@ -671,7 +676,12 @@ class AddressSpaceMachine(RuleBasedStateMachine):
                 splits_inside_one(vmas, newbrk, oldbrk) and mc >= mm.max_map_count)
         else:  # grow: room for one more page, and the guard gap below a growsdown next VMA
             nxt = [v for v in vmas if v.end > oldbrk]
-            ok = (newbrk <= mm.task_size and mc <= mm.max_map_count
+            # mm/util.c __vm_enough_memory, OVERCOMMIT_GUESS: one charge of more pages than
+            # RAM + swap is refused (checked on this kernel by tests/test_rules_mmap.py).
+            kc = mm.kconfig
+            commit_ok = (kc.overcommit_memory != 0
+                         or (newbrk - oldbrk) // P <= kc.totalram_pages + kc.total_swap_pages)
+            ok = (newbrk <= mm.task_size and mc <= mm.max_map_count and commit_ok
                   and not (nxt and newbrk + P > start_gap(mm, nxt[0])))
         if not ok:
             assert result == old
