@@ -36,6 +36,12 @@ DATA = Path(__file__).parent / "data" / "qemu"
 RECORDINGS = sorted(DATA.glob("*.jsonl.gz"))
 
 
+def stem(path: Path) -> str:
+    """PROFILE, or PROFILE@VERSION for a recording of another kernel source version
+    (``record.py PROFILE --source VERSION``)."""
+    return path.name.removesuffix(".jsonl.gz")
+
+
 def load(path: Path) -> list[dict]:
     with gzip.open(path, "rt") as f:
         return [json.loads(line) for line in f]
@@ -61,7 +67,7 @@ def cases(kind: str):
     for path in RECORDINGS:
         for i, rec in enumerate(records(path)):
             if rec["kind"] == kind:
-                key = f"{path.name.split('.')[0]}:{rec['tag']}"
+                key = f"{stem(path)}:{rec['tag']}"
                 marks = ([pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[key])]
                          if key in KNOWN_DIFFERENCES else [])
                 out.append(pytest.param(path, i, id=key, marks=marks))
@@ -121,7 +127,8 @@ def test_there_are_recordings():
         meta = records(path)[0]
         assert meta["kind"] == "meta"
         get_profile(meta["profile"])  # a profile of that name exists
-        assert path.name == f"{meta['profile']}.jsonl.gz"
+        version = ".".join(meta["release"].split(".")[:2])
+        assert stem(path) in (meta["profile"], f"{meta['profile']}@{version}")
         assert "norandmaps" in meta["cmdline"] and meta["randomize_va_space"] == 0
         kinds = {r["kind"] for r in records(path)}
         assert {"probe", "exec", "threads"} <= kinds
@@ -133,7 +140,9 @@ def test_provenance_says_which_profiles_were_measured():
     known difference listed in KNOWN_DIFFERENCES."""
     from simulator.kernel.arch import PROFILES
 
-    recorded = {records(p)[0]["profile"]: records(p)[0]["release"] for p in RECORDINGS}
+    # a profile's provenance names its default-source recording (PROFILE.jsonl.gz)
+    recorded = {records(p)[0]["profile"]: records(p)[0]["release"] for p in RECORDINGS
+                if "@" not in stem(p)}
     for name, profile in PROFILES.items():
         if name not in recorded:
             assert "under QEMU" not in profile.provenance, name
