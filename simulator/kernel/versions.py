@@ -55,6 +55,11 @@ class KernelRules:
     #: mm/mmap.c ``do_mmap``: MAP_DROPPABLE (map type 0x08) came in 6.11; 6.1's switch on
     #: ``flags & MAP_TYPE`` refuses it (EINVAL).
     map_droppable: bool = True
+    #: Two adjacent [heap] VMAs the model would merge (``AddressSpace._check`` allows them):
+    #: Debian's 6.1.192 starts the static probe with its heap as [A, B) and [B, C) (measured
+    #: under QEMU, x86_64@6.1); later brk calls merge as in 6.12. Where the split comes from
+    #: (glibc's early sbrk against the 6.1 maple-tree ``brk``) is not modelled.
+    heap_may_be_split: bool = False
 
     def specials_for(self, blocks: tuple[SpecialBlock, ...]) -> tuple[SpecialBlock, ...]:
         for newest, here in self.specials:
@@ -87,6 +92,13 @@ _X86_VDSO_6_12 = (SpecialBlock((
     SpecialMapping("[vdso]", 2, _VDSO_FLAGS),
 )),)
 
+#: x86 on 6.1: [vvar] 4 pages as 6.12, [vdso] 1 page (measured, x86_64@6.1; the vDSO text
+#: size is build-specific).
+_X86_VDSO_6_1 = (SpecialBlock((
+    SpecialMapping("[vvar]", 4, _VVAR_FLAGS),
+    SpecialMapping("[vdso]", 1, _VDSO_FLAGS),
+)),)
+
 RULES: dict[str, KernelRules] = {
     "6.18": KernelRules("6.18"),
     "6.12": KernelRules("6.12", specials=((X86_VDSO, _X86_VDSO_6_12),
@@ -99,14 +111,14 @@ RULES: dict[str, KernelRules] = {
                         anon_vma_into_anonless=False),
     # Debian 12's 6.1.192, read from its source (linux-source-6.1) and recorded under QEMU
     # (tests/data/qemu/x86_64@6.1.jsonl.gz): x86 vdso-layout.lds.S has [vvar] 4 pages as in
-    # 6.12; mremap looks the VMA up (vma_lookup, EFAULT) before mremap_to checks new_addr and
+    # 6.12 (its [vdso] text is 1 page); mremap looks the VMA up (vma_lookup, EFAULT) before mremap_to checks new_addr and
     # unmaps the destination before vma_to_resize; is_mergeable_anon_vma as in 6.12;
     # load_elf_binary probes a static PIE's address (elf_load, vm_munmap, align) as 6.12.
-    "6.1": KernelRules("6.1", specials=((X86_VDSO, _X86_VDSO_6_12),),
+    "6.1": KernelRules("6.1", specials=((X86_VDSO, _X86_VDSO_6_1),),
                        mremap_vma_before_new_addr=True, mremap_unmaps_destination_first=True,
                        static_pie_probe_alignment=True, dontunmap_keeps_source_apart=True, madvise_guard=False,
                        anon_vma_into_anonless=False, anon_thp_alignment=False, mseal=False,
-                       map_droppable=False),
+                       map_droppable=False, heap_may_be_split=True),
 }
 
 
