@@ -21,6 +21,8 @@ Host requirements (Debian 12; none of them removes gcc-multilib, check with apt-
   libc6-dev-i386 (i386), clang lld llvm libc6-dev-arm64-cross libgcc-12-dev-arm64-cross
   (arm64). Never the gcc-*-linux-gnu cross compilers: they remove gcc-multilib.
 Builds are cached in ~/.cache/vasim-qemu (override with VASIM_QEMU_CACHE).
+``--source 6.1`` builds Debian 12's linux-source-6.1 instead (build/PROFILE@6.1) and writes
+tests/data/qemu/PROFILE@6.1.jsonl.gz (recorded: x86_64@6.1).
 """
 
 from __future__ import annotations
