@@ -56,27 +56,17 @@ def records(path: Path) -> list[dict]:
     return _CACHE[path]
 
 
-#: x86_64@6.1 thread counts: the final maps differ at the heap.
+#: x86_64@6.1 thread runs: the counts match, the final maps differ at the heap.
 _BSS_HEAP_6_1 = (
-    "6.1 labels the bss tail (vm_brk_flags, right below start_brk) [heap]: the before-maps sh"
-    "ow it as the only [heap], the loader takes its start for start_brk and the model grows t"
-    "he bss (nopie 8M: model [0x405000, 0x51d000) one VMA; kernel [0x405000, 0x415000) bss an"
-    "d [0x415000, 0x53e000) heap)"
+    "6.1 labels the bss tail (vm_brk_flags, right below start_brk) [heap]: the before-maps "
+    "show it as the only [heap], the loader takes its start for start_brk and the model grows "
+    "the bss (nopie 8M: model [0x405000, 0x51d000) one VMA; kernel [0x405000, 0x415000) bss "
+    "and [0x415000, 0x53e000) heap)"
 )
 
 #: Recorded runs where the model still disagrees with the kernel, with the measured and the
 #: modelled values. They are strict xfails: when the model learns the rule, they fail.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    # Debian 12's 6.1.192 (x86_64@6.1): mprotect leaves apart anonymous neighbours the model
-    # merges (the anon_vma state that decides it is not found yet).
-    "x86_64@6.1:probe-s1-8388608": "op 167 mprotect 0x7ffff46d6000 0x16000 PROT_NONE: kernel "
-    "[0x7ffff4500000, 0x7ffff46d6000), [.., 0x7ffff46ec000), [.., 0x7ffff4700000) ---p; "
-    "model one VMA [0x7ffff4500000, 0x7ffff4700000)",
-    "x86_64@6.1:probe-s1-1073741824": "op 20 mprotect 0x7fffbd432000 0xd5000 PROT_READ: kernel "
-    "[0x7fffbd107000, 0x7fffbd432000) and [0x7fffbd432000, 0x7fffbd507000) r--p; model one VMA",
-    "x86_64@6.1:probe-s2-inf": "op 102 mprotect 0x1555538aa000 0xad000 PROT_READ: kernel "
-    "[0x1555538aa000, 0x155553957000) and [0x155553957000, 0x155553b13000) r--p; model one VMA",
-    # 6.1 threads: 6.1 labels the bss tail (vm_brk_flags, right below start_brk) [heap]: the before
     "x86_64@6.1:threads-pie-8388608-0-4096": _BSS_HEAP_6_1,
     "x86_64@6.1:threads-pie-2097152-0-4096": _BSS_HEAP_6_1,
     "x86_64@6.1:threads-pie-67108864-0-4096": _BSS_HEAP_6_1,

@@ -60,6 +60,11 @@ class KernelRules:
     #: under QEMU, x86_64@6.1); later brk calls merge as in 6.12. Where the split comes from
     #: (glibc's early sbrk against the 6.1 maple-tree ``brk``) is not modelled.
     heap_may_be_split: bool = False
+    #: mm/mprotect.c ``mprotect_fixup``: making a never-written (no anon_vma) anonymous VMA
+    #: read-only gives its VM_ACCOUNT charge back (6.2, "mm/mprotect: allow unfaulted VMAs to
+    #: be unaccounted"); 6.1 keeps VM_ACCOUNT, so the range no longer merges with unaccounted
+    #: neighbours (measured under QEMU, x86_64@6.1; 6.1 source: only ``newflags |= VM_ACCOUNT``).
+    mprotect_unaccounts_unfaulted: bool = True
 
     def specials_for(self, blocks: tuple[SpecialBlock, ...]) -> tuple[SpecialBlock, ...]:
         for newest, here in self.specials:
@@ -118,7 +123,8 @@ RULES: dict[str, KernelRules] = {
                        mremap_vma_before_new_addr=True, mremap_unmaps_destination_first=True,
                        static_pie_probe_alignment=True, dontunmap_keeps_source_apart=True, madvise_guard=False,
                        anon_vma_into_anonless=False, anon_thp_alignment=False, mseal=False,
-                       map_droppable=False, heap_may_be_split=True),
+                       map_droppable=False, heap_may_be_split=True,
+                       mprotect_unaccounts_unfaulted=False),
 }
 
 
