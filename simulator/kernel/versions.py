@@ -2,7 +2,8 @@
 
 ``KernelConfig.version`` picks the row. 6.18 is the reference machine's kernel (every rule in
 the engine is its rule); 6.12 and 6.1 (x86_64 only) were measured under QEMU
-(tools/qemu/record.py, the recordings in tests/data/qemu/). A rule that differs is a value here, read where the engine needs it.
+(tools/qemu/record.py, the recordings in tests/data/qemu/). A rule that differs is a value
+here, read where the engine needs it.
 """
 
 from __future__ import annotations
@@ -117,14 +118,15 @@ RULES: dict[str, KernelRules] = {
     # Debian 12's 6.1.192, read from its source (linux-source-6.1) and recorded under QEMU
     # (tests/data/qemu/x86_64@6.1.jsonl.gz): x86 vdso-layout.lds.S has [vvar] 4 pages as in
     # 6.12 (its [vdso] text is 1 page); mremap looks the VMA up (vma_lookup, EFAULT) before
-    # mremap_to checks new_addr and unmaps the destination before vma_to_resize; is_mergeable_anon_vma as in 6.12;
-    # load_elf_binary probes a static PIE's address (elf_load, vm_munmap, align) as 6.12.
+    # mremap_to checks new_addr and unmaps the destination before vma_to_resize;
+    # is_mergeable_anon_vma as in 6.12; load_elf_binary probes a static PIE's address
+    # (elf_load, vm_munmap, align) as 6.12.
     "6.1": KernelRules("6.1", specials=((X86_VDSO, _X86_VDSO_6_1),),
                        mremap_vma_before_new_addr=True, mremap_unmaps_destination_first=True,
                        static_pie_probe_alignment=True, dontunmap_keeps_source_apart=True,
-                       madvise_guard=False, anon_vma_into_anonless=False, anon_thp_alignment=False, mseal=False,
-                       map_droppable=False, heap_may_be_split=True,
-                       mprotect_unaccounts_unfaulted=False),
+                       madvise_guard=False, anon_vma_into_anonless=False,
+                       anon_thp_alignment=False, mseal=False, map_droppable=False,
+                       heap_may_be_split=True, mprotect_unaccounts_unfaulted=False),
 }
 
 
