@@ -114,7 +114,7 @@ class KernelConfig:
     ksm: bool = True
     #: CONFIG_SWAP: without it MADV_WILLNEED on anonymous memory is EBADF.
     swap: bool = True
-    #: Kernel version whose rules apply (simulator/kernel/versions.py): "6.18" or "6.12".
+    #: Kernel version whose rules apply (simulator/kernel/versions.py): "6.18", "6.12" or "6.1".
     version: str = "6.18"
 
     @property

@@ -30,7 +30,7 @@ from simulator.kernel.vmalist import VmaList
 from simulator.kernel.vma import (
     VM_GROWSDOWN, VM_SHADOW_STACK, VM_SHARED, VM_SPECIAL, VM_STICKY, VM_WRITE, Vma, make_vma,
 )
-from simulator.units import PAGE_SHIFT, PAGE_SIZE, RLIM_INFINITY
+from simulator.units import PAGE_SHIFT, PAGE_SIZE, RLIM_INFINITY, page_align
 
 
 def initial_credentials(proc: ProcessConfig, kconfig: KernelConfig) -> Credentials:
@@ -592,7 +592,11 @@ class AddressSpace:
                 # _lends_anon), so such a pair may stay apart.
                 anon_apart = ((prev.anon_vma is None) != (vma.anon_vma is None)
                               and not kernel_rules(self.kconfig.version).anon_vma_into_anonless)
+                # 6.1: the heap may start as two VMAs (versions.py heap_may_be_split).
+                heap_piece = (self.start_brk < vma.start <= page_align(self.current_brk)
+                              and kernel_rules(self.kconfig.version).heap_may_be_split)
                 assert (both_stacks or heap_floor or left_split or shm_piece or anon_apart
+                        or heap_piece
                         or not self.is_mergeable(prev, vma)), \
                     f"unmerged neighbours {prev} {vma}"
             prev = vma

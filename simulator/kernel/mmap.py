@@ -18,6 +18,7 @@ from simulator.kernel.uapi import (
     Errno,
 )
 from simulator.kernel.unmapped_area import get_unmapped_area
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.vma import (
     VM_ACCOUNT, VM_DONTDUMP, VM_DROPPABLE, VM_GROWSDOWN, VM_LOCKED, VM_LOCKED_MASK, VM_MAYEXEC,
     VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NOHUGEPAGE, VM_NORESERVE, VM_SHARED, VM_SYNC,
@@ -181,7 +182,8 @@ def do_mmap(mm, file: FileRef | None, addr: int, length: int, prot: int, flags: 
                 return Errno.EINVAL
             pgoff = 0
             vm_flags |= VM_SHARED | VM_MAYSHARE
-        elif map_type in (MAP_PRIVATE, MAP_DROPPABLE):
+        elif map_type == MAP_PRIVATE or (map_type == MAP_DROPPABLE
+                                         and kernel_rules(mm.kconfig.version).map_droppable):
             if map_type == MAP_DROPPABLE:
                 vm_flags = map_droppable_flags(mm, flags, vm_flags)
                 if isinstance(vm_flags, Errno):

@@ -7,6 +7,7 @@ from simulator.kernel.pkeys import mm_pkey_is_allocated, vma_pkey_flags
 from simulator.kernel.uapi import (
     PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE, Errno,
 )
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.vma import (
     VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_HUGETLB, VM_MAYEXEC, VM_NORESERVE,
     VM_SEALED, VM_SHARED, VM_WRITE, Vma,
@@ -20,7 +21,8 @@ def mprotect_fixup(mm, vma: Vma, prev: Vma | None, start: int, end: int,
 
     Accounting (why VM_ACCOUNT, which affects merging, comes and goes): making a private
     mapping writable charges it (VM_ACCOUNT); making it read-only keeps the charge, except for
-    an anonymous VMA that was never written (no anon_vma), which gives it back.
+    an anonymous VMA that was never written (no anon_vma), which gives it back (6.2+;
+    ``KernelRules.mprotect_unaccounts_unfaulted``: 6.1 keeps the charge).
     """
     oldflags = vma.flags
     if oldflags & VM_SEALED:
@@ -35,7 +37,8 @@ def mprotect_fixup(mm, vma: Vma, prev: Vma | None, start: int, end: int,
             if not mm.vm_enough_memory(end - start):
                 return Errno.ENOMEM
             newflags |= VM_ACCOUNT
-    elif oldflags & VM_ACCOUNT and vma.is_anonymous and vma.anon_vma is None:
+    elif (oldflags & VM_ACCOUNT and vma.is_anonymous and vma.anon_vma is None
+          and kernel_rules(mm.kconfig.version).mprotect_unaccounts_unfaulted):
         newflags &= ~VM_ACCOUNT
     return vma_modify(mm, prev, vma, start, end, newflags, "mprotect")
 

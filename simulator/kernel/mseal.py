@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from simulator.kernel.merge import vma_modify
 from simulator.kernel.uapi import Errno
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.vma import VM_SEALED, Vma
 from simulator.units import PAGE_MASK, page_align
 
@@ -63,8 +64,9 @@ def mseal_apply(mm, start: int, end: int) -> int | Errno:
 def do_mseal(mm, start: int, length: int, flags: int) -> int | Errno:
     """mm/mseal.c ``do_mseal``: EINVAL for flags, an unaligned start or a wrapping length;
     0 for an empty range; ENOMEM if the range has a hole; then seal. A 32-bit kernel has no
-    mseal (ENOSYS); 32-bit processes on a 64-bit kernel have it (measured here)."""
-    if mm.profile.kernel_bits != 64:
+    mseal (ENOSYS); 32-bit processes on a 64-bit kernel have it (measured here); kernels
+    before 6.10 have no mseal at all (``KernelRules.mseal``)."""
+    if mm.profile.kernel_bits != 64 or not kernel_rules(mm.kconfig.version).mseal:
         return Errno.ENOSYS
     if flags:
         return Errno.EINVAL

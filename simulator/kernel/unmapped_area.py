@@ -19,6 +19,7 @@ import attrs
 from simulator.kernel import events as ev
 from simulator.kernel.arch import Placement
 from simulator.kernel.uapi import MAP_32BIT, MAP_ABOVE4G, MAP_FIXED, MAP_SHARED, Errno
+from simulator.kernel.versions import kernel_rules
 from simulator.kernel.vma import VM_SHADOW_STACK, VM_STARTGAP_FLAGS, FileRef
 from simulator.units import GiB, MiB, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, page_align
 
@@ -357,7 +358,8 @@ def get_unmapped_area(mm, file: FileRef | None, addr: int, length: int, pgoff: i
     """mm/mmap.c ``__get_unmapped_area``.
 
     File systems with ``thp_get_unmapped_area`` (ext4, xfs) and large anonymous mappings
-    without a hint (length a multiple of PMD_SIZE) take the THP path; shared anonymous memory
+    without a hint (length a multiple of PMD_SIZE; 6.7+, ``KernelRules.anon_thp_alignment``)
+    take the THP path; shared anonymous memory
     takes shmem's (plain, with shmem THP off). Then: no mapping may end above TASK_SIZE, and
     the address must be page-aligned (this is where an unaligned MAP_FIXED gets EINVAL).
     First of all, ``arch_mmap_check``: on 32-bit arm (arch/arm/include/uapi/asm/mman.h) a
@@ -376,6 +378,7 @@ def get_unmapped_area(mm, file: FileRef | None, addr: int, length: int, pgoff: i
         # shmem_get_unmapped_area with shmem THP "never": the mm's own search, pgoff 0.
         result = mm_get_unmapped_area_vmflags(mm, None, addr, length, 0, flags, 0)
     elif (file is None and not addr and mm.kconfig.thp
+          and kernel_rules(mm.kconfig.version).anon_thp_alignment
           and mm.profile.thp_pmd_size is not None and length % mm.profile.thp_pmd_size == 0):
         result = thp_get_unmapped_area_vmflags(mm, None, addr, length, 0, flags, vm_flags)
     else:

@@ -1,8 +1,9 @@
 """Rules that changed between the kernel versions the model knows: data, one row per version.
 
 ``KernelConfig.version`` picks the row. 6.18 is the reference machine's kernel (every rule in
-the engine is its rule); 6.12 was measured under QEMU (tools/qemu/record.py, the recordings in
-tests/data/qemu/). A rule that differs is a value here, read where the engine needs it.
+the engine is its rule); 6.12 and 6.1 (x86_64 only) were measured under QEMU
+(tools/qemu/record.py, the recordings in tests/data/qemu/). A rule that differs is a value
+here, read where the engine needs it.
 """
 
 from __future__ import annotations
@@ -46,6 +47,25 @@ class KernelRules:
     #: (the neighbour's empty anon_vma_chain is not ``list_is_singular``), so e.g. munlock of
     #: the faulted-in first half of a VMA leaves two VMAs (measured under QEMU on arm).
     anon_vma_into_anonless: bool = True
+    #: mm/mmap.c ``__get_unmapped_area``: anonymous mappings whose length is a multiple of
+    #: PMD_SIZE go through ``thp_get_unmapped_area`` (6.7, "align larger anonymous mappings
+    #: on THP boundaries"); 6.1 places them with the mm's plain search.
+    anon_thp_alignment: bool = True
+    #: mm/mseal.c: the mseal syscall came in 6.10; 6.1 has no syscall 462 (ENOSYS).
+    mseal: bool = True
+    #: mm/mmap.c ``do_mmap``: MAP_DROPPABLE (map type 0x08) came in 6.11; 6.1's switch on
+    #: ``flags & MAP_TYPE`` refuses it (EINVAL).
+    map_droppable: bool = True
+    #: Two adjacent [heap] VMAs the model would merge (``AddressSpace._check`` allows them):
+    #: Debian's 6.1.192 starts the static probe with its heap as [A, B) and [B, C) (measured
+    #: under QEMU, x86_64@6.1); later brk calls merge as in 6.12. Where the split comes from
+    #: (glibc's early sbrk against the 6.1 maple-tree ``brk``) is not modelled.
+    heap_may_be_split: bool = False
+    #: mm/mprotect.c ``mprotect_fixup``: making a never-written (no anon_vma) anonymous VMA
+    #: read-only gives its VM_ACCOUNT charge back (6.2, "mm/mprotect: allow unfaulted VMAs to
+    #: be unaccounted"); 6.1 keeps VM_ACCOUNT, so the range no longer merges with unaccounted
+    #: neighbours (measured under QEMU, x86_64@6.1; 6.1 source: only ``newflags |= VM_ACCOUNT``).
+    mprotect_unaccounts_unfaulted: bool = True
 
     def specials_for(self, blocks: tuple[SpecialBlock, ...]) -> tuple[SpecialBlock, ...]:
         for newest, here in self.specials:
@@ -78,6 +98,13 @@ _X86_VDSO_6_12 = (SpecialBlock((
     SpecialMapping("[vdso]", 2, _VDSO_FLAGS),
 )),)
 
+#: x86 on 6.1: [vvar] 4 pages as 6.12, [vdso] 1 page (measured, x86_64@6.1; the vDSO text
+#: size is build-specific).
+_X86_VDSO_6_1 = (SpecialBlock((
+    SpecialMapping("[vvar]", 4, _VVAR_FLAGS),
+    SpecialMapping("[vdso]", 1, _VDSO_FLAGS),
+)),)
+
 RULES: dict[str, KernelRules] = {
     "6.18": KernelRules("6.18"),
     "6.12": KernelRules("6.12", specials=((X86_VDSO, _X86_VDSO_6_12),
@@ -88,11 +115,23 @@ RULES: dict[str, KernelRules] = {
                         mremap_unmaps_destination_first=True,
                         dontunmap_keeps_source_apart=True, madvise_guard=False,
                         anon_vma_into_anonless=False),
+    # Debian 12's 6.1.192, read from its source (linux-source-6.1) and recorded under QEMU
+    # (tests/data/qemu/x86_64@6.1.jsonl.gz): x86 vdso-layout.lds.S has [vvar] 4 pages as in
+    # 6.12 (its [vdso] text is 1 page); mremap looks the VMA up (vma_lookup, EFAULT) before
+    # mremap_to checks new_addr and unmaps the destination before vma_to_resize;
+    # is_mergeable_anon_vma as in 6.12; load_elf_binary probes a static PIE's address
+    # (elf_load, vm_munmap, align) as 6.12.
+    "6.1": KernelRules("6.1", specials=((X86_VDSO, _X86_VDSO_6_1),),
+                       mremap_vma_before_new_addr=True, mremap_unmaps_destination_first=True,
+                       static_pie_probe_alignment=True, dontunmap_keeps_source_apart=True,
+                       madvise_guard=False, anon_vma_into_anonless=False,
+                       anon_thp_alignment=False, mseal=False, map_droppable=False,
+                       heap_may_be_split=True, mprotect_unaccounts_unfaulted=False),
 }
 
 
 def kernel_rules(version: str) -> KernelRules:
-    """The rules of kernel ``version`` ("6.18", "6.12"); ValueError names the known ones."""
+    """The rules of kernel ``version`` ("6.18", "6.12", "6.1"); ValueError names the known ones."""
     try:
         return RULES[version]
     except KeyError:

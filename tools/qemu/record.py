@@ -21,6 +21,8 @@ Host requirements (Debian 12; none of them removes gcc-multilib, check with apt-
   libc6-dev-i386 (i386), clang lld llvm libc6-dev-arm64-cross libgcc-12-dev-arm64-cross
   (arm64). Never the gcc-*-linux-gnu cross compilers: they remove gcc-multilib.
 Builds are cached in ~/.cache/vasim-qemu (override with VASIM_QEMU_CACHE).
+``--source 6.1`` builds Debian 12's linux-source-6.1 instead (build/PROFILE@6.1) and writes
+tests/data/qemu/PROFILE@6.1.jsonl.gz (recorded: x86_64@6.1).
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ import kernel_probe  # noqa: E402
 import probe_ops  # noqa: E402
 
 CACHE = Path(os.environ.get("VASIM_QEMU_CACHE", Path.home() / ".cache" / "vasim-qemu"))
-SOURCE_PACKAGE = "linux-source-6.12"
+#: Debian's kernel source package per ``--source`` version; the default records every profile,
+#: another version writes PROFILE@VERSION.jsonl.gz from its own cached build tree.
+SOURCES = {"6.12": "linux-source-6.12", "6.1": "linux-source-6.1"}
+DEFAULT_SOURCE = "6.12"
 OUT_DIR = ROOT / "tests" / "data" / "qemu"
 
 MiB = 1 << 20
@@ -88,18 +93,19 @@ def load_profiles() -> dict:
 
 # ----------------------------------------------------------------------------- kernel
 
-def kernel_source() -> Path:
-    """Debian's linux-source package, unpacked once into the cache."""
-    src = CACHE / SOURCE_PACKAGE
+def kernel_source(version: str = DEFAULT_SOURCE) -> Path:
+    """Debian's linux-source package of ``version``, unpacked once into the cache."""
+    package = SOURCES[version]
+    src = CACHE / package
     if (src / "Makefile").exists():
         return src
     CACHE.mkdir(parents=True, exist_ok=True)
-    debs = sorted(CACHE.glob(f"{SOURCE_PACKAGE}_*.deb"))
+    debs = sorted(CACHE.glob(f"{package}_*.deb"))
     if not debs:
         # bookworm-security carries it on this machine; elsewhere add bookworm-backports
-        run(["apt-get", "download", SOURCE_PACKAGE], cwd=CACHE)
-        debs = sorted(CACHE.glob(f"{SOURCE_PACKAGE}_*.deb"))
-    tarball = f"./usr/src/{SOURCE_PACKAGE}.tar.xz"
+        run(["apt-get", "download", package], cwd=CACHE)
+        debs = sorted(CACHE.glob(f"{package}_*.deb"))
+    tarball = f"./usr/src/{package}.tar.xz"
     script = (f"dpkg-deb --fsys-tarfile {shlex.quote(str(debs[-1]))} | tar x -O {tarball} "
               f"| xz -dc | tar x -C {shlex.quote(str(CACHE))}")
     run(["sh", "-c", script])
@@ -113,22 +119,29 @@ def kernel_fragment(profiles: dict, name: str) -> list[str]:
     return profiles["common_config"] + arch["config"] + prof["config"]
 
 
-def build_kernel(profiles: dict, name: str, jobs: int) -> tuple[Path, dict[str, str]]:
+def build_dir(name: str, version: str) -> Path:
+    """Where profile ``name``'s kernel for source ``version`` is built (the default version
+    keeps the plain name)."""
+    return CACHE / "build" / (name if version == DEFAULT_SOURCE else f"{name}@{version}")
+
+
+def build_kernel(profiles: dict, name: str, jobs: int,
+                 version: str = DEFAULT_SOURCE) -> tuple[Path, dict[str, str]]:
     """The kernel image for profile ``name`` and its final .config as a dict (a profile with
     ``kernel = "OTHER"`` boots OTHER's kernel, e.g. arm64 compat tasks)."""
     name = profiles["profile"][name].get("kernel", name)
-    src = kernel_source()
+    src = kernel_source(version)
     arch = profiles["arch"][profiles["profile"][name]["arch"]]
     frag = kernel_fragment(profiles, name)
-    out = CACHE / "build" / name
+    out = build_dir(name, version)
     if not out.exists():
         # seed from a built profile of the same architecture: only what the options touch
         # is rebuilt (kbuild's fixdep), which is much quicker than a fresh build
         same = [p for p, v in profiles["profile"].items() if p != name
                 and v["arch"] == profiles["profile"][name]["arch"]
-                and (CACHE / "build" / p / "vasim-fragment").exists()]
+                and (build_dir(p, version) / "vasim-fragment").exists()]
         if same:
-            run(["cp", "-a", CACHE / "build" / same[0], out])
+            run(["cp", "-a", build_dir(same[0], version), out])
     out.mkdir(parents=True, exist_ok=True)
     stamp = out / "vasim-fragment"
     image = out / arch["image"]
@@ -446,7 +459,11 @@ def main(argv=None) -> int:
     ap.add_argument("profile", choices=sorted(profiles["profile"]))
     ap.add_argument("-j", "--jobs", type=int, default=2, help="make -j (default 2)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds the guest may run")
-    ap.add_argument("--out", type=Path, default=None, help="default tests/data/qemu/PROFILE.jsonl.gz")
+    ap.add_argument("--source", choices=sorted(SOURCES), default=DEFAULT_SOURCE,
+                    help="Debian kernel source version to build (default %(default)s; another "
+                         "one writes PROFILE@VERSION.jsonl.gz)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default tests/data/qemu/PROFILE.jsonl.gz (PROFILE@VERSION.jsonl.gz)")
     ap.add_argument("--keep-console", type=Path, default=None, help="also keep the raw console log")
     ap.add_argument("--reparse", action="store_true",
                     help="parse the last console log again instead of booting (after a change "
@@ -454,8 +471,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     name = args.profile
     arch = profiles["arch"][profiles["profile"][name]["arch"]]
-    image, config = build_kernel(profiles, name, args.jobs)
-    work = CACHE / "guest" / name
+    image, config = build_kernel(profiles, name, args.jobs, args.source)
+    stem = name if args.source == DEFAULT_SOURCE else f"{name}@{args.source}"
+    work = CACHE / "guest" / stem
     if not args.reparse:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -474,8 +492,10 @@ def main(argv=None) -> int:
     cats, stats, runs = parse_console(lines)
     qemu = " ".join(arch["qemu"])
     recs = records(name, cats, stats, runs, tags, config, kernel_fragment(profiles, name),
-                   f"python tools/qemu/record.py {name}", qemu, files)
-    out = args.out or OUT_DIR / f"{name}.jsonl.gz"
+                   "python tools/qemu/record.py " + name
+                   + ("" if args.source == DEFAULT_SOURCE else f" --source {args.source}"),
+                   qemu, files)
+    out = args.out or OUT_DIR / f"{stem}.jsonl.gz"
     out.parent.mkdir(parents=True, exist_ok=True)
     with gzip.GzipFile(out, "wb", mtime=0) as f:
         for rec in recs:
