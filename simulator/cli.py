@@ -141,6 +141,8 @@ def cmd_replay(args) -> int:
     if is_recording(args.trace):
         from simulator.commands.record import cmd_replay_recording
         return cmd_replay_recording(args)
+    if args.cwd is not None and not os.path.isdir(args.cwd):
+        raise InputError(args.cwd, None, "--cwd: not a directory")
     files = HostFiles()
     stream = events = open_strace(args.trace)
     entries = read_maps(args.initial_maps) if args.initial_maps else None

@@ -323,3 +323,7 @@ def test_cwd_resolves_a_relative_program_from_elsewhere(tmp_path, monkeypatch, c
     assert main(["replay", "--cwd", str(build), str(log)]) == 0
     out = capsys.readouterr().out
     assert "no ELF headers" not in out
+    # A directory that is not there is bad input, not a silent modelled program.
+    missing = tmp_path / "missing"
+    assert main(["replay", "--cwd", str(missing), str(log)]) == 2
+    assert capsys.readouterr().err.strip() == f"{missing}: --cwd: not a directory"

@@ -706,11 +706,13 @@ class Replay:
         bits = elf_bits(exe, exe.file.path) if exe is not None else None
         if exe is None:
             exe, interp = typical_program(task.profile)
-            where = "" if os.path.isabs(path) else f" (relative to {os.getcwd()})"
+            where = advice = ""
+            if not os.path.isabs(path):  # not resolved against --cwd or a followed chdir
+                where = f" (relative to {os.getcwd()})"
+                advice = (": run vasim replay in the directory the program started in, or "
+                          "pass --cwd DIR")
             self.notes.append(f"{path}: no ELF headers here{where}; replayed with a modelled "
-                              "program" + ("" if os.path.isabs(path) else
-                                           ": run vasim replay in the directory the program "
-                                           "started in, or pass --cwd DIR"))
+                              f"program{advice}")
         if self.personality is not None:
             task = attrs.evolve(task, personality=self.personality)
         elif event.path and getattr(self.files, "setid", None) and self.files.setid(path):
